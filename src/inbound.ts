@@ -1,4 +1,4 @@
-import type { Connection } from '@libp2p/interface'
+import type { MultiaddrConnection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'
 import type { MonoTypeOperatorFunction, OperatorFunction } from 'rxjs'
@@ -43,8 +43,10 @@ export type InboundOperator = OperatorFunction<InboundSocket, InboundSocket>
 
 /**
  * The hook applied to each socket's own lifetime observable: it emits the
- * upgraded `Connection` once and completes when the socket has closed.
+ * socket's `MultiaddrConnection` once, when its upgrade has succeeded (the
+ * upgrader hands the `Connection` to the node itself), and completes when the
+ * socket has closed.
  * Unsubscribing from it aborts the upgrade and destroys the socket. Used for
  * per-connection concerns such as an upgrade deadline.
  */
-export type LifetimeOperator = (inbound: InboundSocket) => MonoTypeOperatorFunction<Connection>
+export type LifetimeOperator = (inbound: InboundSocket) => MonoTypeOperatorFunction<MultiaddrConnection>
