@@ -1,0 +1,139 @@
+import { TimeoutError } from '@libp2p/interface'
+import { AbstractMultiaddrConnection } from '@libp2p/utils'
+import type { AbortOptions, CounterGroup, Logger, MessageStreamDirection, MultiaddrConnection } from '@libp2p/interface'
+import type { SendResult } from '@libp2p/utils'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Socket } from 'node:net'
+
+/** the byte list the message stream hands to `sendData` (uint8arraylist 3, as @libp2p/utils uses) */
+type SendList = Parameters<AbstractMultiaddrConnection['sendData']>[0]
+
+/** Inactivity timeout when none is configured, as in `@libp2p/tcp` */
+export const DEFAULT_INACTIVITY_TIMEOUT = 2 * 60_000
+
+/** How long a graceful close may take before the socket is destroyed, as in `@libp2p/tcp` */
+export const DEFAULT_CLOSE_TIMEOUT = 500
+
+export interface SocketConnectionInit {
+  socket: Socket
+  remoteAddr: Multiaddr
+  localAddr?: Multiaddr
+  direction: MessageStreamDirection
+  /** the socket is a unix domain socket (no RST exists there) */
+  unix: boolean
+  inactivityTimeout?: number
+  closeTimeout?: number
+  log: Logger
+  metrics?: CounterGroup
+  metricPrefix?: string
+}
+
+/**
+ * A `net.Socket` as a `MultiaddrConnection`. Bytes go from socket events
+ * straight into the message stream and from `sendData` straight into
+ * `socket.write`: nothing on this path allocates per chunk beyond what the
+ * socket itself does.
+ */
+class SocketConnection extends AbstractMultiaddrConnection {
+  private readonly socket: Socket
+  private readonly unix: boolean
+  private readonly closeTimeout: number
+
+  constructor (init: SocketConnectionInit) {
+    super({ ...init, remoteAddr: init.remoteAddr })
+
+    const { socket } = init
+    this.socket = socket
+    this.unix = init.unix
+    this.closeTimeout = init.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
+
+    socket.on('data', (buf: Buffer) => { this.onData(buf) })
+    socket.on('drain', () => { this.safeDispatchEvent('drain') })
+    socket.on('error', (err) => {
+      this.log('socket error on %a - %e', this.remoteAddr, err)
+      this.abort(err)
+    })
+
+    // the remote sent FIN: with allowHalfOpen off Node answers with its own
+    // FIN and 'close' follows, so only the readable end is reported here
+    socket.once('end', () => { this.onTransportClosed() })
+    socket.once('close', (hadError) => {
+      if (hadError) {
+        this.abort(new Error(`connection to ${this.remoteAddr.toString()} closed with a transmission error`))
+      } else {
+        this.onTransportClosed()
+      }
+    })
+
+    socket.setTimeout(init.inactivityTimeout ?? DEFAULT_INACTIVITY_TIMEOUT)
+    socket.once('timeout', () => {
+      this.log('inactivity timeout on %a', this.remoteAddr)
+      this.abort(new TimeoutError(`connection to ${this.remoteAddr.toString()} was inactive for ${socket.timeout}ms`))
+    })
+  }
+
+  sendData (data: SendList): SendResult {
+    const socket = this.socket
+    let canSendMore = true
+
+    // one corked batch: several buffers leave as one writev, not one syscall each
+    socket.cork()
+    for (const buf of data) {
+      canSendMore = socket.write(buf)
+    }
+    socket.uncork()
+
+    return { sentBytes: data.byteLength, canSendMore }
+  }
+
+  async sendClose (options?: AbortOptions): Promise<void> {
+    const socket = this.socket
+
+    if (socket.closed) {
+      return
+    }
+
+    await new Promise<void>((resolve) => {
+      const deadline = setTimeout(() => { socket.destroy() }, this.closeTimeout)
+      const onAbort = (): void => { socket.destroy() }
+      options?.signal?.addEventListener('abort', onAbort, { once: true })
+      socket.once('close', () => {
+        clearTimeout(deadline)
+        options?.signal?.removeEventListener('abort', onAbort)
+        resolve()
+      })
+      // FIN after the queued bytes, then destroy once they have left
+      socket.destroySoon()
+    })
+  }
+
+  sendReset (): void {
+    const socket = this.socket
+
+    // a reset cannot follow a graceful end that has begun (uv_shutdown and
+    // uv_tcp_close_reset do not mix), and unix sockets have no RST at all
+    if (socket.destroyed || socket.writableEnded || this.unix || socket.connecting) {
+      socket.destroy()
+      return
+    }
+
+    try {
+      socket.resetAndDestroy()
+    } catch {
+      socket.destroy()
+    }
+  }
+
+  sendPause (): void {
+    this.socket.pause()
+  }
+
+  sendResume (): void {
+    this.socket.resume()
+  }
+}
+
+/** Wraps a connected socket as a `MultiaddrConnection` */
+export function toMultiaddrConnection (init: SocketConnectionInit): MultiaddrConnection {
+  return new SocketConnection(init)
+}

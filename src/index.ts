@@ -1,0 +1,105 @@
+/**
+ * @packageDocumentation
+ *
+ * rx-tcp: a TCP transport for libp2p, a drop-in for `@libp2p/tcp`, whose
+ * inbound path is an RxJS pipeline and whose shutdown cannot hang.
+ *
+ * @example
+ *
+ * ```TypeScript
+ * import { createLibp2p } from 'libp2p'
+ * import { tcp } from 'rx-tcp'
+ *
+ * const node = await createLibp2p({
+ *   addresses: { listen: ['/ip4/0.0.0.0/tcp/0'] },
+ *   transports: [tcp()]
+ * })
+ * ```
+ */
+
+import { TCP } from './transport.ts'
+import type { InboundOperator, LifetimeOperator } from './inbound.ts'
+import type { ComponentLogger, CounterGroup, CreateListenerOptions, DialTransportOptions, Metrics, OutboundConnectionUpgradeEvents, Transport } from '@libp2p/interface'
+import type { ProgressEvent } from 'progress-events'
+
+export type { InboundOperator, InboundSocket, Intake, LifetimeOperator } from './inbound.ts'
+
+export interface CloseServerOnMaxConnectionsOpts {
+  /** Intake resumes once the live socket count is below this. */
+  listenBelow: number
+  /** Intake pauses (the listening handle is closed, sockets stay) once the live socket count reaches this. */
+  closeAbove: number
+  /** Called when listening again after a pause fails (for example the port was taken meanwhile). */
+  onListenError?(err: Error): void
+}
+
+export interface TCPOptions {
+  /** Inactivity in ms after which an inbound socket is aborted with a `TimeoutError`. Default: 120000 (2 minutes). */
+  inboundSocketInactivityTimeout?: number
+  /** Inactivity in ms after which an outbound socket is aborted with a `TimeoutError`. Default: 120000 (2 minutes). */
+  outboundSocketInactivityTimeout?: number
+  /** Sockets accepted while this many are open are closed at once by Node (`server.maxConnections`). Default: no limit. */
+  maxConnections?: number
+  /** Length of the kernel's queue of pending connections (`server.listen` backlog). Default: Node's (511). */
+  backlog?: number
+  /** Pause intake at `closeAbove` live sockets and resume below `listenBelow`. Default: off. */
+  closeServerOnMaxConnections?: CloseServerOnMaxConnectionsOpts
+  /** Socket options for every dial; per-dial options win. Defaults: `noDelay` true, `keepAlive` true, `allowHalfOpen` false. */
+  dialOpts?: TCPSocketOptions
+  /** Socket options for every listener's accepted sockets. Defaults: `noDelay` true, `keepAlive` true, `allowHalfOpen` false. */
+  listenOpts?: TCPSocketOptions
+  /**
+   * rx-tcp only. How long in ms `close()`/`stop()` lets upgrades settle and
+   * connections end gracefully before destroying what is left; also the
+   * graceful-close deadline of each connection. Default: 500 (as `@libp2p/tcp`'s `CLOSE_TIMEOUT`).
+   */
+  closeTimeout?: number
+  /**
+   * rx-tcp only. An RxJS operator applied to accepted sockets before their
+   * upgrade (see `rx-tcp/operators`). Default: none, every socket is upgraded.
+   */
+  inbound?: InboundOperator
+  /**
+   * rx-tcp only. An operator applied to each socket's lifetime observable, for
+   * per-connection concerns such as an upgrade deadline. Default: none.
+   */
+  lifetime?: LifetimeOperator
+}
+
+/** The subset of `net` socket options a user can set */
+export interface TCPSocketOptions {
+  /** Disable Nagle's algorithm. */
+  noDelay?: boolean
+  /** Enable TCP keep-alive probes. */
+  keepAlive?: boolean
+  /** Delay in ms before the first keep-alive probe. */
+  keepAliveInitialDelay?: number
+  /** Keep the writable side open after the peer has ended its side. */
+  allowHalfOpen?: boolean
+}
+
+export type TCPDialEvents =
+  OutboundConnectionUpgradeEvents |
+  ProgressEvent<'tcp:open-connection'>
+
+export interface TCPDialOptions extends DialTransportOptions<TCPDialEvents>, TCPSocketOptions {}
+
+export interface TCPCreateListenerOptions extends CreateListenerOptions, TCPSocketOptions {}
+
+export interface TCPComponents {
+  metrics?: Metrics
+  logger: ComponentLogger
+}
+
+export interface TCPMetrics {
+  events: CounterGroup<'error' | 'timeout' | 'connect' | 'abort'>
+  errors: CounterGroup<'outbound_to_connection' | 'outbound_upgrade'>
+}
+
+/**
+ * Creates the transport factory, exactly as `@libp2p/tcp`'s `tcp()`:
+ * `createLibp2p({ transports: [tcp()] })`.
+ */
+export function tcp (init: TCPOptions = {}): (components: TCPComponents) => Transport {
+  return (components: TCPComponents) => new TCP(components, init)
+}

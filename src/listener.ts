@@ -1,0 +1,462 @@
+import net from 'node:net'
+import { AlreadyStartedError, InvalidParametersError, ListenError, NotStartedError } from '@libp2p/interface'
+import { TypedEventEmitter } from 'main-event'
+import { EMPTY, Observable, concat, filter, fromEvent, identity, ignoreElements, map, mergeMap, take, takeUntil } from 'rxjs'
+import { addressLabel, boundAddresses, remoteMultiaddr, toListenOptions } from './addresses.ts'
+import { DEFAULT_CLOSE_TIMEOUT, toMultiaddrConnection } from './connection.ts'
+import { ownedSockets } from './owned.ts'
+import type { CloseServerOnMaxConnectionsOpts, TCPCreateListenerOptions } from './index.ts'
+import type { InboundOperator, InboundSocket, Intake, LifetimeOperator } from './inbound.ts'
+import type { AbortOptions, ComponentLogger, CounterGroup, Listener, ListenerEvents, Logger, MetricGroup, Metrics, MultiaddrConnection, Upgrader } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { AddressInfo, ListenOptions, Socket } from 'node:net'
+
+export interface ListenerInit extends TCPCreateListenerOptions {
+  upgrader: Upgrader
+  logger: ComponentLogger
+  metrics?: Metrics
+  inactivityTimeout?: number
+  closeTimeout?: number
+  maxConnections?: number
+  backlog?: number
+  closeServerOnMaxConnections?: CloseServerOnMaxConnectionsOpts
+  inbound?: InboundOperator
+  lifetime?: LifetimeOperator
+}
+
+/** the values of `libp2p_tcp_listener_status_info` */
+const enum Status { INACTIVE = 0, ACTIVE = 1, PAUSED = 2 }
+
+/** how long intake rests after an accept error (EMFILE and the like) */
+const ACCEPT_ERROR_PAUSE = 100
+
+/**
+ * A TCP listener whose inbound path is one RxJS pipeline: accepted sockets
+ * enter `accepted$` the moment Node hands them over, pass the inbound
+ * operators, and live in one `mergeMap` inner observable each (upgrade, then
+ * open connection) until their own `'close'`. `close$` stops intake and
+ * cancels every inner one; `close()` resolves when the pipeline has
+ * completed, every socket is closed and the server handle is closed.
+ */
+export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Listener {
+  private readonly init: ListenerInit
+  private readonly log: Logger
+  private readonly connectionLog: Logger
+  private readonly server: net.Server
+  private readonly sockets = ownedSockets()
+  private readonly shutdown = new AbortController()
+  private readonly close$: Observable<void>
+  private readonly closeTimeout: number
+  private readonly pauses = new Set<string>()
+  private readonly pipelineDone: Promise<void>
+  private readonly events?: CounterGroup
+  private readonly errors?: CounterGroup
+  private readonly status?: MetricGroup
+  private listenAddr?: Multiaddr
+  private listenOptions?: ListenOptions
+  private bound?: AddressInfo | string
+  private closed?: Promise<void>
+  private acceptErrorTimer?: ReturnType<typeof setTimeout>
+
+  constructor (init: ListenerInit) {
+    super()
+    this.init = init
+    this.log = init.logger.forComponent('libp2p:tcp:listener')
+    this.connectionLog = init.logger.forComponent('libp2p:tcp:connection')
+    this.closeTimeout = init.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
+
+    const limits = init.closeServerOnMaxConnections
+    if (limits != null && limits.closeAbove < limits.listenBelow) {
+      throw new InvalidParametersError(`closeServerOnMaxConnections: closeAbove (${limits.closeAbove}) must be >= listenBelow (${limits.listenBelow})`)
+    }
+
+    this.server = net.createServer({
+      noDelay: init.noDelay ?? true,
+      keepAlive: init.keepAlive ?? true,
+      keepAliveInitialDelay: init.keepAliveInitialDelay,
+      allowHalfOpen: init.allowHalfOpen ?? false
+    })
+
+    if (init.maxConnections != null) {
+      // the kernel hands the socket over and Node closes it at once ('drop')
+      this.server.maxConnections = init.maxConnections
+    }
+
+    init.metrics?.registerMetricGroup('libp2p_tcp_inbound_connections_total', {
+      label: 'address',
+      help: 'Current active connections in TCP listener',
+      calculate: () => ({ [this.label]: this.sockets.size })
+    })
+    this.status = init.metrics?.registerMetricGroup('libp2p_tcp_listener_status_info', {
+      label: 'address',
+      help: 'Current status of the TCP listener socket'
+    })
+    this.errors = init.metrics?.registerMetricGroup('libp2p_tcp_listener_errors_total', {
+      label: 'address',
+      help: 'Total count of TCP listener errors by type'
+    })
+    this.events = init.metrics?.registerMetricGroup('libp2p_tcp_listener_events_total', {
+      label: 'address',
+      help: 'Total count of TCP listener events by type'
+    })
+
+    this.server
+      .on('listening', () => {
+        this.bound = this.server.address() ?? undefined
+        this.status?.update({ [this.label]: Status.ACTIVE })
+        this.safeDispatchEvent('listening')
+      })
+      .on('error', (err: NodeJS.ErrnoException) => { this.onServerError(err) })
+      .on('drop', () => { this.events?.increment({ [`${this.label} drop`]: true }) })
+
+    this.close$ = new Observable<void>((subscriber) => {
+      const signal = this.shutdown.signal
+      const fire = (): void => { subscriber.next(); subscriber.complete() }
+      if (signal.aborted) {
+        fire()
+        return
+      }
+      signal.addEventListener('abort', fire, { once: true })
+      return () => { signal.removeEventListener('abort', fire) }
+    })
+
+    this.pipelineDone = new Promise<void>((resolve) => {
+      this.inbound$().subscribe({
+        complete: resolve,
+        error: (err: Error) => {
+          this.log.error('inbound pipeline of %s failed - %e', this.label, err)
+          this.safeDispatchEvent('error', { detail: err })
+          resolve()
+          void this.close()
+        }
+      })
+    })
+  }
+
+  /**
+   * The whole inbound path, top to bottom. Completes once close$ has fired
+   * and every socket that entered it has closed.
+   */
+  private inbound$ (): Observable<never> {
+    return this.accepted$().pipe(
+      takeUntil(this.close$),
+      this.init.inbound ?? identity,
+      mergeMap((inbound) => concat(
+        this.lifetime$(inbound).pipe(
+          this.init.lifetime?.(inbound) ?? identity,
+          takeUntil(this.close$)
+        ),
+        closed$(inbound.socket)
+      )),
+      ignoreElements()
+    )
+  }
+
+  /** Every socket the server accepts, owned and described from the first moment */
+  private accepted$ (): Observable<InboundSocket> {
+    return new Observable<Socket>((subscriber) => {
+      const next = (socket: Socket): void => { subscriber.next(socket) }
+      this.server.on('connection', next)
+      return () => {
+        this.server.off('connection', next)
+        // nothing accepted after this point has a pipeline to go to
+        this.server.on('connection', (socket: Socket) => socket.destroy())
+      }
+    }).pipe(
+      map((socket) => this.own(socket)),
+      filter((inbound): inbound is InboundSocket => inbound != null)
+    )
+  }
+
+  private own (socket: Socket): InboundSocket | undefined {
+    this.events?.increment({ [`${this.label} connection`]: true })
+    this.sockets.add(socket, (err) => {
+      this.connectionLog('error on inbound socket before its connection existed - %e', err)
+    })
+    this.onLiveCountChange()
+    socket.once('close', () => { this.onLiveCountChange() })
+
+    const localAddr = this.listenAddr as Multiaddr
+    const remoteAddr = typeof this.bound === 'string'
+      ? localAddr
+      : remoteMultiaddr(socket.remoteAddress, socket.remotePort)
+
+    let rejectedFor: string | undefined
+    const inbound: InboundSocket = {
+      socket,
+      localAddr,
+      remoteAddr: remoteAddr ?? localAddr,
+      intake: this.intake,
+      reject: (reason, err) => {
+        if (rejectedFor != null) {
+          return false
+        }
+        rejectedFor = reason
+        this.log('rejected inbound socket from %a: %s%s', inbound.remoteAddr, reason, err == null ? '' : ` - ${err.message}`)
+        this.events?.increment({ [`${this.label} rejected_${reason}`]: true })
+        socket.destroy()
+        return true
+      }
+    }
+
+    if (remoteAddr == null) {
+      // the peer left before Node could read its address
+      inbound.reject('no-remote-address')
+      return undefined
+    }
+
+    return inbound
+  }
+
+  /**
+   * One socket's life: the upgrade, then the open connection, until the
+   * socket closes. Unsubscribing aborts the upgrade, lets it settle, then
+   * ends the connection gracefully or destroys the socket; a timer destroys
+   * whatever is still open after `closeTimeout`.
+   */
+  private lifetime$ (inbound: InboundSocket): Observable<MultiaddrConnection> {
+    return new Observable<MultiaddrConnection>((subscriber) => {
+      const { socket } = inbound
+
+      if (socket.destroyed) {
+        subscriber.complete()
+        return
+      }
+
+      let maConn: MultiaddrConnection
+      try {
+        maConn = toMultiaddrConnection({
+          socket,
+          remoteAddr: inbound.remoteAddr,
+          localAddr: inbound.localAddr,
+          direction: 'inbound',
+          unix: typeof this.bound === 'string',
+          inactivityTimeout: this.init.inactivityTimeout,
+          closeTimeout: this.closeTimeout,
+          log: this.connectionLog,
+          metrics: this.events,
+          metricPrefix: `${this.label} `
+        })
+      } catch (err: any) {
+        this.errors?.increment({ [`${this.label} inbound_to_connection`]: true })
+        inbound.reject('inbound_to_connection', err)
+        subscriber.complete()
+        return
+      }
+
+      this.log('new inbound connection %a', inbound.remoteAddr)
+      const upgrade = new AbortController()
+      const upgraded = this.init.upgrader.upgradeInbound(maConn, { signal: upgrade.signal })
+        .then(() => {
+          this.log('inbound connection upgraded %a', inbound.remoteAddr)
+          subscriber.next(maConn)
+          return true
+        }, (err: Error) => {
+          this.log.error('inbound connection upgrade failed %a - %e', inbound.remoteAddr, err)
+          this.errors?.increment({ [`${this.label} inbound_upgrade`]: true })
+          maConn.abort(err)
+          return false
+        })
+
+      const complete = (): void => { subscriber.complete() }
+      socket.once('close', complete)
+
+      return () => {
+        socket.off('close', complete)
+        if (socket.closed) {
+          return
+        }
+        this.sockets.destroyAfter(socket, this.closeTimeout)
+        upgrade.abort()
+        // the upgrade settles before the socket goes: tearing a muxer down
+        // under a live upgrade is what makes yamux throw outside any promise
+        void upgraded.then((open) => {
+          if (open) {
+            maConn.close().catch(() => { socket.destroy() })
+          }
+        })
+      }
+    })
+  }
+
+  /** Pauses and resumes taking sockets from the kernel, one reason at a time */
+  private readonly intake: Intake = {
+    pause: (reason) => {
+      this.pauses.add(reason)
+      if (this.server.listening) {
+        this.log('pausing intake on %s: %s', this.label, reason)
+        this.server.close()
+        this.status?.update({ [this.label]: Status.PAUSED })
+      }
+    },
+    resume: (reason) => {
+      if (!this.pauses.delete(reason) || this.pauses.size > 0) {
+        return
+      }
+      if (this.shutdown.signal.aborted || this.server.listening || this.listenOptions == null) {
+        return
+      }
+      this.log('resuming intake on %s', this.label)
+      this.bind(this.resumeOptions()).catch((err: Error) => {
+        this.log.error('could not resume listening on %s - %e', this.label, err)
+        this.init.closeServerOnMaxConnections?.onListenError?.(err)
+      })
+    }
+  }
+
+  /** `closeServerOnMaxConnections`: the live socket count drives intake, with hysteresis */
+  private onLiveCountChange (): void {
+    const limits = this.init.closeServerOnMaxConnections
+    if (limits == null) {
+      return
+    }
+    const live = this.sockets.size
+    if (live >= limits.closeAbove) {
+      this.intake.pause('max-connections')
+    } else if (live < limits.listenBelow) {
+      this.intake.resume('max-connections')
+    }
+  }
+
+  private onServerError (err: NodeJS.ErrnoException): void {
+    this.errors?.increment({ [`${this.label} listen_error`]: true })
+    this.log.error('error on %s - %e', this.label, err)
+
+    if (err.syscall === 'accept' && !this.shutdown.signal.aborted) {
+      // out of descriptors or the like: rest briefly, then take sockets again
+      this.intake.pause('accept-error')
+      clearTimeout(this.acceptErrorTimer)
+      this.acceptErrorTimer = setTimeout(() => { this.intake.resume('accept-error') }, ACCEPT_ERROR_PAUSE)
+    }
+
+    this.safeDispatchEvent('error', { detail: err })
+  }
+
+  /** Re-listen on the address the kernel gave the first time (port 0 stays the same port) */
+  private resumeOptions (): ListenOptions {
+    const options = { ...this.listenOptions }
+    if (this.bound != null && typeof this.bound !== 'string') {
+      options.port = this.bound.port
+    }
+    return options
+  }
+
+  private async bind (options: ListenOptions): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => { reject(err) }
+      this.server.once('error', onError)
+      this.server.listen(options, () => {
+        this.server.off('error', onError)
+        resolve()
+      })
+    })
+  }
+
+  private get label (): string {
+    return addressLabel(this.bound ?? null)
+  }
+
+  async listen (ma: Multiaddr): Promise<void> {
+    if (this.listenAddr != null) {
+      throw new AlreadyStartedError(`listener is already listening on ${this.listenAddr.toString()}`)
+    }
+    if (this.shutdown.signal.aborted) {
+      throw new NotStartedError(`cannot listen on ${ma.toString()}: the listener has been closed`)
+    }
+
+    const options = toListenOptions(ma, { backlog: this.init.backlog })
+
+    try {
+      this.listenAddr = ma
+      this.listenOptions = options
+      await this.bind(options)
+    } catch (err: any) {
+      this.listenAddr = undefined
+      this.listenOptions = undefined
+      throw new ListenError(`could not listen on ${ma.toString()}: ${describe(err)}`)
+    }
+
+    this.log('listening on %a (%s)', ma, this.label)
+    if (this.shutdown.signal.aborted) {
+      this.server.close()
+    }
+  }
+
+  getAddrs (): Multiaddr[] {
+    if (this.listenAddr == null || this.bound == null) {
+      return []
+    }
+    return boundAddresses(this.listenAddr, this.bound)
+  }
+
+  updateAnnounceAddrs (): void {}
+
+  /**
+   * Stops intake, aborts upgrades in flight (each settles before its socket
+   * goes), ends open connections gracefully and destroys whatever is still
+   * open after `closeTimeout` (or at once when `options.signal` aborts).
+   * Resolves, and dispatches `'close'`, once: when the pipeline has completed,
+   * every socket has closed and the server handle is closed.
+   */
+  async close (options?: AbortOptions): Promise<void> {
+    this.closed ??= this.shutdownAll(options)
+    await this.closed
+  }
+
+  private async shutdownAll (options?: AbortOptions): Promise<void> {
+    this.log('closing %s with %d sockets open', this.label, this.sockets.size)
+    const started = Date.now()
+    clearTimeout(this.acceptErrorTimer)
+
+    const serverClosed = new Promise<void>((resolve) => {
+      if (this.server.listening) {
+        this.server.close(() => { resolve() })
+      } else {
+        resolve()
+      }
+    })
+
+    this.shutdown.abort()
+
+    const destroyNow = (): void => { this.sockets.destroyAll() }
+    const deadline = setTimeout(destroyNow, this.closeTimeout)
+    options?.signal?.addEventListener('abort', destroyNow, { once: true })
+
+    try {
+      await Promise.all([this.pipelineDone, this.sockets.drained(), serverClosed])
+      // handles are released in the loop's close phase: after it, nothing of ours is active
+      await new Promise<void>((resolve) => { setImmediate(resolve) })
+    } finally {
+      clearTimeout(deadline)
+      options?.signal?.removeEventListener('abort', destroyNow)
+    }
+
+    const stragglers = this.sockets.stragglers
+    if (stragglers > 0) {
+      this.log('closed %s after %dms, destroying %d sockets that outlived the close deadline', this.label, Date.now() - started, stragglers)
+      this.events?.increment({ [`${this.label} close_stragglers`]: stragglers })
+    } else {
+      this.log('closed %s after %dms', this.label, Date.now() - started)
+    }
+
+    this.status?.update({ [this.label]: Status.INACTIVE })
+    this.safeDispatchEvent('close')
+  }
+}
+
+/** Completes when the socket has emitted 'close' (at once if it already has) */
+function closed$ (socket: Socket): Observable<never> {
+  if (socket.closed) {
+    return EMPTY
+  }
+  return fromEvent(socket, 'close').pipe(take(1), ignoreElements())
+}
+
+function describe (err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'EADDRINUSE': return 'address in use'
+    case 'EACCES': return 'permission denied'
+    case 'EADDRNOTAVAIL': return 'address not available'
+    default: return err.message
+  }
+}

@@ -1,0 +1,219 @@
+import net from 'node:net'
+import { AbortError, ConnectionFailedError, NotStartedError, serviceCapabilities, transportSymbol } from '@libp2p/interface'
+import { Unix } from '@multiformats/multiaddr-matcher'
+import { CustomProgressEvent } from 'progress-events'
+import { isTcpOrUnix, toConnectOptions } from './addresses.ts'
+import { DEFAULT_CLOSE_TIMEOUT, toMultiaddrConnection } from './connection.ts'
+import { TCPListener } from './listener.ts'
+import { ownedSockets } from './owned.ts'
+import type { TCPComponents, TCPCreateListenerOptions, TCPDialEvents, TCPDialOptions, TCPMetrics, TCPOptions } from './index.ts'
+import type { Connection, Listener, Logger, Startable, Transport } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Socket } from 'node:net'
+
+/**
+ * The transport: dials sockets it owns until their `'close'`, creates
+ * listeners, and takes part in the node's lifecycle. After `stop()` begins a
+ * dial is refused; dials in flight are aborted; `stop()` resolves when every
+ * socket it ever owned has closed and every listener it made has closed.
+ */
+export class TCP implements Transport<TCPDialEvents>, Startable {
+  readonly [transportSymbol] = true
+  readonly [Symbol.toStringTag] = '@libp2p/tcp'
+  readonly [serviceCapabilities]: string[] = ['@libp2p/transport']
+
+  private readonly init: TCPOptions
+  private readonly components: TCPComponents
+  private readonly log: Logger
+  private readonly metrics?: TCPMetrics
+  private readonly outbound = ownedSockets()
+  /** graceful close of each upgraded outbound connection, by socket */
+  private readonly upgraded = new Map<Socket, () => Promise<void>>()
+  private readonly listeners = new Set<TCPListener>()
+  private shutdown = new AbortController()
+  private stopping?: Promise<void>
+
+  constructor (components: TCPComponents, init: TCPOptions = {}) {
+    this.components = components
+    this.init = init
+    this.log = components.logger.forComponent('libp2p:tcp')
+
+    if (components.metrics != null) {
+      this.metrics = {
+        events: components.metrics.registerCounterGroup('libp2p_tcp_dialer_events_total', {
+          label: 'event',
+          help: 'Total count of TCP dialer events by type'
+        }),
+        errors: components.metrics.registerCounterGroup('libp2p_tcp_dialer_errors_total', {
+          label: 'event',
+          help: 'Total count of TCP dialer errors by type'
+        })
+      }
+    }
+  }
+
+  start (): void {
+    if (this.shutdown.signal.aborted) {
+      this.shutdown = new AbortController()
+      this.stopping = undefined
+    }
+  }
+
+  /**
+   * Refuses new dials, aborts dials in flight, closes every listener this
+   * transport created, ends upgraded outbound connections gracefully and
+   * destroys whatever is still open after `closeTimeout`.
+   */
+  async stop (): Promise<void> {
+    this.stopping ??= this.stopAll()
+    await this.stopping
+  }
+
+  private async stopAll (): Promise<void> {
+    this.shutdown.abort()
+    const closeTimeout = this.init.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
+
+    for (const socket of this.outbound.values()) {
+      this.outbound.destroyAfter(socket, closeTimeout)
+      this.upgraded.get(socket)?.().catch(() => { socket.destroy() })
+    }
+
+    await Promise.all([
+      ...[...this.listeners].map(async listener => { await listener.close() }),
+      this.outbound.drained()
+    ])
+    this.log('stopped, %d outbound sockets destroyed at the close deadline', this.outbound.stragglers)
+  }
+
+  async dial (ma: Multiaddr, options: TCPDialOptions): Promise<Connection> {
+    if (this.shutdown.signal.aborted) {
+      throw new NotStartedError(`cannot dial ${ma.toString()}: the TCP transport is stopped`)
+    }
+
+    const signal = AbortSignal.any([options.signal, this.shutdown.signal])
+    const socket = await this.connect(ma, options, signal)
+
+    let maConn
+    try {
+      maConn = toMultiaddrConnection({
+        socket,
+        remoteAddr: ma,
+        direction: 'outbound',
+        unix: Unix.exactMatch(ma),
+        inactivityTimeout: this.init.outboundSocketInactivityTimeout,
+        closeTimeout: this.init.closeTimeout,
+        log: this.components.logger.forComponent('libp2p:tcp:connection'),
+        metrics: this.metrics?.events
+      })
+    } catch (err: any) {
+      this.metrics?.errors.increment({ outbound_to_connection: true })
+      socket.destroy()
+      throw err
+    }
+
+    this.log('new outbound connection %a', ma)
+
+    try {
+      const connection = await options.upgrader.upgradeOutbound(maConn, { ...options, signal })
+      this.upgraded.set(socket, async () => { await maConn.close() })
+      socket.once('close', () => this.upgraded.delete(socket))
+      return connection
+    } catch (err: any) {
+      this.metrics?.errors.increment({ outbound_upgrade: true })
+      this.log.error('error upgrading outbound connection to %a - %e', ma, err)
+      maConn.abort(err)
+      throw err
+    }
+  }
+
+  /** Opens a socket owned by the transport from `net.connect` until its 'close' */
+  private async connect (ma: Multiaddr, options: TCPDialOptions, signal: AbortSignal): Promise<Socket> {
+    if (signal.aborted) {
+      this.metrics?.events.increment({ abort: true })
+      throw new AbortError(`dial to ${ma.toString()} was aborted before it started`)
+    }
+
+    const config = {
+      ...toConnectOptions(ma),
+      noDelay: options.noDelay ?? this.init.dialOpts?.noDelay ?? true,
+      keepAlive: options.keepAlive ?? this.init.dialOpts?.keepAlive ?? true,
+      keepAliveInitialDelay: options.keepAliveInitialDelay ?? this.init.dialOpts?.keepAliveInitialDelay,
+      allowHalfOpen: options.allowHalfOpen ?? this.init.dialOpts?.allowHalfOpen ?? false
+    }
+
+    options.onProgress?.(new CustomProgressEvent('tcp:open-connection'))
+    this.log('dialing %a', ma)
+
+    const socket = net.connect(config)
+    this.outbound.add(socket, (err) => { this.log('error on outbound socket to %a - %e', ma, err) })
+
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const done = (err?: Error): void => {
+          socket.off('connect', onConnect)
+          socket.off('error', onError)
+          signal.removeEventListener('abort', onAbort)
+          if (err == null) {
+            resolve()
+          } else {
+            reject(err)
+          }
+        }
+        const onConnect = (): void => {
+          this.metrics?.events.increment({ connect: true })
+          this.log('connection opened %a', ma)
+          done()
+        }
+        const onError = (err: NodeJS.ErrnoException): void => {
+          this.metrics?.events.increment({ error: true })
+          this.log.error('dial to %a failed - %e', ma, err)
+          const failed = new ConnectionFailedError(`could not connect to ${ma.toString()}: ${err.message}`)
+          Object.assign(failed, { cause: err, code: err.code })
+          done(failed)
+        }
+        const onAbort = (): void => {
+          this.metrics?.events.increment({ abort: true })
+          this.log('dial to %a aborted', ma)
+          done(new AbortError(`dial to ${ma.toString()} was aborted`))
+        }
+        socket.once('connect', onConnect)
+        socket.once('error', onError)
+        signal.addEventListener('abort', onAbort, { once: true })
+      })
+    } catch (err) {
+      socket.destroy()
+      throw err
+    }
+
+    return socket
+  }
+
+  createListener (options: TCPCreateListenerOptions): Listener {
+    const listener = new TCPListener({
+      ...this.init.listenOpts,
+      ...options,
+      maxConnections: this.init.maxConnections,
+      backlog: this.init.backlog,
+      closeServerOnMaxConnections: this.init.closeServerOnMaxConnections,
+      inactivityTimeout: this.init.inboundSocketInactivityTimeout,
+      closeTimeout: this.init.closeTimeout,
+      inbound: this.init.inbound,
+      lifetime: this.init.lifetime,
+      metrics: this.components.metrics,
+      logger: this.components.logger
+    })
+    this.listeners.add(listener)
+    listener.addEventListener('close', () => this.listeners.delete(listener), { once: true })
+    return listener
+  }
+
+  /** The TCP (ip4, ip6, dns) and `/unix/` addresses among `multiaddrs` */
+  listenFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
+    return multiaddrs.filter(isTcpOrUnix)
+  }
+
+  /** The addresses this transport can dial: the same as it can listen on */
+  dialFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
+    return this.listenFilter(multiaddrs)
+  }
+}
