@@ -1,7 +1,7 @@
 import net from 'node:net'
 import { AlreadyStartedError, InvalidParametersError, ListenError, NotStartedError } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import { EMPTY, Observable, concat, filter, fromEvent, identity, ignoreElements, map, mergeMap, take, takeUntil } from 'rxjs'
+import { EMPTY, Observable, concat, defer, filter, fromEvent, identity, ignoreElements, map, mergeMap, take, takeUntil } from 'rxjs'
 import { addressLabel, boundAddresses, remoteMultiaddr, toListenOptions } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT, toMultiaddrConnection } from './connection.ts'
 import { ownedSockets } from './owned.ts'
@@ -446,10 +446,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
 /** Completes when the socket has emitted 'close' (at once if it already has) */
 function closed$ (socket: Socket): Observable<never> {
-  if (socket.closed) {
-    return EMPTY
-  }
-  return fromEvent(socket, 'close').pipe(take(1), ignoreElements())
+  // decided at subscription: by then the socket may have closed already
+  return defer(() => socket.closed ? EMPTY : fromEvent(socket, 'close').pipe(take(1), ignoreElements()))
 }
 
 function describe (err: NodeJS.ErrnoException): string {

@@ -1,0 +1,219 @@
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import fs from 'node:fs'
+import { InvalidParametersError } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createTransport, listening } from './fixtures/transport.ts'
+import { passThroughUpgrader, stallingUpgrader } from './fixtures/upgraders.ts'
+import { netHandles, waitForEvent, waitUntil, within } from './fixtures/wait.ts'
+import type { Listener, MultiaddrConnection } from '@libp2p/interface'
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rx-tcp-'))
+const cleanup: Array<() => Promise<void> | void> = []
+
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn()
+})
+
+function track (listener: Listener): Listener {
+  cleanup.push(async () => { await listener.close() })
+  return listener
+}
+
+function rawClient (port: number, host = '127.0.0.1'): net.Socket {
+  const socket = net.connect({ port, host })
+  socket.on('error', () => {})
+  cleanup.push(() => { socket.destroy() })
+  return socket
+}
+
+async function receive (maConn: MultiaddrConnection, bytes: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+  let got = 0
+  return within(new Promise<Uint8Array>((resolve) => {
+    maConn.addEventListener('message', (evt) => {
+      const data = evt.data instanceof Uint8Array ? evt.data : evt.data.subarray()
+      chunks.push(data)
+      got += data.byteLength
+      if (got >= bytes) resolve(Buffer.concat(chunks))
+    })
+  }), 5000, `${bytes} bytes on ${maConn.remoteAddr.toString()}`)
+}
+
+describe('listen and dial on each address family', () => {
+  const families = [
+    ['IPv4', '/ip4/127.0.0.1/tcp/0'],
+    ['IPv6', '/ip6/::1/tcp/0'],
+    ['unix', `/unix/${encodeURIComponent(path.join(tmp, 'listen.sock'))}`]
+  ]
+
+  for (const [name, addr] of families) {
+    it(`carries bytes both ways over ${name}`, async () => {
+      const before = netHandles().length
+      const transport = createTransport()
+      const upgrader = passThroughUpgrader()
+      const { listener, addr: bound } = await listening(transport, upgrader, multiaddr(addr))
+      track(listener)
+      expect(bound.toString()).not.toMatch(/\/tcp\/0$/)
+
+      const conn: any = await transport.dial(bound, { upgrader, signal: AbortSignal.timeout(5000) })
+      await waitUntil(() => upgrader.inbound.length === 1, 2000, 'the inbound upgrade')
+      const inbound = upgrader.inbound[0]
+
+      const out = new Uint8Array(256 * 1024).map((_, i) => i % 251)
+      const arrived = receive(inbound, out.byteLength)
+      conn.maConn.send(out)
+      expect(Buffer.compare(await arrived, out)).toBe(0)
+
+      const back = receive(conn.maConn, 1000)
+      inbound.send(new Uint8Array(1000).fill(7))
+      expect((await back).every((b: number) => b === 7)).toBe(true)
+
+      const closeEvents: unknown[] = []
+      listener.addEventListener('close', (e) => closeEvents.push(e))
+      await within(listener.close(), 2000, 'listener close')
+      await within(listener.close(), 100, 'a second close')
+      expect(closeEvents).toHaveLength(1)
+      await waitUntil(() => netHandles().length <= before, 1000, 'no socket handle left')
+    })
+  }
+
+  it('expands a wildcard listen address to every interface, with the bound port', async () => {
+    const transport = createTransport()
+    const { listener, addr } = await listening(transport, passThroughUpgrader(), multiaddr('/ip4/0.0.0.0/tcp/0'))
+    track(listener)
+    const port = addr.getComponents().find(c => c.name === 'tcp')?.value
+    const addrs = listener.getAddrs().map(a => a.toString())
+    expect(addrs).toContain(`/ip4/127.0.0.1/tcp/${port}`)
+    expect(addrs.every(a => a.startsWith('/ip4/') && a.endsWith(`/tcp/${port}`))).toBe(true)
+  })
+})
+
+describe('close', () => {
+  it('closes while 200 upgrades are in flight and ignore their signal', async () => {
+    const before = netHandles().length
+    const transport = createTransport()
+    const upgrader = stallingUpgrader({ ignoreSignal: true })
+    const { listener, addr } = await listening(transport, upgrader, multiaddr('/ip4/127.0.0.1/tcp/0'))
+    const port = Number(addr.getComponents()[1].value)
+
+    const clients = Array.from({ length: 200 }, () => rawClient(port))
+    const clientsClosed = Promise.all(clients.map(async c => waitForEvent(c, 'close', 3000, 'a client to see close')))
+    await waitUntil(() => upgrader.started() === 200, 5000, '200 upgrades in flight')
+
+    let closeEvents = 0
+    listener.addEventListener('close', () => { closeEvents++ })
+    const started = Date.now()
+    await within(listener.close(), 1000, 'close() with 200 upgrades in flight')
+    const took = Date.now() - started
+
+    await within(clientsClosed, 1000, 'every client socket to see close')
+    expect(took).toBeLessThan(1000)
+    expect(closeEvents).toBe(1)
+    await waitUntil(() => netHandles().length <= before, 1000, 'no socket handle left')
+  })
+
+  it('aborts upgrades in flight through their signal and closes at once when they obey it', async () => {
+    const transport = createTransport()
+    const upgrader = stallingUpgrader({ ignoreSignal: false })
+    const { listener, addr } = await listening(transport, upgrader, multiaddr('/ip4/127.0.0.1/tcp/0'))
+    const port = Number(addr.getComponents()[1].value)
+    const clients = Array.from({ length: 50 }, () => rawClient(port))
+    await waitUntil(() => upgrader.started() === 50, 5000, '50 upgrades in flight')
+    const started = Date.now()
+    await within(listener.close(), 1000, 'close()')
+    expect(Date.now() - started).toBeLessThan(250)
+    await within(Promise.all(clients.map(async c => c.closed ? undefined : waitForEvent(c, 'close', 1000, 'client close'))), 1000, 'clients closed')
+  })
+
+  it('resolves close() of a listener that never listened', async () => {
+    const listener = createTransport().createListener({ upgrader: passThroughUpgrader() })
+    await within(listener.close(), 500, 'close of an idle listener')
+    expect(listener.getAddrs()).toEqual([])
+  })
+})
+
+describe('closeServerOnMaxConnections', () => {
+  it('pauses intake at closeAbove and resumes below listenBelow on the same port, without a close event', async () => {
+    const transport = createTransport({ closeServerOnMaxConnections: { closeAbove: 3, listenBelow: 2 } })
+    const upgrader = passThroughUpgrader()
+    const { listener, addr } = await listening(transport, upgrader, multiaddr('/ip4/127.0.0.1/tcp/0'))
+    track(listener)
+    const port = Number(addr.getComponents()[1].value)
+    let closeEvents = 0
+    listener.addEventListener('close', () => { closeEvents++ })
+
+    const clients = [rawClient(port), rawClient(port), rawClient(port)]
+    await waitUntil(() => upgrader.inbound.length === 3, 2000, '3 inbound connections')
+
+    // paused: the kernel refuses new connections
+    const refused = rawClient(port)
+    const err: any = await waitForEvent(refused, 'error', 2000, 'a refused connection')
+    expect(err.code).toBe('ECONNREFUSED')
+    expect(closeEvents).toBe(0)
+    expect(listener.getAddrs()[0].toString()).toBe(addr.toString())
+
+    clients[0].destroy()
+    clients[1].destroy()
+    // 1 live socket < listenBelow 2: listening again, same port
+    await waitUntil(() => upgrader.inbound.length === 3 && upgrader.inbound.filter(c => c.status === 'open').length === 1, 2000, 'two connections to close')
+    const again = rawClient(port)
+    await waitForEvent(again, 'connect', 2000, 'a connection after resume')
+    await waitUntil(() => upgrader.inbound.length === 4, 2000, 'the new inbound connection')
+    expect(closeEvents).toBe(0)
+  })
+
+  it('rejects closeAbove below listenBelow', () => {
+    const transport = createTransport({ closeServerOnMaxConnections: { closeAbove: 1, listenBelow: 5 } })
+    expect(() => transport.createListener({ upgrader: passThroughUpgrader() })).toThrow(InvalidParametersError)
+  })
+})
+
+describe('inactivity timeout', () => {
+  it('aborts an inbound connection that stays silent', async () => {
+    const transport = createTransport({ inboundSocketInactivityTimeout: 200 })
+    const upgrader = passThroughUpgrader()
+    const { listener, addr } = await listening(transport, upgrader, multiaddr('/ip4/127.0.0.1/tcp/0'))
+    track(listener)
+    const client = rawClient(Number(addr.getComponents()[1].value))
+    await waitUntil(() => upgrader.inbound.length === 1, 2000, 'the inbound connection')
+    const closed = waitForEvent<any>(upgrader.inbound[0], 'close', 2000, 'the connection to time out')
+    const evt = await closed
+    expect(evt.error?.name).toBe('TimeoutError')
+    await waitForEvent(client, 'close', 1000, 'the client to see close')
+  })
+})
+
+describe('bad listen addresses', () => {
+  it.each([
+    '/ip4/127.0.0.1/udp/4001',
+    '/ip4/127.0.0.1/tcp/4001/ws',
+    '/dns4/localhost'
+  ])('refuses %s with InvalidParametersError naming it', async (addr) => {
+    const listener = track(createTransport().createListener({ upgrader: passThroughUpgrader() }))
+    const err = await listener.listen(multiaddr(addr)).catch(e => e)
+    expect(err).toBeInstanceOf(InvalidParametersError)
+    expect(err.message).toContain(addr)
+  })
+
+  it('rejects listen() on a port in use, emits error and leaves the first listener working', async () => {
+    const transport = createTransport()
+    const upgrader = passThroughUpgrader()
+    const { listener: first, addr } = await listening(transport, upgrader, multiaddr('/ip4/127.0.0.1/tcp/0'))
+    track(first)
+    const second = track(transport.createListener({ upgrader }))
+    const errors: any[] = []
+    second.addEventListener('error', (e: any) => errors.push(e.detail))
+
+    const err = await second.listen(addr).catch(e => e)
+    expect(err.name).toBe('ListenError')
+    expect(err.message).toBe(`could not listen on ${addr.toString()}: address in use`)
+    expect(errors).toHaveLength(1)
+
+    const conn: any = await transport.dial(addr, { upgrader, signal: AbortSignal.timeout(2000) })
+    await waitUntil(() => upgrader.inbound.length === 1, 2000, 'the first listener to accept')
+    await conn.maConn.close()
+  })
+})
