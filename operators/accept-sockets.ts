@@ -1,0 +1,82 @@
+import { multiaddr } from '@multiformats/multiaddr'
+import { Observable } from 'rxjs'
+import { serverIntake } from './server-intake.ts'
+import { toInboundSocket } from './to-inbound-socket.ts'
+import type { ServerIntakeOptions } from './server-intake.ts'
+import type { InboundSocket, RejectListener } from './types.ts'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Server, Socket } from 'node:net'
+
+export interface AcceptSocketsOptions extends Pick<ServerIntakeOptions, 'listen'> {
+  /** told once about each refused socket, after it was destroyed */
+  onReject?: RejectListener
+  /** the address sockets are accepted on (default: the server's bound address) */
+  localAddr?: Multiaddr
+}
+
+/**
+ * Emits every socket a `net.Server` accepts, as an `InboundSocket` whose
+ * intake pauses and resumes that server.
+ *
+ *   server:  --s1--s2-----s3--(close)
+ *   result:  --a---b------c---|
+ *
+ * The stream errors with the server's 'error' and completes with its 'close'
+ * (a 'close' caused by pausing intake does not count). Unsubscribing leaves
+ * open sockets alone, and leaves the server closed if intake was paused.
+ *
+ * @example
+ * const server = net.createServer().listen(4001, '127.0.0.1')
+ * acceptSockets(server, { onReject: (s, reason) => console.log('refused', reason) })
+ *   .pipe(denyCidr(['10.0.0.0/8']), perSubnetLimit({ max: 4 }))
+ *   .subscribe(({ socket }) => socket.pipe(socket))
+ *
+ * @param server - the server to take sockets from
+ * @param options - rejection listener, local address, how to re-listen after a pause
+ * @returns an observable of the accepted sockets, one intake per subscription
+ */
+export function acceptSockets (server: Server, options: AcceptSocketsOptions = {}): Observable<InboundSocket> {
+  return new Observable<InboundSocket>((subscriber) => {
+    const fail = (err: Error): void => { subscriber.error(err) }
+    const intake = serverIntake(server, { listen: options.listen, onError: fail })
+    let localAddr = options.localAddr
+
+    const accepted = (socket: Socket): void => {
+      localAddr ??= boundMultiaddr(server)
+      subscriber.next(toInboundSocket(socket, { localAddr, intake, onReject: options.onReject }))
+    }
+    const listening = (): void => {
+      localAddr = options.localAddr
+    }
+    const closed = (): void => {
+      if (!intake.holding && !server.listening) {
+        subscriber.complete()
+      }
+    }
+
+    server.on('connection', accepted)
+    server.on('listening', listening)
+    server.on('close', closed)
+    server.on('error', fail)
+    return () => {
+      intake.end()
+      server.off('connection', accepted)
+      server.off('listening', listening)
+      server.off('close', closed)
+      server.off('error', fail)
+    }
+  })
+}
+
+/** The multiaddr a server is bound to. */
+export function boundMultiaddr (server: Server): Multiaddr {
+  const address = server.address()
+  if (address == null) {
+    throw new Error('server is not listening')
+  }
+  if (typeof address === 'string') {
+    return multiaddr(`/unix/${encodeURIComponent(address)}`)
+  }
+  const family = address.family === 'IPv6' ? 'ip6' : 'ip4'
+  return multiaddr(`/${family}/${address.address}/tcp/${address.port}`)
+}

@@ -1,0 +1,30 @@
+/**
+ * Composable RxJS operators for the inbound path of a TCP listener: the
+ * transport's `inbound` and `lifetime` hooks, or an application's own
+ * `net.Server` through `acceptSockets`.
+ *
+ * @example
+ * import { pipe } from 'rxjs'
+ * import { tcp } from 'rx-tcp'
+ * import { denyCidr, perSubnetLimit, upgradeCap } from 'rx-tcp/operators'
+ *
+ * const cap = upgradeCap({ max: 32 })
+ * tcp({ inbound: pipe(denyCidr(['203.0.113.0/24']), perSubnetLimit({ max: 8 }), cap.inbound), lifetime: cap.lifetime })
+ */
+export type { InboundSocket, Intake, InboundOperator, LifetimeOperator, LifetimeHook, RejectListener } from './types.ts'
+export type { SubnetOptions } from './internal/addresses.ts'
+export { DEFAULT_IPV4_PREFIX, DEFAULT_IPV6_PREFIX } from './internal/addresses.ts'
+
+export { acceptSockets, boundMultiaddr, type AcceptSocketsOptions } from './accept-sockets.ts'
+export { serverIntake, type ServerIntake, type ServerIntakeOptions } from './server-intake.ts'
+export { toInboundSocket, remoteMultiaddr, type ToInboundSocketOptions } from './to-inbound-socket.ts'
+
+export { allowCidr, type AllowCidrOptions } from './allow-cidr.ts'
+export { denyCidr, type DenyCidrOptions } from './deny-cidr.ts'
+export { perSubnetLimit, type PerSubnetLimitOptions } from './per-subnet-limit.ts'
+export { perSubnetRateLimit, type PerSubnetRateLimitOptions } from './per-subnet-rate-limit.ts'
+export { maxConnections, type MaxConnectionsOptions } from './max-connections.ts'
+export { pauseOnMaxConnections, type PauseOnMaxConnectionsOptions } from './pause-on-max-connections.ts'
+export { upgradeCap, type UpgradeCap, type UpgradeCapOptions } from './upgrade-cap.ts'
+export { upgradeDeadline, type UpgradeDeadlineOptions } from './upgrade-deadline.ts'
+export { metricsTap, LISTENER_EVENTS_METRIC, type MetricsTap, type MetricsTapOptions } from './metrics-tap.ts'

@@ -1,0 +1,86 @@
+import { map, tap } from 'rxjs'
+import { metricAddress } from './internal/addresses.ts'
+import type { InboundSocket, LifetimeHook } from './types.ts'
+import type { CounterGroup, Logger, MetricGroup, Metrics } from '@libp2p/interface'
+import type { MonoTypeOperatorFunction } from 'rxjs'
+
+/** The counter group `@libp2p/tcp` counts listener events in. */
+export const LISTENER_EVENTS_METRIC = 'libp2p_tcp_listener_events_total'
+
+export interface MetricsTapOptions {
+  /** where to register `libp2p_tcp_listener_events_total` */
+  metrics?: Metrics
+  /** a group already registered under that name (takes precedence over `metrics`) */
+  events?: MetricGroup | CounterGroup
+  /** where to log each accepted, rejected and upgraded socket */
+  log?: Logger
+}
+
+/**
+ * The two halves of a metrics and log tap: `inbound` counts accepted and
+ * rejected sockets, `lifetime` counts upgraded ones.
+ */
+export interface MetricsTap {
+  inbound: MonoTypeOperatorFunction<InboundSocket>
+  lifetime: LifetimeHook
+}
+
+/**
+ * Counts and logs what happens to sockets, under the listener's metric
+ * names: `${addr} accepted` for every socket entering the pipeline,
+ * `${addr} rejected_${reason}` for every one refused, by any later stage,
+ * `${addr} upgraded` for every upgrade, in `libp2p_tcp_listener_events_total`
+ * (`addr` is `host:port` of the listening address).
+ *
+ *   sockets:   --a--b--c--|
+ *   result:    --a'-b'-c'-|      (same sockets, their reject counted and logged;
+ *                                 accepted +3)
+ *
+ * Put `inbound` first so it sees every socket, and `lifetime` on the
+ * lifetime hook. Each socket leaves `inbound` as a copy whose `reject`
+ * reports, so stages after it and the lifetime hook must use that copy.
+ *
+ * @example
+ * const tapped = metricsTap({ metrics: components.metrics, log: components.logger.forComponent('app:inbound') })
+ * tcp({ inbound: pipe(tapped.inbound, denyCidr(blocked)), lifetime: tapped.lifetime })
+ *
+ * @param options - the metrics registry or group, and the logger
+ * @returns the inbound and lifetime operators of the tap
+ */
+export function metricsTap (options: MetricsTapOptions = {}): MetricsTap {
+  const { log } = options
+  const events = options.events ?? options.metrics?.registerMetricGroup(LISTENER_EVENTS_METRIC, {
+    label: 'address',
+    help: 'Total count of TCP listener events by type'
+  })
+  const count = (inbound: InboundSocket, event: string): void => {
+    events?.increment({ [`${metricAddress(inbound.localAddr)} ${event}`]: true })
+  }
+
+  const inbound: MonoTypeOperatorFunction<InboundSocket> = (source) => source.pipe(
+    map((accepted): InboundSocket => {
+      count(accepted, 'accepted')
+      log?.('accepted %a on %a', accepted.remoteAddr, accepted.localAddr)
+      const counted: InboundSocket = {
+        ...accepted,
+        reject: (reason, err) => {
+          const first = accepted.reject(reason, err)
+          if (first) {
+            count(counted, `rejected_${reason}`)
+            log?.('rejected %a: %s%s', accepted.remoteAddr, reason, err === undefined ? '' : ` (${err.message})`)
+          }
+          return first
+        }
+      }
+      return counted
+    })
+  )
+
+  // a lifetime emits its connection once: each value is one upgrade
+  const lifetime: LifetimeHook = (upgraded) => (lifetime$) => lifetime$.pipe(tap(() => {
+    count(upgraded, 'upgraded')
+    log?.('upgraded %a', upgraded.remoteAddr)
+  }))
+
+  return { inbound, lifetime }
+}

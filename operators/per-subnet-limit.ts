@@ -1,0 +1,38 @@
+import { InvalidParametersError } from '@libp2p/interface'
+import { subnetKeyer } from './internal/addresses.ts'
+import { limitOpen } from './internal/limit-open.ts'
+import type { SubnetOptions } from './internal/addresses.ts'
+import type { InboundSocket } from './types.ts'
+import type { MonoTypeOperatorFunction } from 'rxjs'
+
+export interface PerSubnetLimitOptions extends SubnetOptions {
+  /** how many sockets one subnet may hold open at once */
+  max: number
+  /** the rejection reason (default `'subnet-limit'`) */
+  reason?: string
+}
+
+/**
+ * Lets sockets through while their subnet holds fewer than `max` open ones;
+ * a socket counts from the moment it passes until its 'close'.
+ *
+ *   sockets:  --a--b--c----(a closes)--d--|     (all from one subnet)
+ *   max 2:    --a--b-----------------d--|       (c rejected, 'subnet-limit')
+ *
+ * Subnets are /32 for IPv4 and /56 for IPv6 unless configured. Sockets
+ * without an IP address are not limited.
+ *
+ * @example
+ * tcp({ inbound: pipe(perSubnetLimit({ max: 8, ipv6Prefix: 64 })) })
+ *
+ * @param options - the cap, the subnet sizes, the rejection reason
+ * @returns an operator that rejects sockets over their subnet's cap
+ */
+export function perSubnetLimit (options: PerSubnetLimitOptions): MonoTypeOperatorFunction<InboundSocket> {
+  const { max, reason = 'subnet-limit' } = options
+  if (!(max >= 1)) {
+    throw new InvalidParametersError('perSubnetLimit: max must be at least 1')
+  }
+  const subnetOf = subnetKeyer(options)
+  return limitOpen(max, reason, ({ remoteAddr }) => subnetOf(remoteAddr))
+}

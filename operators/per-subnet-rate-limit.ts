@@ -1,0 +1,85 @@
+import { InvalidParametersError } from '@libp2p/interface'
+import { asyncScheduler } from 'rxjs'
+import { admit } from './internal/admit.ts'
+import { subnetKeyer } from './internal/addresses.ts'
+import type { SubnetOptions } from './internal/addresses.ts'
+import type { InboundSocket } from './types.ts'
+import type { MonoTypeOperatorFunction, SchedulerLike } from 'rxjs'
+
+export interface PerSubnetRateLimitOptions extends SubnetOptions {
+  /** sockets per second a subnet earns back */
+  rate: number
+  /** how many sockets a subnet may open in a burst (the bucket's size) */
+  burst: number
+  /** the rejection reason (default `'subnet-rate-limit'`) */
+  reason?: string
+  /** the clock (default `asyncScheduler`) */
+  scheduler?: SchedulerLike
+}
+
+/** Buckets kept before full ones are swept away. */
+const SWEEP_ABOVE = 1024
+
+interface Bucket {
+  tokens: number
+  at: number
+}
+
+/**
+ * Lets a subnet open up to `burst` sockets at once and `rate` per second
+ * after that (a token bucket per subnet), and rejects the excess.
+ *
+ *   sockets:              a b c d ---- 400ms ---- e     (all from one subnet)
+ *   rate 5/s, burst 2:    a b ------- 400ms ---- e      (c, d rejected, 'subnet-rate-limit')
+ *
+ * Subnets are /32 for IPv4 and /56 for IPv6 unless configured. Sockets
+ * without an IP address are not limited.
+ *
+ * @example
+ * tcp({ inbound: pipe(perSubnetRateLimit({ rate: 10, burst: 20 })) })
+ *
+ * @param options - rate, burst, subnet sizes, rejection reason and clock
+ * @returns an operator that rejects sockets beyond their subnet's rate
+ */
+export function perSubnetRateLimit (options: PerSubnetRateLimitOptions): MonoTypeOperatorFunction<InboundSocket> {
+  const { rate, burst, reason = 'subnet-rate-limit', scheduler = asyncScheduler } = options
+  if (!(rate > 0) || !(burst >= 1)) {
+    throw new InvalidParametersError('perSubnetRateLimit: rate must be positive and burst at least 1')
+  }
+  const subnetOf = subnetKeyer(options)
+  const refill = (bucket: Bucket, now: number): number =>
+    Math.min(burst, bucket.tokens + (now - bucket.at) * rate / 1000)
+
+  return admit(() => {
+    const buckets = new Map<string, Bucket>()
+    let sweepAbove = SWEEP_ABOVE
+    // forget the subnets whose bucket is full again; sweep less often while many are not
+    const sweep = (now: number): void => {
+      for (const [subnet, bucket] of buckets) {
+        if (refill(bucket, now) >= burst) {
+          buckets.delete(subnet)
+        }
+      }
+      sweepAbove = Math.max(SWEEP_ABOVE, buckets.size * 2)
+    }
+    return {
+      judge: ({ remoteAddr }) => {
+        const subnet = subnetOf(remoteAddr)
+        if (subnet === undefined) {
+          return undefined
+        }
+        const now = scheduler.now()
+        if (buckets.size > sweepAbove) {
+          sweep(now)
+        }
+        const bucket = buckets.get(subnet)
+        const tokens = bucket === undefined ? burst : refill(bucket, now)
+        if (tokens < 1) {
+          return reason
+        }
+        buckets.set(subnet, { tokens: tokens - 1, at: now })
+        return undefined
+      }
+    }
+  })
+}

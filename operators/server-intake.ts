@@ -1,0 +1,120 @@
+import type { Intake } from './types.ts'
+import type { ListenOptions, Server } from 'node:net'
+
+export interface ServerIntakeOptions {
+  /** how to re-open the handle on resume (default: the host and port, or unix path, it was bound to when paused) */
+  listen?: ListenOptions
+  /** told when re-opening the handle fails (the server emits the error too) */
+  onError?(err: Error): void
+}
+
+/**
+ * An `Intake` over a `net.Server`, with the state its owner needs to know.
+ */
+export interface ServerIntake extends Intake {
+  /** true while some reason holds intake paused or the handle is being re-opened */
+  readonly holding: boolean
+  /**
+   * Freezes the intake: later pause/resume calls do nothing, and a handle
+   * being re-opened is closed again once open. A server paused at that moment
+   * stays closed.
+   */
+  end(): void
+}
+
+/**
+ * Pauses a server's intake by closing its listening handle (sockets already
+ * accepted stay open) and resumes it by listening again on the address it
+ * was bound to, once every reason that paused it has been resumed.
+ *
+ *   pause('a') ──► handle closed     pause('b')     resume('a')     resume('b') ──► listening again
+ *
+ * Pauses are counted per reason: each pause is matched by one resume.
+ *
+ * @example
+ * const intake = serverIntake(server)
+ * intake.pause('upgrades-in-flight')   // server.listening === false
+ * intake.resume('upgrades-in-flight')  // listening again on the same port
+ *
+ * @param server - a `net.Server`, listening or not yet
+ * @param options - how to re-listen and where to report a failure to
+ * @returns the intake control of `server`
+ */
+export function serverIntake (server: Server, options: ServerIntakeOptions = {}): ServerIntake {
+  const reasons = new Map<string, number>()
+  let bound: ListenOptions | undefined
+  let reopening = false
+  let ended = false
+
+  const reconcile = (): void => {
+    if (reopening) {
+      return
+    }
+    const wanted = reasons.size === 0 && !ended
+    if (!wanted && server.listening) {
+      bound = options.listen ?? listenOptionsOf(server)
+      server.close()
+    } else if (wanted && !server.listening && bound !== undefined) {
+      reopen(bound)
+    }
+  }
+
+  const reopen = (target: ListenOptions): void => {
+    reopening = true
+    const settle = (err?: Error): void => {
+      server.off('listening', opened)
+      server.off('error', failed)
+      reopening = false
+      if (err !== undefined) {
+        options.onError?.(err)
+        return
+      }
+      bound = undefined
+      reconcile()
+    }
+    const opened = (): void => { settle() }
+    const failed = (err: Error): void => { settle(err) }
+    server.once('listening', opened)
+    server.once('error', failed)
+    server.listen(target)
+  }
+
+  return {
+    get holding () {
+      return reasons.size > 0 || reopening
+    },
+    pause (reason: string): void {
+      if (ended) {
+        return
+      }
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1)
+      reconcile()
+    },
+    resume (reason: string): void {
+      const held = reasons.get(reason)
+      if (ended || held === undefined) {
+        return
+      }
+      if (held > 1) {
+        reasons.set(reason, held - 1)
+      } else {
+        reasons.delete(reason)
+      }
+      reconcile()
+    },
+    end (): void {
+      ended = true
+    }
+  }
+}
+
+function listenOptionsOf (server: Server): ListenOptions | undefined {
+  const address = server.address()
+  if (address == null) {
+    return undefined
+  }
+  if (typeof address === 'string') {
+    return { path: address }
+  }
+  return { host: address.address, port: address.port }
+}

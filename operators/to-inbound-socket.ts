@@ -1,0 +1,77 @@
+import { multiaddr } from '@multiformats/multiaddr'
+import type { InboundSocket, Intake, RejectListener } from './types.ts'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Socket } from 'node:net'
+
+export interface ToInboundSocketOptions {
+  /** the address the socket was accepted on */
+  localAddr: Multiaddr
+  /** the pause/resume control of the server that accepted it */
+  intake: Intake
+  /** told once about the socket's rejection, after it was destroyed */
+  onReject?: RejectListener
+}
+
+/**
+ * Wraps an accepted socket for the inbound pipeline: its remote address as a
+ * multiaddr, and a `reject` that destroys it and reports the reason once.
+ *
+ * The socket gets an 'error' listener, so a peer resetting it while it waits
+ * in the pipeline closes it instead of crashing the process.
+ *
+ * @example
+ * server.on('connection', (socket) => {
+ *   const inbound = toInboundSocket(socket, { localAddr, intake, onReject: (s, reason) => console.log(reason) })
+ * })
+ *
+ * @param socket - a socket handed over by a `net.Server`
+ * @param options - where it was accepted, the intake and a rejection listener
+ * @returns the socket as an element of the inbound pipeline
+ */
+export function toInboundSocket (socket: Socket, options: ToInboundSocketOptions): InboundSocket {
+  const { localAddr, intake, onReject } = options
+  let rejected = false
+  socket.on('error', ignoreSocketError)
+
+  const inbound: InboundSocket = {
+    socket,
+    remoteAddr: remoteMultiaddr(socket) ?? localAddr,
+    localAddr,
+    intake,
+    reject (reason: string, err?: Error): boolean {
+      if (rejected) {
+        return false
+      }
+      rejected = true
+      socket.destroy()
+      onReject?.(inbound, reason, err)
+      return true
+    }
+  }
+  return inbound
+}
+
+function ignoreSocketError (): void {
+  // the socket closes after an error; its 'close' is what the pipeline follows
+}
+
+/**
+ * The peer's `/ip4|ip6/…/tcp/…` address; IPv4 peers seen through a dual-stack
+ * listener (`::ffff:1.2.3.4`) are given as `/ip4`. Undefined when the socket
+ * has no remote IP (unix sockets, or already reset).
+ */
+export function remoteMultiaddr (socket: Socket): Multiaddr | undefined {
+  const { remoteAddress, remotePort } = socket
+  if (remoteAddress === undefined || remotePort === undefined) {
+    return undefined
+  }
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(remoteAddress)
+  if (mapped != null) {
+    return multiaddr(`/ip4/${mapped[1]}/tcp/${remotePort}`)
+  }
+  if (!remoteAddress.includes(':')) {
+    return multiaddr(`/ip4/${remoteAddress}/tcp/${remotePort}`)
+  }
+  const [ip, zone] = remoteAddress.split('%')
+  return multiaddr(`${zone === undefined ? '' : `/ip6zone/${zone}`}/ip6/${ip}/tcp/${remotePort}`)
+}

@@ -1,0 +1,44 @@
+import { InvalidParametersError, TimeoutError } from '@libp2p/interface'
+import { asyncScheduler, EMPTY, timeout } from 'rxjs'
+import type { LifetimeHook } from './types.ts'
+import type { SchedulerLike } from 'rxjs'
+
+export interface UpgradeDeadlineOptions {
+  /** how long the upgrade of one socket may take */
+  ms: number
+  /** the rejection reason (default `'upgrade-timeout'`) */
+  reason?: string
+  /** the clock (default `asyncScheduler`) */
+  scheduler?: SchedulerLike
+}
+
+/**
+ * Rejects a socket whose upgrade has not produced a connection within `ms`:
+ * the upgrade is cancelled (its lifetime unsubscribed) and the lifetime
+ * completes. A connection in time lives on unbounded.
+ *
+ *   lifetime:   ------c-----|         lifetime:   ----------c--|
+ *   ms 8:       ------c-----|         ms 8:       --------|        (rejected, 'upgrade-timeout')
+ *
+ * @example
+ * tcp({ lifetime: upgradeDeadline({ ms: 5_000 }) })
+ *
+ * @param options - the deadline, the rejection reason and the clock
+ * @returns a lifetime operator enforcing the deadline on each socket
+ */
+export function upgradeDeadline (options: UpgradeDeadlineOptions): LifetimeHook {
+  const { ms, reason = 'upgrade-timeout', scheduler = asyncScheduler } = options
+  if (!(ms >= 0)) {
+    throw new InvalidParametersError('upgradeDeadline: ms must not be negative')
+  }
+  return (inbound) => (lifetime$) => lifetime$.pipe(
+    timeout({
+      first: ms,
+      scheduler,
+      with: () => {
+        inbound.reject(reason, new TimeoutError(`upgrade of ${inbound.remoteAddr.toString()} timed out after ${ms}ms`))
+        return EMPTY
+      }
+    })
+  )
+}
