@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
-    reporters: ['default']
+    // the JSON report is what .ci/run counts
+    reporters: ['default', 'json'],
+    outputFile: { json: '.test-results/vitest.json' }
   }
 })
