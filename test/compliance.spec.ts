@@ -7,7 +7,7 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import tests from '@libp2p/interface-compliance-tests/transport'
-import { tcp } from '@libp2p/tcp'
+import { tcp } from '../src/index.ts'
 import { TCP } from '@multiformats/multiaddr-matcher'
 import { describe } from 'vitest'
 import { mochaCompat } from './fixtures/mocha-compat.ts'
