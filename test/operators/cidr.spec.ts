@@ -1,10 +1,9 @@
 import { InvalidParametersError } from '@libp2p/interface'
 import { TestScheduler } from 'rxjs/testing'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { allowCidr, denyCidr } from '../../operators/index.ts'
 import { fakeInbounds, marbleScheduler } from '../fixtures/operators-fakes.ts'
-import { attempt, closeAll, serve } from '../fixtures/operators-net.ts'
-import type { Client, Served } from '../fixtures/operators-net.ts'
+import { attempt, realSockets } from '../fixtures/operators-net.ts'
 
 describe('allowCidr', () => {
   let scheduler: TestScheduler
@@ -83,25 +82,19 @@ describe('denyCidr', () => {
 })
 
 describe('CIDR operators on real sockets', () => {
-  let served: Served | undefined
-  const clients: Client[] = []
-  afterEach(async () => {
-    await closeAll(clients)
-    await served?.close()
-    served = undefined
-  })
+  const { clients, serve } = realSockets()
 
   it('allowCidr destroys sockets from outside the blocks and keeps the others', async () => {
-    served = await serve({ inbound: allowCidr(['127.0.0.0/30']) })
-    const outcomes = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.9'].map(async (ip) => attempt(served!.port, ip, clients)))
+    const served = await serve({ inbound: allowCidr(['127.0.0.0/30']) })
+    const outcomes = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.9'].map(async (ip) => attempt(served.port, ip, clients)))
     expect(outcomes).toEqual(['welcome', 'welcome', 'refused', 'refused'])
     expect(served.rejections.sort()).toEqual(['127.0.0.4 cidr-not-allowed', '127.0.0.9 cidr-not-allowed'])
     expect(served.open()).toBe(2)
   })
 
   it('denyCidr destroys sockets from inside the blocks and keeps the others', async () => {
-    served = await serve({ inbound: denyCidr(['127.0.0.3/32', '127.0.1.0/24']) })
-    const outcomes = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.1.7'].map(async (ip) => attempt(served!.port, ip, clients)))
+    const served = await serve({ inbound: denyCidr(['127.0.0.3/32', '127.0.1.0/24']) })
+    const outcomes = await Promise.all(['127.0.0.2', '127.0.0.3', '127.0.1.7'].map(async (ip) => attempt(served.port, ip, clients)))
     expect(outcomes).toEqual(['welcome', 'refused', 'refused'])
     expect(served.rejections.sort()).toEqual(['127.0.0.3 cidr-denied', '127.0.1.7 cidr-denied'])
     expect(served.open()).toBe(1)

@@ -1,11 +1,10 @@
 import { InvalidParametersError } from '@libp2p/interface'
 import { TestScheduler } from 'rxjs/testing'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { beforeEach, describe, expect, it } from 'vitest'
 import { maxConnections, perSubnetLimit } from '../../operators/index.ts'
 import { fakeInbounds, marbleScheduler } from '../fixtures/operators-fakes.ts'
-import { attempt, closeAll, serve } from '../fixtures/operators-net.ts'
+import { attempt, realSockets } from '../fixtures/operators-net.ts'
 import { waitUntil } from '../fixtures/wait.ts'
-import type { Client, Served } from '../fixtures/operators-net.ts'
 
 describe('perSubnetLimit', () => {
   let scheduler: TestScheduler
@@ -82,16 +81,10 @@ describe('maxConnections', () => {
 })
 
 describe('open-socket limits on real sockets', () => {
-  let served: Served | undefined
-  const clients: Client[] = []
-  afterEach(async () => {
-    await closeAll(clients)
-    await served?.close()
-    served = undefined
-  })
+  const { clients, serve } = realSockets()
 
   it('perSubnetLimit caps each source address and frees a slot when a socket closes', async () => {
-    served = await serve({ inbound: perSubnetLimit({ max: 2 }) })
+    const served = await serve({ inbound: perSubnetLimit({ max: 2 }) })
     const port = served.port
     const first = [await attempt(port, '127.0.0.2', clients), await attempt(port, '127.0.0.2', clients), await attempt(port, '127.0.0.3', clients)]
     expect(first).toEqual(['welcome', 'welcome', 'welcome'])
@@ -99,25 +92,25 @@ describe('open-socket limits on real sockets', () => {
     expect(served.rejections).toEqual(['127.0.0.2 subnet-limit'])
 
     clients[0].socket.destroy()
-    await waitUntil(() => served!.open() === 2, 2_000, 'the server side of the closed client to close')
+    await waitUntil(() => served.open() === 2, 2_000, 'the server side of the closed client to close')
     expect(await attempt(port, '127.0.0.2', clients)).toBe('welcome')
   })
 
   it('perSubnetLimit with a /24 counts 127.0.0.2 and 127.0.0.3 together', async () => {
-    served = await serve({ inbound: perSubnetLimit({ max: 1, ipv4Prefix: 24 }) })
+    const served = await serve({ inbound: perSubnetLimit({ max: 1, ipv4Prefix: 24 }) })
     expect(await attempt(served.port, '127.0.0.2', clients)).toBe('welcome')
     expect(await attempt(served.port, '127.0.0.3', clients)).toBe('refused')
     expect(await attempt(served.port, '127.0.1.3', clients)).toBe('welcome')
   })
 
   it('maxConnections caps open sockets over all sources', async () => {
-    served = await serve({ inbound: maxConnections({ max: 2 }) })
+    const served = await serve({ inbound: maxConnections({ max: 2 }) })
     const outcomes = []
     for (const ip of ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5']) {
       outcomes.push(await attempt(served.port, ip, clients))
     }
     expect(outcomes).toEqual(['welcome', 'welcome', 'refused', 'refused'])
     expect(served.rejections).toEqual(['127.0.0.4 max-connections', '127.0.0.5 max-connections'])
-    await waitUntil(() => served!.open() === 2, 2_000, 'the rejected sockets to close on the server side')
+    await waitUntil(() => served.open() === 2, 2_000, 'the rejected sockets to close on the server side')
   })
 })
