@@ -1,0 +1,117 @@
+import { fork } from 'node:child_process'
+import { readdirSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { bareListener, hostPort } from '../passthrough.ts'
+import type { Group, Options, Sample } from './types.ts'
+import type { HoldRequest, HolderReport } from '../holder.ts'
+import type { Subject } from '../subjects.ts'
+import type { ChildProcess } from 'node:child_process'
+import type { MultiaddrConnection } from '@libp2p/interface'
+
+const HOLDER = fileURLToPath(new URL('../holder.ts', import.meta.url))
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+/** each holder process opens at most this many, well inside its own fd limit */
+const PER_HOLDER = 8_000
+const RUN_LIMIT_MS = 90_000
+const STALL_MS = 5_000
+
+export function fdLimit (): string {
+  try {
+    return execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()
+  } catch {
+    return 'unknown'
+  }
+}
+
+/**
+ * Raw clients from child processes connect to one listener of the transport
+ * (pass-through upgrader, so every accepted socket becomes a held
+ * MultiaddrConnection) until `maxConns` are held or something gives: the
+ * listener reports an error, a client sees an accepted socket dropped or a
+ * connect fail, or progress stalls.
+ */
+async function maxConnections (subject: Subject, opts: Options, notes: Record<string, string>): Promise<Sample> {
+  let alive = 0
+  let peak = 0
+  let listenerError: string | undefined
+  const bare = await bareListener(subject, (maConn: MultiaddrConnection) => {
+    alive++
+    peak = Math.max(peak, alive)
+    maConn.addEventListener('close', () => { alive-- })
+  })
+  bare.listener.addEventListener('error', (evt) => {
+    const err = evt.detail as NodeJS.ErrnoException
+    listenerError ??= `listener error ${err.code ?? err.message}`
+  })
+  const holders: ChildProcess[] = []
+  let lostReason: string | undefined
+  let done = 0
+  let peakRss = 0
+  let peakFds = 0
+  try {
+    const { host, port } = hostPort(bare.addr)
+    const count = Math.ceil(opts.maxConns / PER_HOLDER)
+    for (let i = 0; i < count; i++) {
+      const holder = fork(HOLDER, [], { cwd: ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      holders.push(holder)
+      holder.on('message', (msg: HolderReport) => {
+        if (msg.type === 'lost') lostReason ??= msg.reason
+        if (msg.type === 'done') done++
+      })
+      const req: HoldRequest = {
+        host,
+        port,
+        localAddress: `127.0.0.${2 + i}`,
+        count: Math.min(PER_HOLDER, opts.maxConns - i * PER_HOLDER),
+        concurrency: 64
+      }
+      holder.send(req)
+    }
+    const start = Date.now()
+    let lastAlive = -1
+    let lastChange = Date.now()
+    let reason = ''
+    while (reason === '') {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      if (alive !== lastAlive) { lastAlive = alive; lastChange = Date.now() }
+      if (alive % 1000 < 60) {
+        peakRss = Math.max(peakRss, process.memoryUsage().rss)
+        peakFds = Math.max(peakFds, readdirSync('/proc/self/fd').length)
+      }
+      if (alive >= opts.maxConns) reason = `reached the cap of ${opts.maxConns} (nothing gave)`
+      else if (listenerError != null) reason = listenerError
+      else if (lostReason != null) reason = lostReason
+      else if (done === holders.length && Date.now() - lastChange > 1_000) reason = `holders finished at ${alive}`
+      else if (Date.now() - lastChange > STALL_MS) reason = `no progress for ${STALL_MS / 1000} s`
+      else if (Date.now() - start > RUN_LIMIT_MS) reason = `run limit of ${RUN_LIMIT_MS / 1000} s`
+      if (reason !== '') opts.log(`    ${subject.name}: held ${peak}, ${reason}`)
+      else if (alive % 2000 < 60) opts.log(`    ${subject.name}: ${alive} held`)
+    }
+    peakRss = Math.max(peakRss, process.memoryUsage().rss)
+    peakFds = Math.max(peakFds, readdirSync('/proc/self/fd').length)
+    notes[subject.key] = `${reason}; ulimit -n ${fdLimit()}; peak ${peakFds} fds, RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`
+    return { maxconns: peak }
+  } finally {
+    await bare.close()
+    for (const h of holders) {
+      if (h.connected) h.send('exit')
+    }
+    await Promise.all(holders.map(async (h) => new Promise((resolve) => {
+      if (h.exitCode != null) { resolve(null); return }
+      const t = setTimeout(() => { h.kill(); resolve(null) }, 5_000)
+      h.once('exit', () => { clearTimeout(t); resolve(null) })
+    })))
+  }
+}
+
+export function maxConnsGroup (): Group {
+  const notes: Record<string, string> = {}
+  return {
+    id: 'maxconns',
+    title: 'most concurrent connections one listener holds (bare MultiaddrConnections)',
+    reps: () => 1,
+    notes,
+    run: async (subject, opts) => maxConnections(subject, opts, notes)
+  }
+}

@@ -1,0 +1,76 @@
+// A child process of the max-connections figure: it opens and holds client
+// sockets to the listener under test, so that the listener's process alone
+// spends file descriptors on the server side. Driven over IPC by figures/max-conns.ts.
+import { connect } from 'node:net'
+import type { Socket } from 'node:net'
+
+export interface HoldRequest {
+  host: string
+  port: number
+  localAddress: string
+  count: number
+  concurrency: number
+}
+
+export type HolderReport =
+  | { type: 'progress', connected: number }
+  | { type: 'lost', connected: number, reason: string }
+  | { type: 'done', connected: number }
+
+const sockets: Socket[] = []
+let connected = 0
+let lost = false
+
+function report (msg: HolderReport): void {
+  process.send?.(msg)
+}
+
+function lose (reason: string): void {
+  if (lost) return
+  lost = true
+  report({ type: 'lost', connected, reason })
+}
+
+async function openOne (req: HoldRequest): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = connect({ host: req.host, port: req.port, localAddress: req.localAddress })
+    sockets.push(socket)
+    const timer = setTimeout(() => { lose('connect timed out after 10 s'); socket.destroy(); resolve(false) }, 10_000)
+    socket.once('connect', () => {
+      clearTimeout(timer)
+      connected++
+      if (connected % 500 === 0) report({ type: 'progress', connected })
+      // a socket the server drops after accepting it is what giving way looks like from here
+      socket.once('close', () => { lose('server closed an accepted socket') })
+      resolve(true)
+    })
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
+      lose(`client socket error ${err.code ?? err.message}`)
+      resolve(false)
+    })
+  })
+}
+
+async function hold (req: HoldRequest): Promise<void> {
+  let next = 0
+  await Promise.all(Array.from({ length: req.concurrency }, async () => {
+    while (next < req.count && !lost) {
+      next++
+      if (!await openOne(req)) return
+    }
+  }))
+  report({ type: 'done', connected })
+}
+
+process.on('message', (msg: HoldRequest | 'exit') => {
+  if (msg === 'exit') {
+    for (const s of sockets) s.destroy()
+    process.disconnect()
+    return
+  }
+  hold(msg).catch((err: Error) => { lose(`holder failed: ${err.message}`) })
+})
+// bounded: a holder never outlives a minute and a half, whatever its parent does
+setTimeout(() => { for (const s of sockets) s.destroy(); process.exit(0) }, 90_000).unref()
+process.on('disconnect', () => { for (const s of sockets) s.destroy(); process.exit(0) })

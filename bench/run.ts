@@ -1,0 +1,235 @@
+// npm run bench [-- --reps 5 --size 256MiB --only throughput,rpc --aa]
+// rx-tcp against @libp2p/tcp in one process, alternating, medians and ratios.
+import { writeFileSync, mkdirSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { parseArgs } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import { renderChart } from './chart.ts'
+import type { ChartFigure } from './chart.ts'
+import { FIGURES, groups } from './figures/index.ts'
+import { fdLimit } from './figures/max-conns.ts'
+import { formatSize, median, MiB, parseSize } from './stats.ts'
+import { loadSubjects } from './subjects.ts'
+import type { Options, Sample } from './figures/types.ts'
+import type { FigureSpec } from './figures/index.ts'
+import type { Subject } from './subjects.ts'
+
+const HELP = `npm run bench -- [options]
+  --reps N            repetitions per figure and transport (default 5)
+  --size SIZE         bytes echoed by the throughput figures (default 64MiB)
+  --chunk SIZE        write size for the throughput figures (default 64KiB)
+  --messages N        round trips for the small-message figure (default 5000)
+  --message-size SIZE size of one small message (default 1KiB)
+  --accept N          connections for the accept figure (default 500)
+  --concurrency N     concurrent dials for the accept figure (default 32)
+  --stalled N         stalled handshakes for the close figure (default 1000)
+  --idle N            idle connections for the memory figure (default 500)
+  --max-conns N       cap of the max-connections figure (default 20000)
+  --only LIST         groups to run: noise,plaintext,throughput,rpc,bare,accept,close,memory,maxconns
+  --aa                compare @libp2p/tcp with itself (A/A), to see the harness's noise
+  --out FILE          JSON to write (default bench/results/latest.json for a full run,
+                      bench/results/partial.json with --only)`
+
+const { values: args } = parseArgs({
+  options: {
+    reps: { type: 'string', default: '5' },
+    size: { type: 'string', default: '64MiB' },
+    chunk: { type: 'string', default: '64KiB' },
+    messages: { type: 'string', default: '5000' },
+    'message-size': { type: 'string', default: '1KiB' },
+    accept: { type: 'string', default: '500' },
+    concurrency: { type: 'string', default: '32' },
+    stalled: { type: 'string', default: '1000' },
+    idle: { type: 'string', default: '500' },
+    'max-conns': { type: 'string', default: '20000' },
+    only: { type: 'string' },
+    aa: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    help: { type: 'boolean', default: false }
+  }
+})
+
+if (args.help) {
+  console.log(HELP)
+  process.exit(0)
+}
+
+const started = Date.now()
+function log (line: string): void {
+  const s = ((Date.now() - started) / 1000).toFixed(0).padStart(4)
+  process.stderr.write(`[${s}s] ${line}\n`)
+}
+
+const opts: Options = {
+  reps: Number(args.reps),
+  size: parseSize(args.size),
+  chunk: parseSize(args.chunk),
+  window: 4 * MiB,
+  messages: Number(args.messages),
+  messageSize: parseSize(args['message-size']),
+  acceptConns: Number(args.accept),
+  acceptConcurrency: Number(args.concurrency),
+  stalled: Number(args.stalled),
+  idleConns: Number(args.idle),
+  maxConns: Number(args['max-conns']),
+  log
+}
+
+const { rx, ref, aa } = await loadSubjects(args.aa)
+
+const only = args.only?.split(',').map((s) => s.trim()).flatMap((s) => s === 'throughput' ? ['noise', 'plaintext'] : [s])
+const selected = groups(aa).filter((g) => only == null || only.includes(g.id))
+if (selected.length === 0) {
+  console.error(`--only ${args.only} selects no group\n\n${HELP}`)
+  process.exit(2)
+}
+
+
+function details (f: FigureSpec): string {
+  switch (f.group) {
+    case 'noise': case 'plaintext': case 'bare': return `${formatSize(opts.size)} in ${formatSize(opts.chunk)} writes`
+    case 'rpc': return `${opts.messages} × ${formatSize(opts.messageSize)}`
+    case 'accept': return `${opts.acceptConns} conns, ${opts.acceptConcurrency} at a time`
+    case 'close': return `${opts.stalled} stalled`
+    case 'memory': return `${opts.idleConns} conns, both ends`
+    case 'maxconns': return `cap ${opts.maxConns}`
+    default: return ''
+  }
+}
+
+type Samples = Record<string, { rx: number[], ref: number[], ceiling: number[] }>
+const samples: Samples = {}
+const notes: Record<string, Record<string, string>> = {}
+function record (side: 'rx' | 'ref' | 'ceiling', sample: Sample): void {
+  for (const [id, value] of Object.entries(sample)) {
+    samples[id] ??= { rx: [], ref: [], ceiling: [] }
+    samples[id][side].push(value)
+  }
+}
+function brief (sample: Sample): string {
+  return Object.entries(sample).map(([id, v]) => `${id} ${v.toFixed(v < 10 ? 2 : 0)}`).join(', ')
+}
+
+log(`rx-tcp bench on Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; A = ${rx.name}, B = ${ref.name}${aa ? ' (A/A run)' : ''}`)
+log(`sizes: echo ${formatSize(opts.size)} in ${formatSize(opts.chunk)} writes (${formatSize(opts.window)} in flight), ${opts.messages} × ${formatSize(opts.messageSize)} round trips, accept ${opts.acceptConns}/${opts.acceptConcurrency}, ${opts.stalled} stalled, ${opts.idleConns} idle, cap ${opts.maxConns}; ${opts.reps} reps`)
+
+for (const group of selected) {
+  const reps = group.reps?.(opts) ?? opts.reps
+  log(`${group.id}: ${group.title}, ${reps} rep(s) per side`)
+  if (group.warmup != null) {
+    for (const subject of [rx, ref]) await group.warmup(subject, opts)
+  }
+  for (let rep = 0; rep < reps; rep++) {
+    // A B, then B A: neither side always runs first
+    const order: Subject[] = rep % 2 === 0 ? [rx, ref] : [ref, rx]
+    for (const subject of order) {
+      const sample = await group.run(subject, opts)
+      record(subject.key, sample)
+      log(`  rep ${rep + 1}/${reps} ${subject.name.padEnd(18)} ${brief(sample)}`)
+    }
+    if (group.ceiling != null) {
+      const sample = await group.ceiling(opts)
+      record('ceiling', sample)
+      log(`  rep ${rep + 1}/${reps} ${'node:net'.padEnd(18)} ${brief(sample)}`)
+    }
+  }
+  if (group.notes != null) notes[group.id] = group.notes
+}
+
+interface Row extends ChartFigure {
+  id: string
+  ceilingRatio?: number
+  target?: string
+  samples: { rx: number[], ref: number[], ceiling?: number[] }
+}
+
+function check (f: FigureSpec, row: Row): boolean | undefined {
+  if (f.target == null) return undefined
+  const value = f.target.kind === 'ratio' ? row.ratio : f.target.kind === 'ceiling' ? (row.ceilingRatio ?? Number.NaN) : row.rx
+  return f.target.op === '>=' ? value >= f.target.value : value <= f.target.value
+}
+
+function targetText (f: FigureSpec): string | undefined {
+  if (f.target == null) return undefined
+  const what = f.target.kind === 'ratio' ? 'rx/ref' : f.target.kind === 'ceiling' ? 'rx/net' : 'rx'
+  const unit = f.target.kind === 'absolute' ? ` ${f.unit}` : ''
+  return `${what} ${f.target.op === '>=' ? '≥' : '≤'} ${f.target.value}${unit}`
+}
+
+const rows: Row[] = []
+for (const f of FIGURES) {
+  const s = samples[f.id]
+  if (s == null) continue
+  const row: Row = {
+    id: f.id,
+    label: f.label,
+    details: details(f),
+    unit: f.unit,
+    better: f.better,
+    rx: median(s.rx),
+    ref: median(s.ref),
+    ratio: median(s.rx) / median(s.ref),
+    samples: { rx: s.rx, ref: s.ref }
+  }
+  if (s.ceiling.length > 0) {
+    row.ceiling = median(s.ceiling)
+    row.ceilingRatio = row.rx / row.ceiling
+    row.samples.ceiling = s.ceiling
+  }
+  row.target = targetText(f)
+  row.met = check(f, row)
+  rows.push(row)
+}
+
+function fmt (v: number | undefined): string {
+  if (v == null || !Number.isFinite(v)) return '—'
+  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)
+}
+
+const header = ['figure', 'sizes', 'unit', rx.name, ref.name, 'rx/ref', 'node:net', 'target', 'met']
+const lines = rows.map((r) => [
+  r.label, r.details, r.unit, fmt(r.rx), fmt(r.ref), r.ratio.toFixed(2),
+  r.ceiling != null ? `${fmt(r.ceiling)} (rx/net ${(r.ceilingRatio ?? 0).toFixed(2)})` : '',
+  r.target ?? '', r.met == null ? '' : r.met ? 'yes' : 'no'
+])
+const table = [
+  `| ${header.join(' | ')} |`,
+  `| ${header.map(() => '---').join(' | ')} |`,
+  ...lines.map((l) => `| ${l.join(' | ')} |`)
+].join('\n')
+
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ulimit -n ${fdLimit()}`
+const result = {
+  date: new Date().toISOString(),
+  node: process.version,
+  machine,
+  aa,
+  subjects: { rx: rx.name, ref: ref.name },
+  method: `one process, ${opts.reps} repetitions per side (max conns: 1), alternating A B / B A, one untimed warm-up per side for throughput, round trips, bare and accept; medians`,
+  sizes: {
+    echo: opts.size, chunk: opts.chunk, window: opts.window, messages: opts.messages, messageSize: opts.messageSize,
+    acceptConns: opts.acceptConns, acceptConcurrency: opts.acceptConcurrency, stalled: opts.stalled, idleConns: opts.idleConns, maxConns: opts.maxConns
+  },
+  reps: opts.reps,
+  durationSeconds: Math.round((Date.now() - started) / 1000),
+  figures: rows,
+  notes
+}
+
+const outDefault = only == null ? 'results/latest.json' : 'results/partial.json'
+const out = args.out ?? fileURLToPath(new URL(outDefault, import.meta.url))
+mkdirSync(fileURLToPath(new URL('results/', import.meta.url)), { recursive: true })
+writeFileSync(out, JSON.stringify(result, null, 2) + '\n')
+const svg = out.replace(/\.json$/, '') === fileURLToPath(new URL('results/latest', import.meta.url))
+  ? fileURLToPath(new URL('results/chart.svg', import.meta.url))
+  : out.replace(/\.json$/, '') + '.svg'
+writeFileSync(svg, renderChart(result))
+
+console.log(`\nrx-tcp bench, ${result.date}, Node ${process.version}, ${machine}`)
+console.log(`${result.method}; ${Math.round((Date.now() - started) / 1000)} s\n`)
+console.log(table)
+for (const [group, byKey] of Object.entries(notes)) {
+  for (const [key, note] of Object.entries(byKey)) console.log(`\n${group}, ${key === 'rx' ? rx.name : ref.name}: ${note}`)
+}
+console.log(`\nwrote ${out} and ${svg}`)
+
