@@ -1,3 +1,4 @@
+import { InvalidParametersError } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Observable } from 'rxjs'
 import { serverIntake } from './server-intake.ts'
@@ -14,6 +15,9 @@ export interface AcceptSocketsOptions extends Pick<ServerIntakeOptions, 'listen'
   localAddr?: Multiaddr
 }
 
+// the servers an acceptSockets subscription is taking sockets from
+const subscribed = new WeakSet<Server>()
+
 /**
  * Emits every socket a `net.Server` accepts, as an `InboundSocket` whose
  * intake pauses and resumes that server.
@@ -24,6 +28,8 @@ export interface AcceptSocketsOptions extends Pick<ServerIntakeOptions, 'listen'
  * The stream errors with the server's 'error' and completes with its 'close'
  * (a 'close' caused by pausing intake does not count). Unsubscribing leaves
  * open sockets alone, and leaves the server closed if intake was paused.
+ * A server has one subscriber at a time (each socket must be decided once):
+ * a second subscription errors; `share()` the stream to fan it out.
  *
  * @example
  * const server = net.createServer().listen(4001, '127.0.0.1')
@@ -37,6 +43,11 @@ export interface AcceptSocketsOptions extends Pick<ServerIntakeOptions, 'listen'
  */
 export function acceptSockets (server: Server, options: AcceptSocketsOptions = {}): Observable<InboundSocket> {
   return new Observable<InboundSocket>((subscriber) => {
+    if (subscribed.has(server)) {
+      subscriber.error(new InvalidParametersError('acceptSockets: the server already has a subscriber; share() the stream instead'))
+      return
+    }
+    subscribed.add(server)
     const fail = (err: Error): void => { subscriber.error(err) }
     const intake = serverIntake(server, { listen: options.listen, onError: fail })
     let localAddr = options.localAddr
@@ -59,6 +70,7 @@ export function acceptSockets (server: Server, options: AcceptSocketsOptions = {
     server.on('close', closed)
     server.on('error', fail)
     return () => {
+      subscribed.delete(server)
       intake.end()
       server.off('connection', accepted)
       server.off('listening', listening)
