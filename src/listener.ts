@@ -27,8 +27,8 @@ export interface ListenerInit extends TCPCreateListenerOptions {
 /** the values of `libp2p_tcp_listener_status_info` */
 const enum Status { INACTIVE = 0, ACTIVE = 1, PAUSED = 2 }
 
-/** how long intake rests after an accept error (EMFILE and the like) */
-const ACCEPT_ERROR_PAUSE = 100
+/** how long intake rests after an accept error (EMFILE and the like) or a failed re-listen */
+const INTAKE_REST = 100
 
 /**
  * A TCP listener whose inbound path is one RxJS pipeline: accepted sockets
@@ -56,7 +56,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private listenOptions?: ListenOptions
   private bound?: AddressInfo | string
   private closed?: Promise<void>
-  private acceptErrorTimer?: ReturnType<typeof setTimeout>
+  private restTimer?: ReturnType<typeof setTimeout>
 
   constructor (init: ListenerInit) {
     super()
@@ -290,18 +290,33 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       }
     },
     resume: (reason) => {
-      if (!this.pauses.delete(reason) || this.pauses.size > 0) {
-        return
+      if (this.pauses.delete(reason)) {
+        this.relisten()
       }
-      if (this.shutdown.signal.aborted || this.server.listening || this.listenOptions == null) {
-        return
-      }
-      this.log('resuming intake on %s', this.label)
-      this.bind(this.resumeOptions()).catch((err: Error) => {
-        this.log.error('could not resume listening on %s - %e', this.label, err)
-        this.init.closeServerOnMaxConnections?.onListenError?.(err)
-      })
     }
+  }
+
+  /**
+   * Takes sockets again once no reason to pause is left. A failed listen
+   * (the port taken meanwhile, no descriptor left) is reported and retried
+   * after a rest, until it succeeds or the listener closes.
+   */
+  private relisten (): void {
+    if (this.pauses.size > 0 || this.shutdown.signal.aborted || this.server.listening || this.listenOptions == null) {
+      return
+    }
+    this.log('resuming intake on %s', this.label)
+    this.bind(this.resumeOptions()).catch((err: Error) => {
+      this.log.error('could not resume listening on %s, retrying in %dms - %e', this.label, INTAKE_REST, err)
+      this.init.closeServerOnMaxConnections?.onListenError?.(err)
+      this.rest(() => { this.relisten() })
+    })
+  }
+
+  /** Runs `then` after a short rest, unless the listener closes first */
+  private rest (then: () => void): void {
+    clearTimeout(this.restTimer)
+    this.restTimer = setTimeout(then, INTAKE_REST)
   }
 
   /** `closeServerOnMaxConnections`: the live socket count drives intake, with hysteresis */
@@ -325,8 +340,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     if (err.syscall === 'accept' && !this.shutdown.signal.aborted) {
       // out of descriptors or the like: rest briefly, then take sockets again
       this.intake.pause('accept-error')
-      clearTimeout(this.acceptErrorTimer)
-      this.acceptErrorTimer = setTimeout(() => { this.intake.resume('accept-error') }, ACCEPT_ERROR_PAUSE)
+      this.rest(() => { this.intake.resume('accept-error') })
     }
 
     this.safeDispatchEvent('error', { detail: err })
@@ -406,7 +420,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private async shutdownAll (options?: AbortOptions): Promise<void> {
     this.log('closing %s with %d sockets open', this.label, this.sockets.size)
     const started = Date.now()
-    clearTimeout(this.acceptErrorTimer)
+    clearTimeout(this.restTimer)
 
     const serverClosed = new Promise<void>((resolve) => {
       if (this.server.listening) {

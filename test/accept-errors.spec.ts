@@ -1,0 +1,93 @@
+import { execFileSync, spawn } from 'node:child_process'
+import fs from 'node:fs'
+import { multiaddr } from '@multiformats/multiaddr'
+import { describe, expect, it } from 'vitest'
+import { createTransport, listening } from './fixtures/transport.ts'
+import { passThroughUpgrader } from './fixtures/upgraders.ts'
+import { waitForEvent, waitUntil, within } from './fixtures/wait.ts'
+
+/** This process's descriptor limit, lowered and restored with util-linux's prlimit */
+function setNoFile (soft: number, hard: number): void {
+  execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${soft}:${hard}`])
+}
+
+function noFile (): { soft: number, hard: number } {
+  const out = execFileSync('prlimit', ['--pid', String(process.pid), '--nofile', '--raw', '--noheadings']).toString().trim().split(/\s+/)
+  return { soft: Number(out[out.length - 3]), hard: Number(out[out.length - 2]) }
+}
+
+const hasPrlimit = (() => {
+  try { noFile(); return true } catch { return false }
+})()
+
+describe('accept errors', () => {
+  it.skipIf(!hasPrlimit)('survives running out of descriptors and takes sockets again afterwards', async () => {
+    const transport = createTransport()
+    const upgrader = passThroughUpgrader()
+    const { listener, addr } = await listening(transport, upgrader, multiaddr('/ip4/127.0.0.1/tcp/0'))
+    const port = Number(addr.getComponents()[1].value)
+    const errors: any[] = []
+    listener.addEventListener('error', (e: any) => errors.push(e.detail))
+
+    // 40 peers in another process; this process may open only 4 more descriptors
+    const peers = spawn(process.execPath, ['-e', `
+      const net = require('node:net')
+      let open = 0
+      for (let i = 0; i < 40; i++) {
+        const s = net.connect(${port}, '127.0.0.1', () => { if (++open === 40) console.log('connected') })
+        s.on('error', () => {})
+      }
+      setTimeout(() => process.exit(0), 20000)
+    `], { stdio: ['ignore', 'pipe', 'inherit'] })
+
+    const limits = noFile()
+    const inUse = fs.readdirSync('/proc/self/fd').length
+    // with no descriptor to spare this process cannot even spawn prlimit again:
+    // a restorer started beforehand puts the limit back after a second
+    const restorer = spawn('sh', ['-c', `sleep 1; prlimit --pid ${process.pid} --nofile=${limits.soft}:${limits.hard}`], { stdio: 'ignore' })
+    const restored = waitForEvent(restorer, 'exit', 5000, 'the descriptor limit to be restored')
+    setNoFile(inUse + 4, limits.hard)
+    // libuv drops what it cannot accept (its reserved-descriptor trick), so
+    // the peers' sockets close while the limit holds
+    await restored
+    expect(noFile().soft).toBe(limits.soft)
+
+    peers.kill()
+    await waitForEvent(peers, 'exit', 5000, 'the peer process to exit')
+
+    // intake rested and resumed: a new peer is taken and upgraded
+    const upgradedBefore = upgrader.inbound.length
+    const conn: any = await transport.dial(addr, { upgrader, signal: AbortSignal.timeout(3000) })
+    await waitUntil(() => upgrader.inbound.length > upgradedBefore, 3000, 'the listener to take a new socket after EMFILE')
+    await conn.maConn.close()
+    await within(listener.close(), 2000, 'close after descriptor exhaustion')
+    expect(errors.filter(e => e.syscall !== 'accept')).toEqual([])
+  })
+
+  it('reports an accept error, rests intake, and resumes on the same port', async () => {
+    const transport = createTransport()
+    const upgrader = passThroughUpgrader()
+    const { listener, addr } = await listening(transport, upgrader, multiaddr('/ip4/127.0.0.1/tcp/0'))
+    const server = (listener as any).server as import('node:net').Server
+    const errors: any[] = []
+    listener.addEventListener('error', (e: any) => errors.push(e.detail))
+    let closeEvents = 0
+    listener.addEventListener('close', () => { closeEvents++ })
+
+    // what Node's net.Server does when accept(2) fails and libuv passes it on
+    const err = Object.assign(new Error('accept ENFILE'), { code: 'ENFILE', errno: -23, syscall: 'accept' })
+    server.emit('error', err)
+
+    expect(errors).toEqual([err])
+    expect(server.listening).toBe(false)
+    await waitUntil(() => server.listening, 2000, 'intake to resume after its rest')
+    expect(listener.getAddrs()[0].toString()).toBe(addr.toString())
+    expect(closeEvents).toBe(0)
+
+    const conn: any = await transport.dial(addr, { upgrader, signal: AbortSignal.timeout(3000) })
+    await waitUntil(() => upgrader.inbound.length === 1, 3000, 'the resumed listener to take a socket')
+    await conn.maConn.close()
+    await within(listener.close(), 2000, 'close')
+    expect(closeEvents).toBe(1)
+  })
+})
