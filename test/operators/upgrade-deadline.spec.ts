@@ -1,10 +1,12 @@
 import { InvalidParametersError, TimeoutError } from '@libp2p/interface'
 import { TestScheduler } from 'rxjs/testing'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { upgradeDeadline } from '../../operators/index.ts'
+import { pipe } from 'rxjs'
+import { metricsTap, upgradeCap, upgradeDeadline } from '../../operators/index.ts'
 import { fakeInbounds, marbleScheduler } from '../fixtures/operators-fakes.ts'
 import { attempt, realSockets } from '../fixtures/operators-net.ts'
 import type { LifetimeOperator } from '../../operators/index.ts'
+import type { MultiaddrConnection } from '@libp2p/interface'
 
 describe('upgradeDeadline', () => {
   let scheduler: TestScheduler
@@ -71,5 +73,23 @@ describe('upgradeDeadline on real sockets', () => {
     expect(await attempt(served.port, '127.0.0.2', clients)).toBe('welcome')
     expect(served.rejections).toEqual([])
     expect(served.open()).toBe(1)
+  })
+})
+
+describe('lifetime hooks together', () => {
+  it('compose with pipe into one transport LifetimeOperator', () => {
+    const scheduler = marbleScheduler(TestScheduler, expect)
+    const fake = fakeInbounds(scheduler)
+    const deadline = upgradeDeadline({ ms: 5, scheduler })
+    const cap = upgradeCap({ max: 1 })
+    const tapped = metricsTap()
+    const lifetime: LifetimeOperator = (socket) => pipe(deadline(socket), cap.lifetime(socket), tapped.lifetime(socket))
+    const a = fake.inbound('a', '10.0.0.1')
+    scheduler.run(({ cold, expectObservable }) => {
+      const connection = {} as unknown as MultiaddrConnection
+      expectObservable(cold('--c--|', { c: connection }).pipe(lifetime(a))).toBe('--c--|', { c: connection })
+      expectObservable(cold('--------c--|', { c: connection }).pipe(lifetime(a))).toBe('-----|')
+    })
+    expect(fake.rejected).toEqual(['a upgrade-timeout @5'])
   })
 })
