@@ -15,9 +15,9 @@ export interface ServerIntake extends Intake {
   /** true while some reason holds intake paused or the handle is being re-opened */
   readonly holding: boolean
   /**
-   * Freezes the intake: later pause/resume calls do nothing, and a handle
-   * being re-opened is closed again once open. A server paused at that moment
-   * stays closed.
+   * Freezes the intake and detaches it from the server: later pause/resume
+   * calls do nothing, and a handle being re-opened is closed again once
+   * open. A server paused at that moment stays closed.
    */
   end(): void
 }
@@ -79,6 +79,9 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
     server.listen(target)
   }
 
+  // a server that starts listening while paused (listen() called after pause) is closed again
+  server.on('listening', reconcile)
+
   return {
     get holding () {
       return reasons.size > 0 || reopening
@@ -104,6 +107,7 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
     },
     end (): void {
       ended = true
+      server.off('listening', reconcile)
     }
   }
 }

@@ -112,6 +112,22 @@ describe('acceptSockets', () => {
     const sockets = await accepted
     expect(sockets.every(({ socket }) => !socket.destroyed)).toBe(true)
     sockets.forEach(({ socket }) => socket.destroy())
+    intake.end()
+    expect(server.listenerCount('listening')).toBe(0)
+  })
+
+  it('keeps a server paused before it listened from listening until resumed', async () => {
+    const server = net.createServer()
+    servers.push(server)
+    const intake = serverIntake(server)
+    intake.pause('early')
+    server.listen(0, '127.0.0.1')
+    await waitForEvent(server, 'listening', 2_000, 'the server to listen')
+    expect(server.listening).toBe(false)
+    intake.resume('early')
+    await waitForEvent(server, 'listening', 2_000, 'the server to listen after resume')
+    expect(server.listening).toBe(true)
+    intake.end()
   })
 
   it('completes when the server closes, not when intake pauses it', async () => {

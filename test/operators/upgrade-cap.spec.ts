@@ -112,7 +112,7 @@ describe('upgradeCap on real sockets', () => {
 
   it('with backpressure, stops accepting while upgrades fill the cap and listens again after', async () => {
     const cap = upgradeCap({ max: 2 })
-    const served = await serve({ inbound: cap.inbound, lifetime: cap.lifetime, upgradeMs: 300 })
+    const served = await serve({ inbound: cap.inbound, lifetime: cap.lifetime, upgradeMs: 500 })
     const { port, server } = served
     const upgrading = Promise.all([attempt(port, '127.0.0.2', clients), attempt(port, '127.0.0.3', clients)])
     await waitUntil(() => !server.listening, 2_000, 'intake to pause at two upgrades in flight')
@@ -125,7 +125,7 @@ describe('upgradeCap on real sockets', () => {
 
   it('with drop, destroys sockets over the cap', async () => {
     const cap = upgradeCap({ max: 1, policy: 'drop' })
-    const served = await serve({ inbound: cap.inbound, lifetime: cap.lifetime, upgradeMs: 200 })
+    const served = await serve({ inbound: cap.inbound, lifetime: cap.lifetime, upgradeMs: 500 })
     const upgrading = attempt(served.port, '127.0.0.2', clients)
     await waitUntil(() => served.open() === 1, 2_000, 'the first socket to be in upgrade')
     expect(await attempt(served.port, '127.0.0.3', clients)).toBe('refused')
