@@ -39,10 +39,14 @@ export interface MetricsTap {
  * Put `inbound` first so it sees every socket, and `lifetime` on the
  * lifetime hook. Each socket leaves `inbound` as a copy whose `reject`
  * reports, so stages after it and the lifetime hook must use that copy.
+ * rx-tcp's listener counts these events itself: the tap is for pipelines of
+ * your own (`acceptSockets`), or a second registry.
  *
  * @example
- * const tapped = metricsTap({ metrics: components.metrics, log: components.logger.forComponent('app:inbound') })
- * tcp({ inbound: pipe(tapped.inbound, denyCidr(blocked)), lifetime: tapped.lifetime })
+ * const tapped = metricsTap({ metrics, log })
+ * acceptSockets(server)
+ *   .pipe(tapped.inbound, denyCidr(blocked), mergeMap((socket) => session$(socket).pipe(tapped.lifetime(socket))))
+ *   .subscribe()
  *
  * @param options - the metrics registry or group, and the logger
  * @returns the inbound and lifetime operators of the tap
