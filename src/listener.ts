@@ -1,12 +1,15 @@
 import net from 'node:net'
 import { AlreadyStartedError, InvalidParametersError, ListenError, NotStartedError } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import { EMPTY, Observable, concat, defer, filter, fromEvent, identity, ignoreElements, map, mergeMap, take, takeUntil } from 'rxjs'
+import { EMPTY, Observable, concat, defer, filter, fromEvent, identity, ignoreElements, map, mergeMap, pipe, take, takeUntil } from 'rxjs'
+import { maxConnections } from '../operators/max-connections.ts'
+import { pauseOnMaxConnections } from '../operators/pause-on-max-connections.ts'
 import { addressLabel, boundAddresses, remoteMultiaddr, toListenOptions } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT, toMultiaddrConnection } from './connection.ts'
 import { ownedSockets } from './owned.ts'
 import type { CloseServerOnMaxConnectionsOpts, TCPCreateListenerOptions } from './index.ts'
 import type { InboundOperator, InboundSocket, Intake, LifetimeOperator } from './inbound.ts'
+import type { MonoTypeOperatorFunction } from 'rxjs'
 import type { AbortOptions, ComponentLogger, CounterGroup, Listener, ListenerEvents, Logger, MetricGroup, Metrics, MultiaddrConnection, Upgrader } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { AddressInfo, ListenOptions, Socket } from 'node:net'
@@ -49,6 +52,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private readonly closeTimeout: number
   private readonly pauses = new Set<string>()
   private readonly pipelineDone: Promise<void>
+  private readonly limits: MonoTypeOperatorFunction<InboundSocket>
   private readonly events?: CounterGroup
   private readonly errors?: CounterGroup
   private readonly status?: MetricGroup
@@ -77,10 +81,11 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       allowHalfOpen: init.allowHalfOpen ?? false
     })
 
-    if (init.maxConnections != null) {
-      // the kernel hands the socket over and Node closes it at once ('drop')
-      this.server.maxConnections = init.maxConnections
-    }
+    // the listener's own limits are operators from rx-tcp/operators, like an app's
+    this.limits = pipe(
+      init.maxConnections != null ? maxConnections({ max: init.maxConnections }) : identity,
+      limits != null ? pauseOnMaxConnections(limits) : identity
+    )
 
     init.metrics?.registerMetricGroup('libp2p_tcp_inbound_connections_total', {
       label: 'address',
@@ -140,6 +145,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private inbound$ (): Observable<never> {
     return this.accepted$().pipe(
       takeUntil(this.close$),
+      this.limits,
       this.init.inbound ?? identity,
       mergeMap((inbound) => concat(
         this.lifetime$(inbound).pipe(
@@ -173,8 +179,6 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.sockets.add(socket, (err) => {
       this.connectionLog('error on inbound socket before its connection existed - %e', err)
     })
-    this.onLiveCountChange()
-    socket.once('close', () => { this.onLiveCountChange() })
 
     const localAddr = this.listenAddr as Multiaddr
     const remoteAddr = typeof this.bound === 'string'
@@ -317,20 +321,6 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private rest (then: () => void): void {
     clearTimeout(this.restTimer)
     this.restTimer = setTimeout(then, INTAKE_REST)
-  }
-
-  /** `closeServerOnMaxConnections`: the live socket count drives intake, with hysteresis */
-  private onLiveCountChange (): void {
-    const limits = this.init.closeServerOnMaxConnections
-    if (limits == null) {
-      return
-    }
-    const live = this.sockets.size
-    if (live >= limits.closeAbove) {
-      this.intake.pause('max-connections')
-    } else if (live < limits.listenBelow) {
-      this.intake.resume('max-connections')
-    }
   }
 
   private onServerError (err: NodeJS.ErrnoException): void {

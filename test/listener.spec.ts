@@ -135,6 +135,26 @@ describe('close', () => {
   })
 })
 
+describe('maxConnections', () => {
+  it('closes sockets above maxConnections at once and takes new ones when a slot frees', async () => {
+    const transport = createTransport({ maxConnections: 2 })
+    const upgrader = passThroughUpgrader()
+    const { listener, addr } = await listening(transport, upgrader, multiaddr('/ip4/127.0.0.1/tcp/0'))
+    track(listener)
+    const port = Number(addr.getComponents()[1].value)
+    const [first] = [rawClient(port), rawClient(port)]
+    await waitUntil(() => upgrader.inbound.length === 2, 2000, '2 inbound connections')
+    const third = rawClient(port)
+    await waitForEvent(third, 'close', 2000, 'the third socket to be closed by the listener')
+    expect(upgrader.inbound).toHaveLength(2)
+
+    first.destroy()
+    await waitUntil(() => upgrader.inbound.filter(c => c.status === 'open').length === 1, 2000, 'the first connection to close')
+    rawClient(port)
+    await waitUntil(() => upgrader.inbound.length === 3, 2000, 'a socket to be taken into the freed slot')
+  })
+})
+
 describe('closeServerOnMaxConnections', () => {
   it('pauses intake at closeAbove and resumes below listenBelow on the same port, without a close event', async () => {
     const transport = createTransport({ closeServerOnMaxConnections: { closeAbove: 3, listenBelow: 2 } })
