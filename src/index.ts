@@ -38,7 +38,7 @@ export interface TCPOptions {
   inboundSocketInactivityTimeout?: number
   /** Inactivity in ms after which an outbound socket is aborted with a `TimeoutError`. Default: 120000 (2 minutes). */
   outboundSocketInactivityTimeout?: number
-  /** Sockets accepted while this many are open are closed at once by Node (`server.maxConnections`). Default: no limit. */
+  /** A socket accepted while this many are open is closed at once (reason `max-connections`). Default: no limit. */
   maxConnections?: number
   /** Length of the kernel's queue of pending connections (`server.listen` backlog). Default: Node's (511). */
   backlog?: number
