@@ -14,6 +14,8 @@ export interface NodeOptions {
   gater?: ConnectionGater
   /** answer the echo protocol (for dialers that open a stream after connecting) */
   echo?: boolean
+  /** libp2p's own deadline for an inbound upgrade, ms (default here 3000) */
+  inboundUpgradeTimeout?: number
 }
 
 /**
@@ -35,7 +37,7 @@ export async function createNode (opts: NodeOptions): Promise<Libp2p> {
       maxParallelDials: 1_000,
       maxDialQueueLength: 100_000,
       dialTimeout: 3_000,
-      inboundUpgradeTimeout: 3_000
+      inboundUpgradeTimeout: opts.inboundUpgradeTimeout ?? 3_000
     }
   })
   if (opts.echo === true) {
