@@ -2,6 +2,7 @@
 // sockets to the listener under test, so that the listener's process alone
 // spends file descriptors on the server side. Driven over IPC by figures/max-conns.ts.
 import { connect } from 'node:net'
+import { HALF_HEADER } from './half-header.ts'
 import type { Socket } from 'node:net'
 
 export interface HoldRequest {
@@ -10,16 +11,23 @@ export interface HoldRequest {
   localAddress: string
   count: number
   concurrency: number
+  /**
+   * The close figure's clients: odd sockets write half a multistream header,
+   * a socket closing is expected, and the time the last one closed is reported
+   */
+  stall?: boolean
 }
 
 export type HolderReport =
   | { type: 'progress', connected: number }
   | { type: 'lost', connected: number, reason: string }
   | { type: 'done', connected: number }
+  | { type: 'allClosed', at: string }
 
 const sockets: Socket[] = []
 let connected = 0
 let lost = false
+let closed = 0
 
 function report (msg: HolderReport): void {
   process.send?.(msg)
@@ -40,8 +48,16 @@ async function openOne (req: HoldRequest): Promise<boolean> {
       clearTimeout(timer)
       connected++
       if (connected % 500 === 0) report({ type: 'progress', connected })
-      // a socket the server drops after accepting it is what giving way looks like from here
-      socket.once('close', () => { lose('server closed an accepted socket') })
+      if (req.stall === true) {
+        if (connected % 2 === 1) socket.write(HALF_HEADER)
+        socket.once('close', () => {
+          // process.hrtime is CLOCK_MONOTONIC, comparable with the parent's
+          if (++closed === req.count) report({ type: 'allClosed', at: process.hrtime.bigint().toString() })
+        })
+      } else {
+        // a socket the server drops after accepting it is what giving way looks like from here
+        socket.once('close', () => { lose('server closed an accepted socket') })
+      }
       resolve(true)
     })
     socket.on('error', (err: NodeJS.ErrnoException) => {

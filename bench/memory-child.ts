@@ -1,11 +1,11 @@
 // Child process of the memory figure: measures one transport in a process of its own.
-// args: rx|ref, number of idle connections, 'aa' for an A/A run
+// args: rx|ref, number of idle connections, 'aa' for an A/A run, [rx-tcp entry file]
 import { measureMemory } from './figures/connections.ts'
 import { loadSubjects } from './subjects.ts'
 
-const [key, idle, aa] = process.argv.slice(2)
+const [key, idle, aa, rxEntry] = process.argv.slice(2)
 try {
-  const subjects = await loadSubjects(aa === 'aa')
+  const subjects = await loadSubjects(aa === 'aa', rxEntry)
   const subject = key === 'rx' ? subjects.rx : subjects.ref
   const sample = await measureMemory(subject, Number(idle))
   process.send?.(sample)

@@ -17,6 +17,7 @@ import type { Subject } from './subjects.ts'
 const HELP = `npm run bench -- [options]
   --reps N            repetitions per figure and transport (default 5)
   --size SIZE         bytes echoed by the throughput figures (default 64MiB)
+  --bare-size SIZE    bytes echoed by the bare-connection figure and plain sockets (default 256MiB)
   --chunk SIZE        write size for the throughput figures (default 64KiB)
   --messages N        round trips for the small-message figure (default 5000)
   --message-size SIZE size of one small message (default 1KiB)
@@ -26,6 +27,8 @@ const HELP = `npm run bench -- [options]
   --idle N            idle connections for the memory figure (default 500)
   --max-conns N       cap of the max-connections figure (default 20000)
   --only LIST         groups to run: noise,plaintext,throughput,rpc,bare,accept,close,memory,maxconns
+  --rx FILE           take rx-tcp from another entry file (an experimental copy of src/index.ts)
+  --ref FILE          put another rx-tcp entry file in the reference's seat (experiments)
   --aa                compare @libp2p/tcp with itself (A/A), to see the harness's noise
   --out FILE          JSON to write (default bench/results/latest.json for a full run,
                       bench/results/partial.json with --only)`
@@ -34,6 +37,7 @@ const { values: args } = parseArgs({
   options: {
     reps: { type: 'string', default: '5' },
     size: { type: 'string', default: '64MiB' },
+    'bare-size': { type: 'string', default: '256MiB' },
     chunk: { type: 'string', default: '64KiB' },
     messages: { type: 'string', default: '5000' },
     'message-size': { type: 'string', default: '1KiB' },
@@ -44,6 +48,8 @@ const { values: args } = parseArgs({
     'max-conns': { type: 'string', default: '20000' },
     only: { type: 'string' },
     aa: { type: 'boolean', default: false },
+    rx: { type: 'string' },
+    ref: { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', default: false }
   }
@@ -63,6 +69,7 @@ function log (line: string): void {
 const opts: Options = {
   reps: Number(args.reps),
   size: parseSize(args.size),
+  bareSize: parseSize(args['bare-size']),
   chunk: parseSize(args.chunk),
   window: 4 * MiB,
   messages: Number(args.messages),
@@ -75,10 +82,10 @@ const opts: Options = {
   log
 }
 
-const { rx, ref, aa } = await loadSubjects(args.aa)
+const { rx, ref, aa } = await loadSubjects(args.aa, args.rx, args.ref)
 
 const only = args.only?.split(',').map((s) => s.trim()).flatMap((s) => s === 'throughput' ? ['noise', 'plaintext'] : [s])
-const selected = groups(aa).filter((g) => only == null || only.includes(g.id))
+const selected = groups(aa, args.rx).filter((g) => only == null || only.includes(g.id))
 if (selected.length === 0) {
   console.error(`--only ${args.only} selects no group\n\n${HELP}`)
   process.exit(2)
@@ -87,7 +94,8 @@ if (selected.length === 0) {
 
 function details (f: FigureSpec): string {
   switch (f.group) {
-    case 'noise': case 'plaintext': case 'bare': return `${formatSize(opts.size)} in ${formatSize(opts.chunk)} writes`
+    case 'noise': case 'plaintext': return `${formatSize(opts.size)} in ${formatSize(opts.chunk)} writes`
+    case 'bare': return `${formatSize(opts.bareSize)} in ${formatSize(opts.chunk)} writes`
     case 'rpc': return `${opts.messages} × ${formatSize(opts.messageSize)}`
     case 'accept': return `${opts.acceptConns} conns, ${opts.acceptConcurrency} at a time`
     case 'close': return `${opts.stalled} stalled`
@@ -111,7 +119,7 @@ function brief (sample: Sample): string {
 }
 
 log(`rx-tcp bench on Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; A = ${rx.name}, B = ${ref.name}${aa ? ' (A/A run)' : ''}`)
-log(`sizes: echo ${formatSize(opts.size)} in ${formatSize(opts.chunk)} writes (${formatSize(opts.window)} in flight), ${opts.messages} × ${formatSize(opts.messageSize)} round trips, accept ${opts.acceptConns}/${opts.acceptConcurrency}, ${opts.stalled} stalled, ${opts.idleConns} idle, cap ${opts.maxConns}; ${opts.reps} reps`)
+log(`sizes: echo ${formatSize(opts.size)} (bare ${formatSize(opts.bareSize)}) in ${formatSize(opts.chunk)} writes (${formatSize(opts.window)} in flight), ${opts.messages} × ${formatSize(opts.messageSize)} round trips, accept ${opts.acceptConns}/${opts.acceptConcurrency}, ${opts.stalled} stalled, ${opts.idleConns} idle, cap ${opts.maxConns}; ${opts.reps} reps`)
 
 for (const group of selected) {
   const reps = group.reps?.(opts) ?? opts.reps
@@ -207,7 +215,7 @@ const result = {
   subjects: { rx: rx.name, ref: ref.name },
   method: `one process, ${opts.reps} repetitions per side (max conns: 1), alternating A B / B A, one untimed warm-up per side for throughput, round trips, bare and accept; medians`,
   sizes: {
-    echo: opts.size, chunk: opts.chunk, window: opts.window, messages: opts.messages, messageSize: opts.messageSize,
+    echo: opts.size, bareEcho: opts.bareSize, chunk: opts.chunk, window: opts.window, messages: opts.messages, messageSize: opts.messageSize,
     acceptConns: opts.acceptConns, acceptConcurrency: opts.acceptConcurrency, stalled: opts.stalled, idleConns: opts.idleConns, maxConns: opts.maxConns
   },
   reps: opts.reps,

@@ -21,6 +21,10 @@ export const FIGURES: FigureSpec[] = [
   { id: 'plaintext', group: 'plaintext', label: 'echo, plaintext + yamux', unit: 'MB/s', better: 'higher', target: { kind: 'ratio', op: '>=', value: 1.1 } },
   { id: 'rpc', group: 'rpc', label: 'round trips on one stream, noise + yamux', unit: 'msg/s', better: 'higher', target: { kind: 'ratio', op: '>=', value: 1.0 } },
   { id: 'bare', group: 'bare', label: 'bare MultiaddrConnection echo', unit: 'MB/s', better: 'higher', target: { kind: 'ceiling', op: '>=', value: 0.9 } },
+  { id: 'noiseCpu', group: 'noise', label: 'CPU per MiB echoed, noise + yamux', unit: 'µs/MiB', better: 'lower' },
+  { id: 'plaintextCpu', group: 'plaintext', label: 'CPU per MiB echoed, plaintext + yamux', unit: 'µs/MiB', better: 'lower' },
+  { id: 'rpcCpu', group: 'rpc', label: 'CPU per round trip, noise + yamux', unit: 'µs', better: 'lower' },
+  { id: 'bareCpu', group: 'bare', label: 'CPU per MiB echoed, bare connection', unit: 'µs/MiB', better: 'lower' },
   { id: 'accept', group: 'accept', label: 'accept + upgrade, noise + yamux', unit: 'conn/s', better: 'higher', target: { kind: 'ratio', op: '>=', value: 1.0 } },
   { id: 'closeResolve', group: 'close', label: 'close(), stalled handshakes: resolved', unit: 'ms', better: 'lower' },
   { id: 'closeAll', group: 'close', label: 'close(), stalled handshakes: every client closed', unit: 'ms', better: 'lower', target: { kind: 'absolute', op: '<=', value: 40 } },
@@ -30,6 +34,6 @@ export const FIGURES: FigureSpec[] = [
 ]
 
 /** In running order: the figure that disturbs the machine most (max conns) goes last. */
-export function groups (aa: boolean): Group[] {
-  return [throughputGroup('noise'), throughputGroup('plaintext'), rpcGroup, bareGroup, acceptGroup, closeGroup, memoryGroup(aa), maxConnsGroup()]
+export function groups (aa: boolean, rxEntry?: string): Group[] {
+  return [throughputGroup('noise'), throughputGroup('plaintext'), rpcGroup, bareGroup, acceptGroup, closeGroup, memoryGroup(aa, rxEntry), maxConnsGroup()]
 }

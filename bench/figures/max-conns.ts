@@ -1,27 +1,39 @@
-import { fork } from 'node:child_process'
-import { readdirSync } from 'node:fs'
-import { execFileSync } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
+import { readdirSync, readFileSync } from 'node:fs'
 import { bareListener, hostPort } from '../passthrough.ts'
 import type { Group, Options, Sample } from './types.ts'
-import type { HoldRequest, HolderReport } from '../holder.ts'
+import { spawnHolder, stopHolders } from '../holders.ts'
+import type { HolderReport } from '../holder.ts'
 import type { Subject } from '../subjects.ts'
 import type { ChildProcess } from 'node:child_process'
 import type { MultiaddrConnection } from '@libp2p/interface'
 
-const HOLDER = fileURLToPath(new URL('../holder.ts', import.meta.url))
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 /** each holder process opens at most this many, well inside its own fd limit */
 const PER_HOLDER = 8_000
 const RUN_LIMIT_MS = 90_000
 const STALL_MS = 5_000
 
-export function fdLimit (): string {
+/** open fds of this process, or -1 when even listing them fails (EMFILE) */
+function openFds (): number {
+  try { return readdirSync('/proc/self/fd').length } catch { return -1 }
+}
+
+/** RSS, or 0 when reading it fails: at the fd limit it does, it needs a descriptor */
+function rss (): number {
+  try { return process.memoryUsage.rss() } catch { return 0 }
+}
+
+/** the soft limit on open files of this process, read once while reading is still possible */
+const FD_LIMIT = ((): string => {
   try {
-    return execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim()
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'))
+    return line?.split(/\s{2,}/)[1] ?? 'unknown'
   } catch {
     return 'unknown'
   }
+})()
+
+export function fdLimit (): string {
+  return FD_LIMIT
 }
 
 /**
@@ -53,20 +65,16 @@ async function maxConnections (subject: Subject, opts: Options, notes: Record<st
     const { host, port } = hostPort(bare.addr)
     const count = Math.ceil(opts.maxConns / PER_HOLDER)
     for (let i = 0; i < count; i++) {
-      const holder = fork(HOLDER, [], { cwd: ROOT, execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-      holders.push(holder)
-      holder.on('message', (msg: HolderReport) => {
-        if (msg.type === 'lost') lostReason ??= msg.reason
-        if (msg.type === 'done') done++
-      })
-      const req: HoldRequest = {
+      holders.push(spawnHolder({
         host,
         port,
         localAddress: `127.0.0.${2 + i}`,
         count: Math.min(PER_HOLDER, opts.maxConns - i * PER_HOLDER),
         concurrency: 64
-      }
-      holder.send(req)
+      }, (msg: HolderReport) => {
+        if (msg.type === 'lost') lostReason ??= msg.reason
+        if (msg.type === 'done') done++
+      }))
     }
     const start = Date.now()
     let lastAlive = -1
@@ -75,9 +83,9 @@ async function maxConnections (subject: Subject, opts: Options, notes: Record<st
     while (reason === '') {
       await new Promise((resolve) => setTimeout(resolve, 50))
       if (alive !== lastAlive) { lastAlive = alive; lastChange = Date.now() }
-      if (alive % 1000 < 60) {
-        peakRss = Math.max(peakRss, process.memoryUsage().rss)
-        peakFds = Math.max(peakFds, readdirSync('/proc/self/fd').length)
+      if (alive % 500 < 60) {
+        peakRss = Math.max(peakRss, rss())
+        peakFds = Math.max(peakFds, openFds())
       }
       if (alive >= opts.maxConns) reason = `reached the cap of ${opts.maxConns} (nothing gave)`
       else if (listenerError != null) reason = listenerError
@@ -86,22 +94,17 @@ async function maxConnections (subject: Subject, opts: Options, notes: Record<st
       else if (Date.now() - lastChange > STALL_MS) reason = `no progress for ${STALL_MS / 1000} s`
       else if (Date.now() - start > RUN_LIMIT_MS) reason = `run limit of ${RUN_LIMIT_MS / 1000} s`
       if (reason !== '') opts.log(`    ${subject.name}: held ${peak}, ${reason}`)
-      else if (alive % 2000 < 60) opts.log(`    ${subject.name}: ${alive} held`)
+      else if (alive > 0 && alive % 4000 < 60 && Date.now() - lastChange < 60) opts.log(`    ${subject.name}: ${alive} held`)
     }
-    peakRss = Math.max(peakRss, process.memoryUsage().rss)
-    peakFds = Math.max(peakFds, readdirSync('/proc/self/fd').length)
-    notes[subject.key] = `${reason}; ulimit -n ${fdLimit()}; peak ${peakFds} fds, RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`
+    const fdsNow = openFds()
+    peakRss = Math.max(peakRss, rss())
+    peakFds = Math.max(peakFds, fdsNow)
+    const atLimit = fdsNow === -1 ? ' (this process cannot open another fd: EMFILE)' : ''
+    notes[subject.key] = `${reason}${atLimit}; ulimit -n ${fdLimit()}; ${peakFds} fds in this process at most, RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`
     return { maxconns: peak }
   } finally {
     await bare.close()
-    for (const h of holders) {
-      if (h.connected) h.send('exit')
-    }
-    await Promise.all(holders.map(async (h) => new Promise((resolve) => {
-      if (h.exitCode != null) { resolve(null); return }
-      const t = setTimeout(() => { h.kill(); resolve(null) }, 5_000)
-      h.once('exit', () => { clearTimeout(t); resolve(null) })
-    })))
+    await stopHolders(holders)
   }
 }
 

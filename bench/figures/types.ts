@@ -2,6 +2,8 @@ import type { Subject } from '../subjects.ts'
 
 export interface Options {
   size: number
+  /** bytes echoed through the bare pair and plain sockets: more than `size`, those run faster */
+  bareSize: number
   chunk: number
   window: number
   messages: number
