@@ -65,6 +65,8 @@ export interface TrackedSocket {
  */
 export class SocketTracker {
   readonly sockets: TrackedSocket[] = []
+  /** how many sockets servers have accepted so far */
+  accepted = 0
   private readonly onClient = (msg: unknown): void => { this.track((msg as { socket: Socket }).socket, 'client') }
   private readonly onServer = (msg: unknown): void => { this.track((msg as { socket: Socket }).socket, 'server') }
 
@@ -83,7 +85,7 @@ export class SocketTracker {
 
   /** resolves once `count` sockets have been accepted by any server */
   async acceptedAtLeast (count: number): Promise<void> {
-    if (this.servers.length >= count) return
+    if (this.accepted >= count) return
     await new Promise<void>(resolve => this.waiters.push({ count, resolve }))
   }
 
@@ -101,7 +103,8 @@ export class SocketTracker {
     }
     this.sockets.push(entry)
     if (side === 'server') {
-      const accepted = this.servers.length
+      const accepted = ++this.accepted
+      if (this.waiters.length === 0) return
       for (const w of this.waiters.filter(w => w.count <= accepted)) {
         this.waiters.splice(this.waiters.indexOf(w), 1)
         w.resolve()
