@@ -18,11 +18,15 @@ export interface ChartFigure {
   ref: number
   ceiling?: number
   ratio: number
+  /** rx / plain sockets, where those were measured */
+  ceilingRatio?: number
+  /** what issue 5 asks of the figure, e.g. 'rx/ref ≥ 1.1' */
+  target?: string
   met?: boolean
 }
 
 const COLORS = { rx: '#7b1fa2', ref: '#607d8b', ceiling: '#b0bec5' }
-const WIDTH = 960
+const WIDTH = 1040
 const LABEL_W = 330
 const BAR_W = 420
 const BAR_H = 13
@@ -65,6 +69,11 @@ export function renderChart (input: ChartInput): string {
     })
     const good = f.better === 'higher' ? f.ratio >= 1 : f.ratio <= 1
     parts.push(`<text x="${WIDTH - 10}" y="${y + 11}" class="ratio" fill="${good ? '#2e7d32' : '#c62828'}" text-anchor="end">${esc(`×${num(f.ratio)}`)}</text>`)
+    const notes = [
+      f.ceilingRatio != null ? `rx/net ×${num(f.ceilingRatio)}` : '',
+      f.target != null ? `target ${f.target}: ${f.met === true ? 'met' : 'not met'}` : ''
+    ].filter((t) => t !== '').join(' · ')
+    if (notes !== '') parts.push(`<text x="${WIDTH - 10}" y="${y + 26}" class="small" text-anchor="end">${esc(notes)}</text>`)
     parts.push(`<line x1="10" x2="${WIDTH - 10}" y1="${y + rowH - 6}" y2="${y + rowH - 6}" stroke="#eceff1"/>`)
     y += rowH
   }

@@ -8,6 +8,7 @@ import { Session } from 'node:inspector'
 import { fileURLToPath } from 'node:url'
 import { bareGroup } from './figures/bare.ts'
 import { listenerOf, stallClients, timeClose } from './figures/close.ts'
+import { acceptGroup } from './figures/connections.ts'
 import { stopHolders } from './holders.ts'
 import { createNode } from './nodes.ts'
 import { hostPort } from './passthrough.ts'
@@ -21,7 +22,7 @@ if (figure === 'close') {
   await profileClose()
   process.exit(0)
 }
-const byId: Record<string, Group> = { plaintext: throughputGroup('plaintext'), noise: throughputGroup('noise'), bare: bareGroup, rpc: rpcGroup }
+const byId: Record<string, Group> = { plaintext: throughputGroup('plaintext'), noise: throughputGroup('noise'), bare: bareGroup, rpc: rpcGroup, accept: acceptGroup }
 const group = byId[figure]
 if (group == null) throw new Error(`unknown figure ${figure}: one of ${Object.keys(byId).join(', ')}`)
 const subjects = await loadSubjects(false, rxEntry)

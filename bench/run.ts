@@ -146,8 +146,6 @@ for (const group of selected) {
 
 interface Row extends ChartFigure {
   id: string
-  ceilingRatio?: number
-  target?: string
   samples: { rx: number[], ref: number[], ceiling?: number[] }
 }
 
