@@ -2,6 +2,7 @@ import net from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createNode, stopNode, upgraderOf } from '../chaos/nodes.ts'
 import { SocketTracker, settleResources, snapshotResources, within } from '../chaos/probe.ts'
+import type { Bounded } from '../chaos/probe.ts'
 import type { TransportFactory } from '../chaos/nodes.ts'
 import type { AbortOptions, Connection, Libp2p, Listener, Transport } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -53,7 +54,7 @@ export async function runLoad (opts: LoadOptions): Promise<LoadResult> {
   const tracker = new SocketTracker().start()
   const concurrency = opts.concurrency ?? 64
   const nodes: Libp2p[] = []
-  const stopAll = async (): Promise<unknown> => within(Promise.all(nodes.map(async n => stopNode(n))), 30_000)
+  const stopAll = async (): Promise<Bounded<unknown>> => within(Promise.all(nodes.map(async n => stopNode(n))), 30_000)
 
   try {
     // the upgrader's node listens nowhere itself; its deadline must outlast the build-up
