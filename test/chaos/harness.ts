@@ -6,9 +6,13 @@ import type { Subject } from './subjects.ts'
 
 export interface ChaosOptions {
   subject: Subject
+  /** the transport of the dialer nodes (default: the subject's own) */
+  dialerSubject?: Subject
   rounds: number
   seed: number
   kinds?: readonly RoundKind[]
+  /** include rounds that stop the dialer nodes with their dials in flight (default true) */
+  dialerStop?: boolean
   /** stop after this many failed rounds (the rest are not run) */
   maxFailures?: number
   /** stop starting new rounds after this long */
@@ -30,6 +34,8 @@ export interface ChaosSummary {
   uncaught: number
   closeLatencyMs: LatencySummary
   listenerCloseLatencyMs: LatencySummary
+  /** dialer nodes stopped with their dials in flight */
+  dialerStopLatencyMs: LatencySummary
   byKind: Record<string, { rounds: number, failed: number }>
   sockets: { client: number, accepted: number }
   dials: { ok: number, failed: number }
@@ -65,7 +71,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosSummary> {
     for (let i = 0; i < opts.rounds; i++) {
       const roundSeed = Math.floor(rng.next() * 4294967296) >>> 0
       if (opts.maxDurationMs != null && performance.now() - started > opts.maxDurationMs) break
-      const result = await runRound(opts.subject, planRound(i, roundSeed, opts.kinds ?? ROUND_KINDS), trap)
+      const result = await runRound(opts.subject, planRound(i, roundSeed, opts.kinds ?? ROUND_KINDS, { dialerStop: opts.dialerStop }), trap, opts.dialerSubject)
       results.push(result)
       opts.onRound?.(result)
       if (opts.maxFailures != null && results.filter(r => !r.ok).length >= opts.maxFailures) break
@@ -77,10 +83,10 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosSummary> {
 }
 
 /** replays exactly one round from its own seed */
-export async function runOneRound (subject: Subject, roundSeed: number, kinds?: readonly RoundKind[]): Promise<RoundResult> {
+export async function runOneRound (subject: Subject, roundSeed: number, kinds?: readonly RoundKind[], dialerSubject?: Subject): Promise<RoundResult> {
   const trap = new ErrorTrap().install()
   try {
-    return await runRound(subject, planRound(0, roundSeed, kinds), trap)
+    return await runRound(subject, planRound(0, roundSeed, kinds), trap, dialerSubject)
   } finally {
     trap.uninstall()
   }
@@ -107,6 +113,7 @@ function summarise (opts: ChaosOptions, results: RoundResult[], durationMs: numb
     uncaught: results.filter(r => has(r, /^(uncaughtException|unhandledRejection)/)).length,
     closeLatencyMs: latency(results.flatMap(r => r.closeMs != null ? [r.closeMs] : [])),
     listenerCloseLatencyMs: latency(results.flatMap(r => r.listenerCloseMs != null ? [r.listenerCloseMs] : [])),
+    dialerStopLatencyMs: latency(results.flatMap(r => r.dialerStopMs != null ? [r.dialerStopMs] : [])),
     byKind,
     sockets: {
       client: results.reduce((n, r) => n + r.clientSockets, 0),

@@ -122,13 +122,17 @@ export class SocketTracker {
 export interface TrappedError {
   kind: 'uncaughtException' | 'unhandledRejection'
   error: unknown
+  /** what the round was doing when it was thrown */
+  phase: string
 }
 
 /** Collects uncaught exceptions and unhandled rejections while installed. */
 export class ErrorTrap {
   readonly errors: TrappedError[] = []
-  private readonly onException = (error: unknown): void => { this.errors.push({ kind: 'uncaughtException', error }) }
-  private readonly onRejection = (error: unknown): void => { this.errors.push({ kind: 'unhandledRejection', error }) }
+  /** set by the round as it goes, so each error says when it came */
+  phase = 'setup'
+  private readonly onException = (error: unknown): void => { this.errors.push({ kind: 'uncaughtException', error, phase: this.phase }) }
+  private readonly onRejection = (error: unknown): void => { this.errors.push({ kind: 'unhandledRejection', error, phase: this.phase }) }
 
   install (): this {
     process.on('uncaughtException', this.onException)
@@ -167,7 +171,8 @@ export async function within<T> (promise: Promise<T>, ms: number): Promise<Bound
 }
 
 export function describeError (err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}${err.stack != null ? `\n${err.stack.split('\n').slice(1, 8).join('\n')}` : ''}`
+  const depth = Number(process.env.CHAOS_STACK ?? 7)
+  if (err instanceof Error) return `${err.name}: ${err.message}${err.stack != null ? `\n${err.stack.split('\n').slice(1, depth + 1).join('\n')}` : ''}`
   return String(err)
 }
 

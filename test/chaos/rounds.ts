@@ -43,9 +43,16 @@ export interface RoundPlan {
   closeAfterAccepted: number
   /** then wait this long before closing */
   closeDelayMs: number
+  /** stop the dialer nodes first, with their dials in flight (outbound sockets are the transport's too) */
+  stopDialersFirst: boolean
 }
 
-export function planRound (index: number, seed: number, kinds: readonly RoundKind[] = ROUND_KINDS): RoundPlan {
+export interface PlanOptions {
+  /** allow rounds that stop the dialer nodes with their dials in flight (default true) */
+  dialerStop?: boolean
+}
+
+export function planRound (index: number, seed: number, kinds: readonly RoundKind[] = ROUND_KINDS, options: PlanOptions = {}): RoundPlan {
   const rng = createRandom(seed)
   const kind = rng.pick(kinds)
   const plan: RoundPlan = {
@@ -63,6 +70,7 @@ export function planRound (index: number, seed: number, kinds: readonly RoundKin
     racing: 0,
     stubborn: kind === 'stubborn-upgrader',
     closeAfterAccepted: 0,
+    stopDialersFirst: false,
     closeDelayMs: rng.pick([0, 0, 0, 1, 2, 3, 5, 10, 20, 40])
   }
   const dialBurst = (): void => {
@@ -103,6 +111,8 @@ export function planRound (index: number, seed: number, kinds: readonly RoundKin
   plan.racing = rng.int(0, Math.min(8, plan.silent + plan.halfMss + plan.resets + plan.garbage))
   const accepted = plan.dials + plan.silent + plan.halfMss + plan.resets + plan.garbage - plan.racing
   plan.closeAfterAccepted = rng.chance(0.15) ? 0 : rng.int(1, Math.max(1, accepted))
+  // drawn last so that the fields above stay what they were for a given seed
+  plan.stopDialersFirst = plan.dialers > 0 && rng.chance(0.3) && options.dialerStop !== false
   return plan
 }
 
@@ -118,6 +128,8 @@ export interface RoundResult {
   closeMs?: number
   /** time from close()/stop() to the listener's 'close' event */
   listenerCloseMs?: number
+  /** time for the dialer nodes' stop() with dials in flight, in rounds that stop them first */
+  dialerStopMs?: number
   clientSockets: number
   serverSockets: number
   dialsOk: number
@@ -133,12 +145,13 @@ const MSS_HEADER = new TextEncoder().encode('\x13/multistream/1.0.0\n')
  * contract. Failures are returned, not thrown; whatever a failing subject
  * left open is torn down by force so the next round starts clean.
  */
-export async function runRound (subject: Subject, plan: RoundPlan, trap: ErrorTrap): Promise<RoundResult> {
+export async function runRound (subject: Subject, plan: RoundPlan, trap: ErrorTrap, dialerSubject: Subject = subject): Promise<RoundResult> {
   const started = performance.now()
   const marks: string[] = []
   const mark = (name: string): void => { marks.push(`${name}=${Math.round(performance.now() - started)}`) }
   const rng = createRandom(plan.seed ^ 0x5bd1e995)
   const failures: string[] = []
+  trap.phase = 'setup'
   const baseline = snapshotResources()
   const errorMark = trap.errors.length
   const tracker = new SocketTracker().start()
@@ -149,6 +162,7 @@ export async function runRound (subject: Subject, plan: RoundPlan, trap: ErrorTr
   const rawClients = new Set<net.Socket>()
   let closeMs: number | undefined
   let listenerCloseMs: number | undefined
+  let dialerStopMs: number | undefined
   let closePromise: Promise<unknown> | undefined
 
   let gaterCalled: (() => void) | undefined
@@ -184,12 +198,13 @@ export async function runRound (subject: Subject, plan: RoundPlan, trap: ErrorTr
     // dialers are built before the load starts so their setup is not part of the race
     const dialers: Libp2p[] = []
     for (let i = 0; i < plan.dialers; i++) {
-      const dialer = await createNode({ transport: subject.tcp() })
+      const dialer = await createNode({ transport: dialerSubject.tcp() })
       nodes.push(dialer)
       dialers.push(dialer)
     }
 
     mark('dialers')
+    trap.phase = 'load'
     // the load
     for (let i = 0; i < plan.dials; i++) {
       const dialer = dialers[i % dialers.length]
@@ -208,9 +223,29 @@ export async function runRound (subject: Subject, plan: RoundPlan, trap: ErrorTr
     if (plan.closeDelayMs > 0) await new Promise(resolve => setTimeout(resolve, plan.closeDelayMs))
 
     mark('load')
+    if (plan.stopDialersFirst) {
+      trap.phase = 'stopping the dialers'
+      const stopped = await within(Promise.all(dialers.map(async d => stopNode(d))), CLOSE_BOUND_MS)
+      if (stopped.ok) {
+        dialerStopMs = stopped.ms
+        const outbound = tracker.clients.filter(s => !rawClients.has(s.socket))
+        const open = outbound.filter(s => !s.socket.destroyed)
+        if (open.length > 0) failures.push(`${open.length} of ${outbound.length} outbound sockets not destroyed when the dialers' stop() resolved`)
+      } else {
+        failures.push(`stopping the dialers with dials in flight ${stopped.timedOut ? `did not resolve within ${CLOSE_BOUND_MS} ms` : `rejected: ${describeError(stopped.error)}`}`)
+      }
+      if (process.env.CHAOS_SEPARATE != null) {
+        // diagnosis: let the dialers' stop play out fully before the listener closes
+        trap.phase = 'after the dialers stopped, before the listener closes'
+        await within(loadSettled, 5_000)
+        await within(Promise.all(tracker.servers.map(async s => s.closed)), 3_000)
+      }
+    }
+
     // the close, racing the load
     for (const behaviour of racing) void openRaw(port, behaviour, rawClients, rng.fork())
     const closeStart = performance.now()
+    trap.phase = plan.side === 'node' ? 'stopping the listening node' : 'closing the listener'
     closePromise = close()
     const closed = await within(closePromise, CLOSE_BOUND_MS)
     if (closed.ok) {
@@ -235,6 +270,7 @@ export async function runRound (subject: Subject, plan: RoundPlan, trap: ErrorTr
       if (listenerClosedAt != null) listenerCloseMs = Math.max(0, listenerClosedAt - closeStart)
     }
 
+    trap.phase = 'after close'
     // every client sees its socket close, without doing anything itself
     const clientsClosed = await within(Promise.all(tracker.clients.map(async s => s.closed)), CLOSE_BOUND_MS)
     if (!clientsClosed.ok) failures.push(`${tracker.open('client').length} of ${tracker.clients.length} client sockets did not see 'close' within ${CLOSE_BOUND_MS} ms of close`)
@@ -282,7 +318,8 @@ export async function runRound (subject: Subject, plan: RoundPlan, trap: ErrorTr
     }
   }
 
-  for (const trapped of trap.since(errorMark)) failures.push(`${trapped.kind}: ${describeError(trapped.error)}`)
+  for (const trapped of trap.since(errorMark)) failures.push(`${trapped.kind} (while ${trapped.phase}): ${describeError(trapped.error)}`)
+  trap.phase = 'between rounds'
 
   if (process.env.CHAOS_DEBUG != null) console.log(marks.join(' '))
   const dialResults = await Promise.all(dialOutcomes.map(async p => within(p, 0)))
@@ -295,6 +332,7 @@ export async function runRound (subject: Subject, plan: RoundPlan, trap: ErrorTr
     failures,
     closeMs,
     listenerCloseMs,
+    dialerStopMs,
     clientSockets: tracker.clients.length,
     serverSockets: tracker.servers.length,
     dialsOk: dialResults.filter(r => r.ok && r.value).length,
