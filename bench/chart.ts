@@ -4,6 +4,7 @@ export interface ChartInput {
   node: string
   machine: string
   aa: boolean
+  reps?: number
   subjects: { rx: string, ref: string }
   figures: ChartFigure[]
 }
@@ -67,8 +68,10 @@ export function renderChart (input: ChartInput): string {
       parts.push(`<rect x="${LABEL_W}" y="${by}" width="${w.toFixed(1)}" height="${BAR_H}" fill="${COLORS[b.key]}"><title>${esc(`${b.name}: ${num(b.value)} ${f.unit}`)}</title></rect>`)
       parts.push(`<text x="${LABEL_W + w + 4}" y="${by + BAR_H - 2}" class="value">${esc(num(b.value))}</text>`)
     })
+    // within 5 % is not a difference on this kind of machine: grey
     const good = f.better === 'higher' ? f.ratio >= 1 : f.ratio <= 1
-    parts.push(`<text x="${WIDTH - 10}" y="${y + 11}" class="ratio" fill="${good ? '#2e7d32' : '#c62828'}" text-anchor="end">${esc(`×${num(f.ratio)}`)}</text>`)
+    const color = Math.abs(f.ratio - 1) < 0.05 ? '#78909c' : good ? '#2e7d32' : '#c62828'
+    parts.push(`<text x="${WIDTH - 10}" y="${y + 11}" class="ratio" fill="${color}" text-anchor="end">${esc(`×${num(f.ratio)}`)}</text>`)
     const notes = [
       f.ceilingRatio != null ? `rx/net ×${num(f.ceilingRatio)}` : '',
       f.target != null ? `target ${f.target}: ${f.met === true ? 'met' : 'not met'}` : ''
@@ -82,7 +85,8 @@ export function renderChart (input: ChartInput): string {
     [COLORS.ref, input.subjects.ref],
     [COLORS.ceiling, 'plain node:net sockets']
   ].map(([color, name], i) => `<rect x="${10 + i * 220}" y="44" width="12" height="12" fill="${color}"/><text x="${28 + i * 220}" y="54" class="small">${esc(name)}</text>`).join('')
-  const title = `${input.subjects.rx} vs ${input.subjects.ref}${input.aa ? ' (A/A)' : ''} — medians, ratio rx/ref on the right`
+  const reps = input.reps != null ? ` of ${input.reps} alternating runs` : ''
+  const title = `${input.subjects.rx} vs ${input.subjects.ref}${input.aa ? ' (A/A)' : ''} — medians${reps}, ratio rx/ref on the right`
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${y + 10}" viewBox="0 0 ${WIDTH} ${y + 10}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif">`,
     '<style>.label{font-size:13px;fill:#263238}.small{font-size:11px;fill:#546e7a}.value{font-size:11px;fill:#263238}.ratio{font-size:14px;font-weight:600}</style>',

@@ -85,7 +85,7 @@ const opts: Options = {
 const { rx, ref, aa } = await loadSubjects(args.aa, args.rx, args.ref)
 
 const only = args.only?.split(',').map((s) => s.trim()).flatMap((s) => s === 'throughput' ? ['noise', 'plaintext'] : [s])
-const selected = groups(aa, args.rx).filter((g) => only == null || only.includes(g.id))
+const selected = groups(aa, args.rx, args.ref).filter((g) => only == null || only.includes(g.id))
 if (selected.length === 0) {
   console.error(`--only ${args.only} selects no group\n\n${HELP}`)
   process.exit(2)

@@ -90,12 +90,12 @@ export async function measureMemory (subject: Subject, idle: number): Promise<Sa
 const MEMORY_CHILD = fileURLToPath(new URL('../memory-child.ts', import.meta.url))
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
-export function memoryGroup (aa: boolean, rxEntry?: string): Group {
+export function memoryGroup (aa: boolean, rxEntry?: string, refEntry?: string): Group {
   return {
     id: 'memory',
     title: 'memory per idle upgraded connection, noise + yamux, both ends, fresh process, after GC',
     run: async (subject, opts: Options): Promise<Sample> => {
-      const child = fork(MEMORY_CHILD, [subject.key, String(opts.idleConns), aa ? 'aa' : '', ...(rxEntry != null ? [rxEntry] : [])], {
+      const child = fork(MEMORY_CHILD, [subject.key, String(opts.idleConns), aa ? 'aa' : '', rxEntry ?? '', refEntry ?? ''], {
         cwd: ROOT,
         execArgv: ['--expose-gc', '--import', 'tsx'],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc']

@@ -34,6 +34,6 @@ export const FIGURES: FigureSpec[] = [
 ]
 
 /** In running order: the figure that disturbs the machine most (max conns) goes last. */
-export function groups (aa: boolean, rxEntry?: string): Group[] {
-  return [throughputGroup('noise'), throughputGroup('plaintext'), rpcGroup, bareGroup, acceptGroup, closeGroup, memoryGroup(aa, rxEntry), maxConnsGroup()]
+export function groups (aa: boolean, rxEntry?: string, refEntry?: string): Group[] {
+  return [throughputGroup('noise'), throughputGroup('plaintext'), rpcGroup, bareGroup, acceptGroup, closeGroup, memoryGroup(aa, rxEntry, refEntry), maxConnsGroup()]
 }
