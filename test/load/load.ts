@@ -16,6 +16,13 @@ export interface LoadOptions {
   silent: number
   /** dials in flight at once while building up */
   concurrency?: number
+  /**
+   * upgraded connections per dialing node (default 50). libp2p's connection
+   * manager keeps a list per remote peer and filters it on every disconnect,
+   * so thousands of connections from one peer would measure that, not the
+   * transport.
+   */
+  perDialer?: number
   /** bound on the whole build-up, ms */
   buildTimeoutMs?: number
   onProgress?: (line: string) => void
@@ -68,9 +75,12 @@ export async function runLoad (opts: LoadOptions): Promise<LoadResult> {
     const addr = listener.getAddrs()[0].encapsulate(`/p2p/${upgraderNode.peerId.toString()}`)
     const port = Number(addr.getComponents().find(c => c.name === 'tcp')?.value)
 
-    const dialer = await createNode({ transport: opts.transport })
-    nodes.push(dialer)
-    const tm = (dialer as unknown as { components: { transportManager: TransportManager } }).components.transportManager
+    const managers: TransportManager[] = []
+    for (let i = 0; i < Math.ceil(opts.upgraded / (opts.perDialer ?? 50)); i++) {
+      const dialer = await createNode({ transport: opts.transport })
+      nodes.push(dialer)
+      managers.push((dialer as unknown as { components: { transportManager: TransportManager } }).components.transportManager)
+    }
 
     const buildStart = performance.now()
     const deadline = AbortSignal.timeout(opts.buildTimeoutMs ?? 120_000)
@@ -78,7 +88,7 @@ export async function runLoad (opts: LoadOptions): Promise<LoadResult> {
     let next = 0
     const worker = async (): Promise<void> => {
       while (next < opts.upgraded && !deadline.aborted) {
-        next++
+        const tm = managers[next++ % managers.length]
         try {
           await tm.dial(addr, { signal: AbortSignal.any([deadline, AbortSignal.timeout(30_000)]) })
           upgraded++
