@@ -51,18 +51,14 @@ class SocketConnection extends AbstractMultiaddrConnection {
     socket.on('drain', () => { this.safeDispatchEvent('drain') })
     socket.on('error', (err) => {
       this.log('socket error on %a - %e', this.remoteAddr, err)
-      this.abort(err)
+      this.transportEnded(err)
     })
 
     // the remote sent FIN: with allowHalfOpen off Node answers with its own
     // FIN and 'close' follows, so only the readable end is reported here
-    socket.once('end', () => { this.onTransportClosed() })
+    socket.once('end', () => { this.transportEnded() })
     socket.once('close', (hadError) => {
-      if (hadError) {
-        this.abort(new Error(`connection to ${this.remoteAddr.toString()} closed with a transmission error`))
-      } else {
-        this.onTransportClosed()
-      }
+      this.transportEnded(hadError ? new Error(`connection to ${this.remoteAddr.toString()} closed with a transmission error`) : undefined)
     })
 
     socket.setTimeout(init.inactivityTimeout ?? DEFAULT_INACTIVITY_TIMEOUT)
@@ -70,6 +66,52 @@ class SocketConnection extends AbstractMultiaddrConnection {
       this.log('inactivity timeout on %a', this.remoteAddr)
       this.abort(new TimeoutError(`connection to ${this.remoteAddr.toString()} was inactive for ${socket.timeout}ms`))
     })
+  }
+
+  /**
+   * Keeps the socket's end, error or close from the layers above until
+   * `settled` has settled (or `closeTimeout` after the socket ended). An
+   * upgrade that is still running when the peer goes (waiting on a slow
+   * connection gater, say) then finishes over a stream that is still open
+   * instead of building a muxer over a closed one, whose abort path would
+   * throw outside any promise; the close arrives right after.
+   */
+  holdCloseUntil (settled: Promise<unknown>): void {
+    this.hold = settled
+    void settled.finally(() => {
+      this.hold = undefined
+      this.releaseClose?.()
+    })
+  }
+
+  private hold?: Promise<unknown>
+  private releaseClose?: () => void
+
+  private transportEnded (err?: Error): void {
+    const deliver = (): void => {
+      if (err != null) {
+        this.abort(err)
+      } else {
+        this.onTransportClosed()
+      }
+    }
+
+    if (this.hold == null) {
+      deliver()
+      return
+    }
+    if (this.releaseClose != null) {
+      // the first event of the end is the one delivered
+      return
+    }
+    const timer = setTimeout(() => { this.releaseClose?.() }, this.closeTimeout)
+    timer.unref()
+    this.releaseClose = () => {
+      clearTimeout(timer)
+      this.releaseClose = undefined
+      this.hold = undefined
+      deliver()
+    }
   }
 
   sendData (data: SendList): SendResult {
@@ -133,7 +175,10 @@ class SocketConnection extends AbstractMultiaddrConnection {
   }
 }
 
+/** A socket's `MultiaddrConnection`, with the hold its owner puts on it during the upgrade */
+export type SocketMultiaddrConnection = MultiaddrConnection & Pick<SocketConnection, 'holdCloseUntil'>
+
 /** Wraps a connected socket as a `MultiaddrConnection` */
-export function toMultiaddrConnection (init: SocketConnectionInit): MultiaddrConnection {
+export function toMultiaddrConnection (init: SocketConnectionInit): SocketMultiaddrConnection {
   return new SocketConnection(init)
 }

@@ -1,11 +1,12 @@
 import net from 'node:net'
 import { AlreadyStartedError, InvalidParametersError, ListenError, NotStartedError } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import { EMPTY, Observable, concat, defer, filter, fromEvent, identity, ignoreElements, map, mergeMap, pipe, take, takeUntil } from 'rxjs'
+import { EMPTY, Observable, concat, concatWith, defer, filter, from, fromEvent, identity, ignoreElements, map, mergeMap, pipe, share, take, takeUntil, timeout } from 'rxjs'
 import { maxConnections } from '../operators/max-connections.ts'
 import { pauseOnMaxConnections } from '../operators/pause-on-max-connections.ts'
 import { addressLabel, boundAddresses, remoteMultiaddr, toListenOptions } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT, toMultiaddrConnection } from './connection.ts'
+import type { SocketMultiaddrConnection } from './connection.ts'
 import { ownedSockets } from './owned.ts'
 import type { CloseServerOnMaxConnectionsOpts, TCPCreateListenerOptions } from './index.ts'
 import type { InboundOperator, InboundSocket, Intake, LifetimeOperator } from './inbound.ts'
@@ -49,9 +50,14 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private readonly sockets = ownedSockets()
   private readonly shutdown = new AbortController()
   private readonly close$: Observable<void>
+  /** the close deadline: whatever is still open or pending then is given up */
+  private readonly deadline = new AbortController()
+  private readonly deadline$: Observable<void>
   private readonly closeTimeout: number
   private readonly pauses = new Set<string>()
   private readonly pipelineDone: Promise<void>
+  /** each socket's upgrade, settled or not, for ended$ */
+  private readonly upgrades = new WeakMap<Socket, Promise<boolean>>()
   private readonly limits: MonoTypeOperatorFunction<InboundSocket>
   private readonly events?: CounterGroup
   private readonly errors?: CounterGroup
@@ -114,16 +120,9 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       .on('error', (err: NodeJS.ErrnoException) => { this.onServerError(err) })
       .on('drop', () => { this.events?.increment({ [`${this.label} drop`]: true }) })
 
-    this.close$ = new Observable<void>((subscriber) => {
-      const signal = this.shutdown.signal
-      const fire = (): void => { subscriber.next(); subscriber.complete() }
-      if (signal.aborted) {
-        fire()
-        return
-      }
-      signal.addEventListener('abort', fire, { once: true })
-      return () => { signal.removeEventListener('abort', fire) }
-    })
+    // shared: one listener on the signal, however many sockets wait on it
+    this.close$ = aborted$(this.shutdown.signal).pipe(share())
+    this.deadline$ = aborted$(this.deadline.signal).pipe(share())
 
     this.pipelineDone = new Promise<void>((resolve) => {
       this.inbound$().subscribe({
@@ -152,7 +151,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
           this.init.lifetime?.(inbound) ?? identity,
           takeUntil(this.close$)
         ),
-        closed$(inbound.socket)
+        this.ended$(inbound.socket)
       )),
       ignoreElements()
     )
@@ -227,7 +226,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
         return
       }
 
-      let maConn: MultiaddrConnection
+      let maConn: SocketMultiaddrConnection
       try {
         maConn = toMultiaddrConnection({
           socket,
@@ -261,17 +260,30 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
           maConn.abort(err)
           return false
         })
+      // the upgrade sees the peer go only once it has settled, and the
+      // socket's end in the pipeline waits for it (see ended$)
+      maConn.holdCloseUntil(upgraded)
+      this.upgrades.set(socket, upgraded)
 
-      const complete = (): void => { subscriber.complete() }
-      socket.once('close', complete)
+      const onClose = (): void => {
+        upgrade.abort()
+        subscriber.complete()
+      }
+      socket.once('close', onClose)
 
       return () => {
-        socket.off('close', complete)
+        socket.off('close', onClose)
         if (socket.closed) {
+          upgrade.abort()
           return
         }
-        this.sockets.destroyAfter(socket, this.closeTimeout)
-        upgrade.abort()
+        const shutdown = this.shutdown.signal
+        // at a listener close its own deadline covers every socket, and one
+        // abort reason serves them all
+        if (!shutdown.aborted) {
+          this.sockets.destroyAfter(socket, this.closeTimeout)
+        }
+        upgrade.abort(shutdown.reason)
         // the upgrade settles before the socket goes: tearing a muxer down
         // under a live upgrade is what makes yamux throw outside any promise
         void upgraded.then((open) => {
@@ -281,6 +293,21 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
         })
       }
     })
+  }
+
+  /**
+   * Completes when the socket has closed and its upgrade, if any, has
+   * settled, or `closeTimeout` after the close for an upgrade that ignores
+   * its signal: nothing of a socket outlives its place in the pipeline.
+   */
+  private ended$ (socket: Socket): Observable<never> {
+    return closed$(socket).pipe(
+      concatWith(defer(() => {
+        const upgraded = this.upgrades.get(socket)
+        return upgraded == null ? EMPTY : from(upgraded).pipe(timeout({ first: this.closeTimeout, with: () => EMPTY }), takeUntil(this.deadline$))
+      })),
+      ignoreElements()
+    )
   }
 
   /** Pauses and resumes taking sockets from the kernel, one reason at a time */
@@ -422,7 +449,10 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
     this.shutdown.abort()
 
-    const destroyNow = (): void => { this.sockets.destroyAll() }
+    const destroyNow = (): void => {
+      this.deadline.abort()
+      this.sockets.destroyAll()
+    }
     const deadline = setTimeout(destroyNow, this.closeTimeout)
     options?.signal?.addEventListener('abort', destroyNow, { once: true })
 
@@ -446,6 +476,22 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.status?.update({ [this.label]: Status.INACTIVE })
     this.safeDispatchEvent('close')
   }
+}
+
+/** Emits once and completes when the signal aborts (at once if it has) */
+function aborted$ (signal: AbortSignal): Observable<void> {
+  return new Observable<void>((subscriber) => {
+    const fire = (): void => {
+      subscriber.next()
+      subscriber.complete()
+    }
+    if (signal.aborted) {
+      fire()
+      return
+    }
+    signal.addEventListener('abort', fire, { once: true })
+    return () => { signal.removeEventListener('abort', fire) }
+  })
 }
 
 /** Completes when the socket has emitted 'close' (at once if it already has) */

@@ -30,6 +30,8 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   /** graceful close of each upgraded outbound connection, by socket */
   private readonly upgraded = new Map<Socket, () => Promise<void>>()
   private readonly listeners = new Set<TCPListener>()
+  /** outbound upgrades in flight, each settling (never rejecting) when done */
+  private readonly upgrading = new Set<Promise<void>>()
   private shutdown = new AbortController()
   private stopping?: Promise<void>
 
@@ -78,10 +80,19 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
       this.upgraded.get(socket)?.().catch(() => { socket.destroy() })
     }
 
+    // dials in flight settle (their signal is aborted) before stop resolves, within the deadline
+    let deadline: ReturnType<typeof setTimeout> | undefined
+    const upgradesSettled = Promise.race([
+      Promise.all([...this.upgrading]),
+      new Promise<void>((resolve) => { deadline = setTimeout(resolve, closeTimeout) })
+    ])
+
     await Promise.all([
       ...[...this.listeners].map(async listener => { await listener.close() }),
-      this.outbound.drained()
+      this.outbound.drained(),
+      upgradesSettled
     ])
+    clearTimeout(deadline)
     this.log('stopped, %d outbound sockets destroyed at the close deadline', this.outbound.stragglers)
   }
 
@@ -113,8 +124,18 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
 
     this.log('new outbound connection %a', ma)
 
+    // as inbound: the upgrade sees the peer go only once it has settled, and
+    // a peer that goes aborts it
+    const peerGone = new AbortController()
+    const onClose = (): void => { peerGone.abort() }
+    socket.once('close', onClose)
+    const upgrading = options.upgrader.upgradeOutbound(maConn, { ...options, signal: AbortSignal.any([signal, peerGone.signal]) })
+    const settled = upgrading.then(() => {}, () => {})
+    maConn.holdCloseUntil(settled)
+    this.upgrading.add(settled)
+
     try {
-      const connection = await options.upgrader.upgradeOutbound(maConn, { ...options, signal })
+      const connection = await upgrading
       this.upgraded.set(socket, async () => { await maConn.close() })
       socket.once('close', () => this.upgraded.delete(socket))
       return connection
@@ -123,6 +144,9 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
       this.log.error('error upgrading outbound connection to %a - %e', ma, err)
       maConn.abort(err)
       throw err
+    } finally {
+      socket.off('close', onClose)
+      this.upgrading.delete(settled)
     }
   }
 
