@@ -17,9 +17,7 @@ function report (summary: ChaosSummary): string {
 describe('chaos', () => {
   it(`closes cleanly in ${ROUNDS} seeded rounds of dials, silent, half-handshake, reset and garbage sockets and slow gaters`, async () => {
     const subject = await loadSubject('rx')
-    // rounds that stop the dialers mid-upgrade are left to `npm run chaos` until the
-    // known failure below is fixed (docs/lifecycle.md, "Failures found")
-    const summary = await runChaos({ subject, rounds: ROUNDS, seed, maxDurationMs: 60_000, dialerStop: false })
+    const summary = await runChaos({ subject, rounds: ROUNDS, seed, maxDurationMs: 60_000 })
     console.log(`chaos: seed ${seed} (replay: CHAOS_SEED=${seed} npx vitest run test/chaos, or npm run chaos -- --seed ${seed} --rounds ${ROUNDS}); ` +
       `${summary.roundsRun} rounds, close p50 ${summary.closeLatencyMs.p50} ms p99 ${summary.closeLatencyMs.p99} ms max ${summary.closeLatencyMs.max} ms`)
     expect(summary.roundsRun, 'rounds run within the time budget').toBe(ROUNDS)
@@ -27,11 +25,11 @@ describe('chaos', () => {
     expect(summary.closeLatencyMs.max).toBeLessThan(2_000)
   }, 90_000)
 
-  // Known failure of rx-tcp (docs/lifecycle.md, "Failures found"): with a slow
-  // gater, stopping the dialers while inbound upgrades wait on it lets those
-  // upgrades go on after the listener's close; yamux then throws
-  // StreamStateError as an uncaught exception. Enable once fixed.
-  it.skip('stops dialers with upgrades in flight at a slow-gater listener, then closes it, with no uncaught exception', async () => {
+  // Once a failure of rx-tcp (docs/lifecycle.md, "Failures found"): with a slow
+  // gater, stopping the dialers while inbound upgrades wait on it let those
+  // upgrades go on over a closed stream; yamux then threw StreamStateError as
+  // an uncaught exception.
+  it('stops dialers with upgrades in flight at a slow-gater listener, then closes it, with no uncaught exception', async () => {
     const subject = await loadSubject('rx')
     const summary = await runChaos({ subject, rounds: 60, seed, kinds: ['async-gater'] })
     expect(summary.uncaught, report(summary)).toBe(0)
