@@ -1,7 +1,7 @@
 import net from 'node:net'
 import { AlreadyStartedError, InvalidParametersError, ListenError, NotStartedError } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import { EMPTY, Observable, concat, concatWith, defer, filter, from, fromEvent, identity, ignoreElements, map, mergeMap, pipe, share, take, takeUntil, timeout } from 'rxjs'
+import { Observable, filter, identity, ignoreElements, map, mergeMap, pipe, share, takeUntil } from 'rxjs'
 import { maxConnections } from '../operators/max-connections.ts'
 import { pauseOnMaxConnections } from '../operators/pause-on-max-connections.ts'
 import { addressLabel, boundAddresses, remoteMultiaddr, toListenOptions } from './addresses.ts'
@@ -47,17 +47,14 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private readonly log: Logger
   private readonly connectionLog: Logger
   private readonly server: net.Server
-  private readonly sockets = ownedSockets()
+  private readonly sockets = ownedSockets((err) => {
+    this.connectionLog('error on an inbound socket - %e', err)
+  })
   private readonly shutdown = new AbortController()
   private readonly close$: Observable<void>
-  /** the close deadline: whatever is still open or pending then is given up */
-  private readonly deadline = new AbortController()
-  private readonly deadline$: Observable<void>
   private readonly closeTimeout: number
   private readonly pauses = new Set<string>()
   private readonly pipelineDone: Promise<void>
-  /** each socket's upgrade, settled or not, for ended$ */
-  private readonly upgrades = new WeakMap<Socket, Promise<boolean>>()
   private readonly limits: MonoTypeOperatorFunction<InboundSocket>
   private readonly events?: CounterGroup
   private readonly errors?: CounterGroup
@@ -122,7 +119,6 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
     // shared: one listener on the signal, however many sockets wait on it
     this.close$ = aborted$(this.shutdown.signal).pipe(share())
-    this.deadline$ = aborted$(this.deadline.signal).pipe(share())
 
     this.pipelineDone = new Promise<void>((resolve) => {
       this.inbound$().subscribe({
@@ -139,19 +135,17 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
   /**
    * The whole inbound path, top to bottom. Completes once close$ has fired
-   * and every socket that entered it has closed.
+   * and every socket's inner observable has finalized (its teardown has
+   * begun the socket's end; `close()` then waits for the sockets to close).
    */
   private inbound$ (): Observable<never> {
     return this.accepted$().pipe(
       takeUntil(this.close$),
       this.limits,
       this.init.inbound ?? identity,
-      mergeMap((inbound) => concat(
-        this.lifetime$(inbound).pipe(
-          this.init.lifetime?.(inbound) ?? identity,
-          takeUntil(this.close$)
-        ),
-        this.ended$(inbound.socket)
+      mergeMap((inbound) => this.lifetime$(inbound).pipe(
+        this.init.lifetime?.(inbound) ?? identity,
+        takeUntil(this.close$)
       )),
       ignoreElements()
     )
@@ -175,32 +169,13 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
   private own (socket: Socket): InboundSocket | undefined {
     this.events?.increment({ [`${this.label} connection`]: true })
-    this.sockets.add(socket, (err) => {
-      this.connectionLog('error on inbound socket before its connection existed - %e', err)
-    })
+    this.sockets.add(socket)
 
     const localAddr = this.listenAddr as Multiaddr
     const remoteAddr = typeof this.bound === 'string'
       ? localAddr
       : remoteMultiaddr(socket.remoteAddress, socket.remotePort)
-
-    let rejectedFor: string | undefined
-    const inbound: InboundSocket = {
-      socket,
-      localAddr,
-      remoteAddr: remoteAddr ?? localAddr,
-      intake: this.intake,
-      reject: (reason, err) => {
-        if (rejectedFor != null) {
-          return false
-        }
-        rejectedFor = reason
-        this.log('rejected inbound socket from %a: %s%s', inbound.remoteAddr, reason, err == null ? '' : ` - ${err.message}`)
-        this.events?.increment({ [`${this.label} rejected_${reason}`]: true })
-        socket.destroy()
-        return true
-      }
-    }
+    const inbound = new AcceptedSocket(this, socket, remoteAddr ?? localAddr, localAddr)
 
     if (remoteAddr == null) {
       // the peer left before Node could read its address
@@ -209,6 +184,13 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     }
 
     return inbound
+  }
+
+  /** counts, logs and destroys a rejected socket (called once per socket by AcceptedSocket) */
+  onReject (inbound: InboundSocket, reason: string, err?: Error): void {
+    this.log('rejected inbound socket from %a: %s%s', inbound.remoteAddr, reason, err == null ? '' : ` - ${err.message}`)
+    this.events?.increment({ [`${this.label} rejected_${reason}`]: true })
+    inbound.socket.destroy()
   }
 
   /**
@@ -248,7 +230,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       }
 
       this.log('new inbound connection %a', inbound.remoteAddr)
-      const upgrade = new AbortController()
+      // dropped once the upgrade has settled: an idle connection keeps no controller
+      let upgrade: AbortController | undefined = new AbortController()
       const upgraded = this.init.upgrader.upgradeInbound(maConn, { signal: upgrade.signal })
         .then(() => {
           this.log('inbound connection upgraded %a', inbound.remoteAddr)
@@ -260,30 +243,30 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
           maConn.abort(err)
           return false
         })
-      // the upgrade sees the peer go only once it has settled, and the
-      // socket's end in the pipeline waits for it (see ended$)
+        .finally(() => { upgrade = undefined })
+      // the upgrade sees the peer go only once it has settled, and close()
+      // waits for it to settle (within the deadline)
       maConn.holdCloseUntil(upgraded)
-      this.upgrades.set(socket, upgraded)
+      this.sockets.upgrading(upgraded)
 
       const onClose = (): void => {
-        upgrade.abort()
+        upgrade?.abort()
         subscriber.complete()
       }
       socket.once('close', onClose)
 
       return () => {
         socket.off('close', onClose)
+        const shutdown = this.shutdown.signal
+        // one abort reason serves every socket at a close
+        upgrade?.abort(shutdown.aborted ? shutdown.reason : undefined)
         if (socket.closed) {
-          upgrade.abort()
           return
         }
-        const shutdown = this.shutdown.signal
-        // at a listener close its own deadline covers every socket, and one
-        // abort reason serves them all
+        // at a listener close its own deadline covers every socket
         if (!shutdown.aborted) {
           this.sockets.destroyAfter(socket, this.closeTimeout)
         }
-        upgrade.abort(shutdown.reason)
         // the upgrade settles before the socket goes: tearing a muxer down
         // under a live upgrade is what makes yamux throw outside any promise
         void upgraded.then((open) => {
@@ -295,23 +278,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     })
   }
 
-  /**
-   * Completes when the socket has closed and its upgrade, if any, has
-   * settled, or `closeTimeout` after the close for an upgrade that ignores
-   * its signal: nothing of a socket outlives its place in the pipeline.
-   */
-  private ended$ (socket: Socket): Observable<never> {
-    return closed$(socket).pipe(
-      concatWith(defer(() => {
-        const upgraded = this.upgrades.get(socket)
-        return upgraded == null ? EMPTY : from(upgraded).pipe(timeout({ first: this.closeTimeout, with: () => EMPTY }), takeUntil(this.deadline$))
-      })),
-      ignoreElements()
-    )
-  }
-
   /** Pauses and resumes taking sockets from the kernel, one reason at a time */
-  private readonly intake: Intake = {
+  readonly intake: Intake = {
     pause: (reason) => {
       this.pauses.add(reason)
       if (this.server.listening) {
@@ -449,19 +417,21 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
     this.shutdown.abort()
 
+    let deadlineReached = (): void => {}
+    const deadline = new Promise<void>((resolve) => { deadlineReached = resolve })
     const destroyNow = (): void => {
-      this.deadline.abort()
+      deadlineReached()
       this.sockets.destroyAll()
     }
-    const deadline = setTimeout(destroyNow, this.closeTimeout)
+    const timer = setTimeout(destroyNow, this.closeTimeout)
     options?.signal?.addEventListener('abort', destroyNow, { once: true })
 
     try {
-      await Promise.all([this.pipelineDone, this.sockets.drained(), serverClosed])
+      await Promise.all([this.pipelineDone, this.sockets.drained(deadline), serverClosed])
       // handles are released in the loop's close phase: after it, nothing of ours is active
       await new Promise<void>((resolve) => { setImmediate(resolve) })
     } finally {
-      clearTimeout(deadline)
+      clearTimeout(timer)
       options?.signal?.removeEventListener('abort', destroyNow)
     }
 
@@ -494,17 +464,36 @@ function aborted$ (signal: AbortSignal): Observable<void> {
   })
 }
 
-/** Completes when the socket has emitted 'close' (at once if it already has) */
-function closed$ (socket: Socket): Observable<never> {
-  // decided at subscription: by then the socket may have closed already
-  return defer(() => socket.closed ? EMPTY : fromEvent(socket, 'close').pipe(take(1), ignoreElements()))
-}
-
 function describe (err: NodeJS.ErrnoException): string {
   switch (err.code) {
     case 'EADDRINUSE': return 'address in use'
     case 'EACCES': return 'permission denied'
     case 'EADDRNOTAVAIL': return 'address not available'
     default: return err.message
+  }
+}
+
+/** An accepted socket in the pipeline; `reject` acts once, through its listener */
+class AcceptedSocket implements InboundSocket {
+  private rejectedFor?: string
+
+  constructor (
+    private readonly listener: { onReject(inbound: InboundSocket, reason: string, err?: Error): void, readonly intake: Intake },
+    readonly socket: Socket,
+    readonly remoteAddr: Multiaddr,
+    readonly localAddr: Multiaddr
+  ) {}
+
+  get intake (): Intake {
+    return this.listener.intake
+  }
+
+  reject (reason: string, err?: Error): boolean {
+    if (this.rejectedFor != null) {
+      return false
+    }
+    this.rejectedFor = reason
+    this.listener.onReject(this, reason, err)
+    return true
   }
 }

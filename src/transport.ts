@@ -7,7 +7,7 @@ import { DEFAULT_CLOSE_TIMEOUT, toMultiaddrConnection } from './connection.ts'
 import { TCPListener } from './listener.ts'
 import { ownedSockets } from './owned.ts'
 import type { TCPComponents, TCPCreateListenerOptions, TCPDialEvents, TCPDialOptions, TCPMetrics, TCPOptions } from './index.ts'
-import type { Connection, Listener, Logger, Startable, Transport } from '@libp2p/interface'
+import type { Connection, Listener, Logger, MultiaddrConnection, Startable, Transport } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'
 
@@ -26,12 +26,12 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   private readonly components: TCPComponents
   private readonly log: Logger
   private readonly metrics?: TCPMetrics
-  private readonly outbound = ownedSockets()
-  /** graceful close of each upgraded outbound connection, by socket */
-  private readonly upgraded = new Map<Socket, () => Promise<void>>()
+  private readonly outbound = ownedSockets((err) => { this.log('error on an outbound socket - %e', err) })
+  /** each upgraded outbound connection, by socket, for a graceful end at stop */
+  private readonly upgraded = new WeakMap<Socket, MultiaddrConnection>()
   private readonly listeners = new Set<TCPListener>()
-  /** outbound upgrades in flight, each settling (never rejecting) when done */
-  private readonly upgrading = new Set<Promise<void>>()
+  /** the abort of every dial in flight */
+  private readonly dialing = new Set<AbortController>()
   private shutdown = new AbortController()
   private stopping?: Promise<void>
 
@@ -74,25 +74,22 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   private async stopAll (): Promise<void> {
     this.shutdown.abort()
     const closeTimeout = this.init.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
+    const stopped = new AbortError('the TCP transport is stopping')
 
+    this.dialing.forEach(dial => { dial.abort(stopped) })
     for (const socket of this.outbound.values()) {
       this.outbound.destroyAfter(socket, closeTimeout)
-      this.upgraded.get(socket)?.().catch(() => { socket.destroy() })
+      this.upgraded.get(socket)?.close().catch(() => { socket.destroy() })
     }
 
     // dials in flight settle (their signal is aborted) before stop resolves, within the deadline
-    let deadline: ReturnType<typeof setTimeout> | undefined
-    const upgradesSettled = Promise.race([
-      Promise.all([...this.upgrading]),
-      new Promise<void>((resolve) => { deadline = setTimeout(resolve, closeTimeout) })
-    ])
-
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, closeTimeout) })
     await Promise.all([
       ...[...this.listeners].map(async listener => { await listener.close() }),
-      this.outbound.drained(),
-      upgradesSettled
+      this.outbound.drained(deadline)
     ])
-    clearTimeout(deadline)
+    clearTimeout(timer)
     this.log('stopped, %d outbound sockets destroyed at the close deadline', this.outbound.stragglers)
   }
 
@@ -100,10 +97,28 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     if (this.shutdown.signal.aborted) {
       throw new NotStartedError(`cannot dial ${ma.toString()}: the TCP transport is stopped`)
     }
+    if (options.signal.aborted) {
+      this.metrics?.events.increment({ abort: true })
+      throw new AbortError(`dial to ${ma.toString()} was aborted before it started`)
+    }
 
-    const signal = AbortSignal.any([options.signal, this.shutdown.signal])
-    const socket = await this.connect(ma, options, signal)
+    // one controller per dial: the caller's signal, the transport's stop and
+    // the peer going all abort it, and nothing of it outlives the dial
+    const dial = new AbortController()
+    const onAbort = (): void => { dial.abort(options.signal.reason) }
+    options.signal.addEventListener('abort', onAbort, { once: true })
+    this.dialing.add(dial)
 
+    try {
+      const socket = await this.connect(ma, options, dial.signal)
+      return await this.upgrade(ma, socket, options, dial)
+    } finally {
+      options.signal.removeEventListener('abort', onAbort)
+      this.dialing.delete(dial)
+    }
+  }
+
+  private async upgrade (ma: Multiaddr, socket: Socket, options: TCPDialOptions, dial: AbortController): Promise<Connection> {
     let maConn
     try {
       maConn = toMultiaddrConnection({
@@ -126,18 +141,16 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
 
     // as inbound: the upgrade sees the peer go only once it has settled, and
     // a peer that goes aborts it
-    const peerGone = new AbortController()
-    const onClose = (): void => { peerGone.abort() }
-    socket.once('close', onClose)
-    const upgrading = options.upgrader.upgradeOutbound(maConn, { ...options, signal: AbortSignal.any([signal, peerGone.signal]) })
+    const peerGone = (): void => { dial.abort() }
+    socket.once('close', peerGone)
+    const upgrading = options.upgrader.upgradeOutbound(maConn, { ...options, signal: dial.signal })
     const settled = upgrading.then(() => {}, () => {})
     maConn.holdCloseUntil(settled)
-    this.upgrading.add(settled)
+    this.outbound.upgrading(settled)
 
     try {
       const connection = await upgrading
-      this.upgraded.set(socket, async () => { await maConn.close() })
-      socket.once('close', () => this.upgraded.delete(socket))
+      this.upgraded.set(socket, maConn)
       return connection
     } catch (err: any) {
       this.metrics?.errors.increment({ outbound_upgrade: true })
@@ -145,18 +158,12 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
       maConn.abort(err)
       throw err
     } finally {
-      socket.off('close', onClose)
-      this.upgrading.delete(settled)
+      socket.off('close', peerGone)
     }
   }
 
   /** Opens a socket owned by the transport from `net.connect` until its 'close' */
   private async connect (ma: Multiaddr, options: TCPDialOptions, signal: AbortSignal): Promise<Socket> {
-    if (signal.aborted) {
-      this.metrics?.events.increment({ abort: true })
-      throw new AbortError(`dial to ${ma.toString()} was aborted before it started`)
-    }
-
     const config = {
       ...toConnectOptions(ma),
       noDelay: options.noDelay ?? this.init.dialOpts?.noDelay ?? true,
@@ -169,7 +176,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     this.log('dialing %a', ma)
 
     const socket = net.connect(config)
-    this.outbound.add(socket, (err) => { this.log('error on outbound socket to %a - %e', ma, err) })
+    this.outbound.add(socket)
 
     try {
       await new Promise<void>((resolve, reject) => {
