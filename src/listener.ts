@@ -258,22 +258,25 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       return () => {
         socket.off('close', onClose)
         const shutdown = this.shutdown.signal
+        const upgrading = upgrade != null
         // one abort reason serves every socket at a close
         upgrade?.abort(shutdown.aborted ? shutdown.reason : undefined)
         if (socket.closed) {
           return
         }
-        // at a listener close its own deadline covers every socket
+        if (upgrading) {
+          // the upgrade sees the stream open until it has settled
+          // (holdCloseUntil), so its socket can go at once: no muxer is ever
+          // built or torn down over a closed stream
+          socket.destroy()
+          return
+        }
+        // an open connection ends gracefully; at a listener close its own
+        // deadline covers every socket, otherwise a timer of its own does
         if (!shutdown.aborted) {
           this.sockets.destroyAfter(socket, this.closeTimeout)
         }
-        // the upgrade settles before the socket goes: tearing a muxer down
-        // under a live upgrade is what makes yamux throw outside any promise
-        void upgraded.then((open) => {
-          if (open) {
-            maConn.close().catch(() => { socket.destroy() })
-          }
-        })
+        maConn.close().catch(() => { socket.destroy() })
       }
     })
   }
