@@ -40,7 +40,8 @@ const INTAKE_REST = 100
  * operators, and live in one `mergeMap` inner observable each (upgrade, then
  * open connection) until their own `'close'`. `close$` stops intake and
  * cancels every inner one; `close()` resolves when the pipeline has
- * completed, every socket is closed and the server handle is closed.
+ * completed, every socket is closed, every upgrade has settled and the
+ * server handle is closed.
  */
 export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Listener {
   private readonly init: ListenerInit
