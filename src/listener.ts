@@ -116,7 +116,6 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
         this.safeDispatchEvent('listening')
       })
       .on('error', (err: NodeJS.ErrnoException) => { this.onServerError(err) })
-      .on('drop', () => { this.events?.increment({ [`${this.label} drop`]: true }) })
 
     // shared: one listener on the signal, however many sockets wait on it
     this.close$ = aborted$(this.shutdown.signal).pipe(share())
