@@ -32,7 +32,6 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   private readonly listeners = new Set<TCPListener>()
   /** the abort of every dial in flight */
   private readonly dialing = new Set<AbortController>()
-  private shutdown = new AbortController()
   private stopping?: Promise<void>
 
   constructor (components: TCPComponents, init: TCPOptions = {}) {
@@ -55,10 +54,8 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   }
 
   start (): void {
-    if (this.shutdown.signal.aborted) {
-      this.shutdown = new AbortController()
-      this.stopping = undefined
-    }
+    // a stopped transport starts again: dials are taken once more
+    this.stopping = undefined
   }
 
   /**
@@ -72,7 +69,6 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   }
 
   private async stopAll (): Promise<void> {
-    this.shutdown.abort()
     const closeTimeout = this.init.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
     const stopped = new AbortError('the TCP transport is stopping')
 
@@ -94,7 +90,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   }
 
   async dial (ma: Multiaddr, options: TCPDialOptions): Promise<Connection> {
-    if (this.shutdown.signal.aborted) {
+    if (this.stopping != null) {
       throw new NotStartedError(`cannot dial ${ma.toString()}: the TCP transport is stopped`)
     }
     if (options.signal.aborted) {
