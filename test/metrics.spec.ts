@@ -1,0 +1,38 @@
+import { defaultLogger } from '@libp2p/logger'
+import { multiaddr } from '@multiformats/multiaddr'
+import { describe, expect, it } from 'vitest'
+import { tcp } from '../src/index.ts'
+import { recordingMetrics } from './fixtures/metrics.ts'
+import { passThroughUpgrader } from './fixtures/upgraders.ts'
+import { waitUntil, within } from './fixtures/wait.ts'
+
+describe('metrics keep @libp2p/tcp names, so dashboards keep working', () => {
+  it('counts dials, accepted connections and listener status under the same names and keys', async () => {
+    const metrics = recordingMetrics()
+    const transport = tcp()({ logger: defaultLogger(), metrics })
+    const upgrader = passThroughUpgrader()
+    const listener = transport.createListener({ upgrader })
+    await listener.listen(multiaddr('/ip4/127.0.0.1/tcp/0'))
+    const addr = listener.getAddrs()[0]
+    const label = `127.0.0.1:${addr.getComponents()[1].value}`
+
+    const conn: any = await transport.dial(addr, { upgrader, signal: AbortSignal.timeout(2000) })
+    await waitUntil(() => upgrader.inbound.length === 1, 2000, 'the inbound connection')
+
+    expect(Object.keys(metrics.values).sort()).toEqual([
+      'libp2p_tcp_dialer_errors_total',
+      'libp2p_tcp_dialer_events_total',
+      'libp2p_tcp_inbound_connections_total',
+      'libp2p_tcp_listener_errors_total',
+      'libp2p_tcp_listener_events_total',
+      'libp2p_tcp_listener_status_info'
+    ])
+    expect(metrics.values.libp2p_tcp_dialer_events_total.connect).toBe(1)
+    expect(metrics.values.libp2p_tcp_listener_events_total[`${label} connection`]).toBe(1)
+    expect(metrics.values.libp2p_tcp_listener_status_info[label]).toBe(1)
+
+    await conn.maConn.close()
+    await within(listener.close(), 2000, 'close')
+    expect(metrics.values.libp2p_tcp_listener_status_info[label]).toBe(0)
+  })
+})
