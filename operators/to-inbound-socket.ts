@@ -29,26 +29,39 @@ export interface ToInboundSocketOptions {
  * @returns the socket as an element of the inbound pipeline
  */
 export function toInboundSocket (socket: Socket, options: ToInboundSocketOptions): InboundSocket {
-  const { localAddr, intake, onReject } = options
-  let rejected = false
   socket.on('error', ignoreSocketError)
+  return new PipelineSocket(socket, remoteMultiaddr(socket) ?? options.localAddr, options)
+}
 
-  const inbound: InboundSocket = {
-    socket,
-    remoteAddr: remoteMultiaddr(socket) ?? localAddr,
-    localAddr,
-    intake,
-    reject (reason: string, err?: Error): boolean {
-      if (rejected) {
-        return false
-      }
-      rejected = true
-      socket.destroy()
-      onReject?.(inbound, reason, err)
-      return true
-    }
+/**
+ * The element itself: a class rather than an object of closures, so that a
+ * listener holding thousands of idle connections pays for no function per
+ * socket.
+ */
+class PipelineSocket implements InboundSocket {
+  // own fields, not getters: stages may copy the element with `{ ...inbound }`
+  readonly localAddr: Multiaddr
+  readonly intake: Intake
+  private rejected = false
+
+  constructor (
+    readonly socket: Socket,
+    readonly remoteAddr: Multiaddr,
+    private readonly options: ToInboundSocketOptions
+  ) {
+    this.localAddr = options.localAddr
+    this.intake = options.intake
   }
-  return inbound
+
+  reject (reason: string, err?: Error): boolean {
+    if (this.rejected) {
+      return false
+    }
+    this.rejected = true
+    this.socket.destroy()
+    this.options.onReject?.(this, reason, err)
+    return true
+  }
 }
 
 function ignoreSocketError (): void {

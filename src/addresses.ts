@@ -1,5 +1,5 @@
 import { InvalidParametersError } from '@libp2p/interface'
-import { getThinWaistAddresses, ipPortToMultiaddr } from '@libp2p/utils'
+import { getThinWaistAddresses } from '@libp2p/utils'
 import { CODE_UNIX, multiaddr } from '@multiformats/multiaddr'
 import { TCP, Unix } from '@multiformats/multiaddr-matcher'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -82,15 +82,6 @@ export function toConnectOptions (ma: Multiaddr): ConnectConfig {
   }
 
   return { host, port }
-}
-
-/** The multiaddr of a socket's peer, or undefined once the socket has gone */
-export function remoteMultiaddr (remoteAddress: string | undefined, remotePort: number | undefined): Multiaddr | undefined {
-  if (remoteAddress == null || remotePort == null) {
-    return undefined
-  }
-
-  return ipPortToMultiaddr(remoteAddress, remotePort)
 }
 
 /**

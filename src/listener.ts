@@ -4,7 +4,9 @@ import { TypedEventEmitter } from 'main-event'
 import { Observable, filter, identity, ignoreElements, map, mergeMap, pipe, share, takeUntil } from 'rxjs'
 import { maxConnections } from '../operators/max-connections.ts'
 import { pauseOnMaxConnections } from '../operators/pause-on-max-connections.ts'
-import { addressLabel, boundAddresses, remoteMultiaddr, toListenOptions } from './addresses.ts'
+import { toInboundSocket } from '../operators/to-inbound-socket.ts'
+import type { ToInboundSocketOptions } from '../operators/to-inbound-socket.ts'
+import { addressLabel, boundAddresses, toListenOptions } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT, toMultiaddrConnection } from './connection.ts'
 import type { SocketMultiaddrConnection } from './connection.ts'
 import { ownedSockets } from './owned.ts'
@@ -62,6 +64,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private readonly status?: MetricGroup
   private listenAddr?: Multiaddr
   private listenOptions?: ListenOptions
+  private accepting?: ToInboundSocketOptions
   private bound?: AddressInfo | string
   private closed?: Promise<void>
   private restTimer?: ReturnType<typeof setTimeout>
@@ -170,14 +173,9 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private own (socket: Socket): InboundSocket | undefined {
     this.events?.increment({ [`${this.label} connection`]: true })
     this.sockets.add(socket)
+    const inbound = toInboundSocket(socket, this.accepting as ToInboundSocketOptions)
 
-    const localAddr = this.listenAddr as Multiaddr
-    const remoteAddr = typeof this.bound === 'string'
-      ? localAddr
-      : remoteMultiaddr(socket.remoteAddress, socket.remotePort)
-    const inbound = new AcceptedSocket(this, socket, remoteAddr ?? localAddr, localAddr)
-
-    if (remoteAddr == null) {
+    if (typeof this.bound !== 'string' && socket.remoteAddress == null) {
       // the peer left before Node could read its address
       inbound.reject('no-remote-address')
       return undefined
@@ -186,11 +184,10 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     return inbound
   }
 
-  /** counts, logs and destroys a rejected socket (called once per socket by AcceptedSocket) */
-  onReject (inbound: InboundSocket, reason: string, err?: Error): void {
+  /** counts and logs a rejected socket (the socket was destroyed by its `reject`, once) */
+  private readonly onReject = (inbound: InboundSocket, reason: string, err?: Error): void => {
     this.log('rejected inbound socket from %a: %s%s', inbound.remoteAddr, reason, err == null ? '' : ` - ${err.message}`)
     this.events?.increment({ [`${this.label} rejected_${reason}`]: true })
-    inbound.socket.destroy()
   }
 
   /**
@@ -371,10 +368,13 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     try {
       this.listenAddr = ma
       this.listenOptions = options
+      // one options object for every socket this listener accepts
+      this.accepting = { localAddr: ma, intake: this.intake, onReject: this.onReject }
       await this.bind(options)
     } catch (err: any) {
       this.listenAddr = undefined
       this.listenOptions = undefined
+      this.accepting = undefined
       throw new ListenError(`could not listen on ${ma.toString()}: ${describe(err)}`)
     }
 
@@ -473,30 +473,5 @@ function describe (err: NodeJS.ErrnoException): string {
     case 'EACCES': return 'permission denied'
     case 'EADDRNOTAVAIL': return 'address not available'
     default: return err.message
-  }
-}
-
-/** An accepted socket in the pipeline; `reject` acts once, through its listener */
-class AcceptedSocket implements InboundSocket {
-  private rejectedFor?: string
-
-  constructor (
-    private readonly listener: { onReject(inbound: InboundSocket, reason: string, err?: Error): void, readonly intake: Intake },
-    readonly socket: Socket,
-    readonly remoteAddr: Multiaddr,
-    readonly localAddr: Multiaddr
-  ) {}
-
-  get intake (): Intake {
-    return this.listener.intake
-  }
-
-  reject (reason: string, err?: Error): boolean {
-    if (this.rejectedFor != null) {
-      return false
-    }
-    this.rejectedFor = reason
-    this.listener.onReject(this, reason, err)
-    return true
   }
 }
