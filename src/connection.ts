@@ -118,12 +118,27 @@ class SocketConnection extends AbstractMultiaddrConnection {
     const socket = this.socket
     let canSendMore = true
 
-    // one corked batch: several buffers leave as one writev, not one syscall each
-    socket.cork()
+    // several buffers (a frame's header and body) leave corked, as one
+    // writev; a lone buffer is written plainly, corking it only costs
+    let first: Uint8Array | undefined
+    let corked = false
     for (const buf of data) {
+      if (first === undefined) {
+        first = buf
+        continue
+      }
+      if (!corked) {
+        corked = true
+        socket.cork()
+        socket.write(first)
+      }
       canSendMore = socket.write(buf)
     }
-    socket.uncork()
+    if (corked) {
+      socket.uncork()
+    } else if (first !== undefined) {
+      canSendMore = socket.write(first)
+    }
 
     return { sentBytes: data.byteLength, canSendMore }
   }
