@@ -185,6 +185,31 @@ describe('closeServerOnMaxConnections', () => {
     expect(closeEvents).toBe(0)
   })
 
+  it('pauses and resumes a unix socket listener on the same path', async () => {
+    const socketPath = path.join(tmp, 'paused.sock')
+    const transport = createTransport({ closeServerOnMaxConnections: { closeAbove: 2, listenBelow: 1 } })
+    const upgrader = passThroughUpgrader()
+    const { listener } = await listening(transport, upgrader, multiaddr(`/unix/${encodeURIComponent(socketPath)}`))
+    track(listener)
+    const unixClient = (): net.Socket => {
+      const socket = net.connect(socketPath)
+      socket.on('error', () => {})
+      cleanup.push(() => { socket.destroy() })
+      return socket
+    }
+
+    const clients = [unixClient(), unixClient()]
+    await waitUntil(() => upgrader.inbound.length === 2, 2000, '2 inbound unix connections')
+    // paused: the path is gone until intake resumes
+    const refused: any = await waitForEvent(unixClient(), 'error', 2000, 'a refused unix connection')
+    expect(refused.code).toBe('ENOENT')
+
+    clients.forEach(c => c.destroy())
+    await waitUntil(() => fs.existsSync(socketPath), 2000, 'the unix path to be listened on again')
+    await waitForEvent(unixClient(), 'connect', 2000, 'a unix connection after resume')
+    await waitUntil(() => upgrader.inbound.length === 3, 2000, 'the new inbound unix connection')
+  })
+
   it('rejects closeAbove below listenBelow', () => {
     const transport = createTransport({ closeServerOnMaxConnections: { closeAbove: 1, listenBelow: 5 } })
     expect(() => transport.createListener({ upgrader: passThroughUpgrader() })).toThrow(InvalidParametersError)
