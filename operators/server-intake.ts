@@ -6,6 +6,8 @@ export interface ServerIntakeOptions {
   listen?: ListenOptions
   /** told when re-opening the handle fails (the server emits the error too) */
   onError?(err: Error): void
+  /** after a failed re-open, try again this many ms later, until it succeeds or `end()` (default: no retry) */
+  retryAfter?: number
 }
 
 /**
@@ -45,6 +47,7 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
   let bound: ListenOptions | undefined
   let reopening = false
   let ended = false
+  let retry: ReturnType<typeof setTimeout> | undefined
 
   const reconcile = (): void => {
     if (reopening) {
@@ -67,6 +70,10 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
       reopening = false
       if (err !== undefined) {
         options.onError?.(err)
+        if (options.retryAfter !== undefined && !ended) {
+          clearTimeout(retry)
+          retry = setTimeout(reconcile, options.retryAfter)
+        }
         return
       }
       bound = undefined
@@ -107,6 +114,7 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
     },
     end (): void {
       ended = true
+      clearTimeout(retry)
       server.off('listening', reconcile)
     }
   }

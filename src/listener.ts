@@ -4,6 +4,8 @@ import { TypedEventEmitter } from 'main-event'
 import { Observable, filter, identity, ignoreElements, map, mergeMap, pipe, share, takeUntil } from 'rxjs'
 import { maxConnections } from '../operators/max-connections.ts'
 import { pauseOnMaxConnections } from '../operators/pause-on-max-connections.ts'
+import { serverIntake } from '../operators/server-intake.ts'
+import type { ServerIntake } from '../operators/server-intake.ts'
 import { toInboundSocket } from '../operators/to-inbound-socket.ts'
 import type { ToInboundSocketOptions } from '../operators/to-inbound-socket.ts'
 import { addressLabel, boundAddresses, toListenOptions } from './addresses.ts'
@@ -33,7 +35,7 @@ export interface ListenerInit extends TCPCreateListenerOptions {
 /** the values of `libp2p_tcp_listener_status_info` */
 const enum Status { INACTIVE = 0, ACTIVE = 1, PAUSED = 2 }
 
-/** how long intake rests after an accept error (EMFILE and the like) or a failed re-listen */
+/** how long intake rests after an accept error (EMFILE and the like), or before a failed re-listen is retried */
 const INTAKE_REST = 100
 
 /**
@@ -56,14 +58,13 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private readonly shutdown = new AbortController()
   private readonly close$: Observable<void>
   private readonly closeTimeout: number
-  private readonly pauses = new Set<string>()
   private readonly pipelineDone: Promise<void>
   private readonly limits: MonoTypeOperatorFunction<InboundSocket>
   private readonly events?: CounterGroup
   private readonly errors?: CounterGroup
   private readonly status?: MetricGroup
   private listenAddr?: Multiaddr
-  private listenOptions?: ListenOptions
+  private serverIntake?: ServerIntake
   private accepting?: ToInboundSocketOptions
   private bound?: AddressInfo | string
   private closed?: Promise<void>
@@ -278,44 +279,20 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     })
   }
 
-  /** Pauses and resumes taking sockets from the kernel, one reason at a time */
+  /**
+   * Pauses and resumes taking sockets from the kernel, counted by reason:
+   * `serverIntake` from rx-tcp/operators, set up once the listener is bound
+   * (it re-listens on the bound address, and retries a failed re-listen).
+   */
   readonly intake: Intake = {
     pause: (reason) => {
-      this.pauses.add(reason)
-      if (this.server.listening) {
-        this.log('pausing intake on %s: %s', this.label, reason)
-        this.server.close()
+      this.serverIntake?.pause(reason)
+      if (this.serverIntake?.holding === true && !this.server.listening) {
+        this.log('intake on %s paused: %s', this.label, reason)
         this.status?.update({ [this.label]: Status.PAUSED })
       }
     },
-    resume: (reason) => {
-      if (this.pauses.delete(reason)) {
-        this.relisten()
-      }
-    }
-  }
-
-  /**
-   * Takes sockets again once no reason to pause is left. A failed listen
-   * (the port taken meanwhile, no descriptor left) is reported and retried
-   * after a rest, until it succeeds or the listener closes.
-   */
-  private relisten (): void {
-    if (this.pauses.size > 0 || this.shutdown.signal.aborted || this.server.listening || this.listenOptions == null) {
-      return
-    }
-    this.log('resuming intake on %s', this.label)
-    this.bind(this.resumeOptions()).catch((err: Error) => {
-      this.log.error('could not resume listening on %s, retrying in %dms - %e', this.label, INTAKE_REST, err)
-      this.init.closeServerOnMaxConnections?.onListenError?.(err)
-      this.rest(() => { this.relisten() })
-    })
-  }
-
-  /** Runs `then` after a short rest, unless the listener closes first */
-  private rest (then: () => void): void {
-    clearTimeout(this.restTimer)
-    this.restTimer = setTimeout(then, INTAKE_REST)
+    resume: (reason) => { this.serverIntake?.resume(reason) }
   }
 
   private onServerError (err: NodeJS.ErrnoException): void {
@@ -325,19 +302,11 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     if (err.syscall === 'accept' && !this.shutdown.signal.aborted) {
       // out of descriptors or the like: rest briefly, then take sockets again
       this.intake.pause('accept-error')
-      this.rest(() => { this.intake.resume('accept-error') })
+      clearTimeout(this.restTimer)
+      this.restTimer = setTimeout(() => { this.intake.resume('accept-error') }, INTAKE_REST)
     }
 
     this.safeDispatchEvent('error', { detail: err })
-  }
-
-  /** Re-listen on the address the kernel gave the first time (port 0 stays the same port) */
-  private resumeOptions (): ListenOptions {
-    const options = { ...this.listenOptions }
-    if (this.bound != null && typeof this.bound !== 'string') {
-      options.port = this.bound.port
-    }
-    return options
   }
 
   private async bind (options: ListenOptions): Promise<void> {
@@ -367,18 +336,29 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
     try {
       this.listenAddr = ma
-      this.listenOptions = options
       // one options object for every socket this listener accepts
       this.accepting = { localAddr: ma, intake: this.intake, onReject: this.onReject }
       await this.bind(options)
     } catch (err: any) {
       this.listenAddr = undefined
-      this.listenOptions = undefined
       this.accepting = undefined
       throw new ListenError(`could not listen on ${ma.toString()}: ${describe(err)}`)
     }
 
     this.log('listening on %a (%s)', ma, this.label)
+    // a pause re-listens on what the kernel gave this time (port 0 stays the same port)
+    const again = { ...options }
+    if (this.bound != null && typeof this.bound !== 'string') {
+      again.port = this.bound.port
+    }
+    this.serverIntake = serverIntake(this.server, {
+      listen: again,
+      retryAfter: INTAKE_REST,
+      onError: (err) => {
+        this.log.error('could not resume listening on %s, retrying in %dms - %e', this.label, INTAKE_REST, err)
+        this.init.closeServerOnMaxConnections?.onListenError?.(err)
+      }
+    })
     if (this.shutdown.signal.aborted) {
       this.server.close()
     }
@@ -409,6 +389,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.log('closing %s with %d sockets open', this.label, this.sockets.size)
     const started = Date.now()
     clearTimeout(this.restTimer)
+    // nothing resumes intake after this point
+    this.serverIntake?.end()
 
     const serverClosed = new Promise<void>((resolve) => {
       if (this.server.listening) {
