@@ -193,9 +193,10 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
   /**
    * One socket's life: the upgrade, then the open connection, until the
-   * socket closes. Unsubscribing aborts the upgrade, lets it settle, then
-   * ends the connection gracefully or destroys the socket; a timer destroys
-   * whatever is still open after `closeTimeout`.
+   * socket closes. Unsubscribing aborts the upgrade and destroys a socket
+   * still upgrading at once (the upgrade keeps seeing an open stream until it
+   * has settled), or ends an open connection gracefully, destroyed after
+   * `closeTimeout` if it has not closed by then.
    */
   private lifetime$ (inbound: InboundSocket): Observable<MultiaddrConnection> {
     return new Observable<MultiaddrConnection>((subscriber) => {
@@ -374,11 +375,12 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   updateAnnounceAddrs (): void {}
 
   /**
-   * Stops intake, aborts upgrades in flight (each settles before its socket
-   * goes), ends open connections gracefully and destroys whatever is still
-   * open after `closeTimeout` (or at once when `options.signal` aborts).
-   * Resolves, and dispatches `'close'`, once: when the pipeline has completed,
-   * every socket has closed and the server handle is closed.
+   * Stops intake, aborts upgrades in flight and destroys their sockets, ends
+   * open connections gracefully and destroys whatever is still open after
+   * `closeTimeout` (or at once when `options.signal` aborts). Resolves, and
+   * dispatches `'close'`, once: when the pipeline has completed, every socket
+   * has closed, every upgrade has settled (or the deadline passed) and the
+   * server handle is closed.
    */
   async close (options?: AbortOptions): Promise<void> {
     this.closed ??= this.shutdownAll(options)
