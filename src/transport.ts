@@ -25,6 +25,8 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   private readonly init: TCPOptions
   private readonly components: TCPComponents
   private readonly log: Logger
+  /** one logger for every outbound connection, as the listener has for inbound ones */
+  private readonly connectionLog: Logger
   private readonly metrics?: TCPMetrics
   private readonly outbound = ownedSockets((err) => { this.log('error on an outbound socket - %e', err) })
   /** each upgraded outbound connection, by socket, for a graceful end at stop */
@@ -38,6 +40,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     this.components = components
     this.init = init
     this.log = components.logger.forComponent('libp2p:tcp')
+    this.connectionLog = components.logger.forComponent('libp2p:tcp:connection')
 
     if (components.metrics != null) {
       this.metrics = {
@@ -124,7 +127,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
         unix: Unix.exactMatch(ma),
         inactivityTimeout: this.init.outboundSocketInactivityTimeout,
         closeTimeout: this.init.closeTimeout,
-        log: this.components.logger.forComponent('libp2p:tcp:connection'),
+        log: this.connectionLog,
         metrics: this.metrics?.events
       })
     } catch (err: any) {
