@@ -343,7 +343,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     } catch (err: any) {
       this.listenAddr = undefined
       this.accepting = undefined
-      throw new ListenError(`could not listen on ${ma.toString()}: ${describe(err)}`)
+      // Node's errno stays on it, as in @libp2p/tcp: a retry on another port checks `code`
+      throw Object.assign(new ListenError(`could not listen on ${ma.toString()}: ${describe(err)}`), { cause: err, code: err.code })
     }
 
     this.log('listening on %a (%s)', ma, this.label)

@@ -255,6 +255,10 @@ describe('bad listen addresses', () => {
     const err = await second.listen(addr).catch(e => e)
     expect(err.name).toBe('ListenError')
     expect(err.message).toBe(`could not listen on ${addr.toString()}: address in use`)
+    // Node's errno and error stay on it: a retry on another port checks `code`
+    expect(err.code).toBe('EADDRINUSE')
+    expect(err.cause?.code).toBe('EADDRINUSE')
+    expect(err.cause?.syscall).toBe('listen')
     expect(errors).toHaveLength(1)
 
     const conn: any = await transport.dial(addr, { upgrader, signal: AbortSignal.timeout(2000) })
