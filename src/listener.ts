@@ -189,6 +189,10 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private readonly onReject = (inbound: InboundSocket, reason: string, err?: Error): void => {
     this.log('rejected inbound socket from %a: %s%s', inbound.remoteAddr, reason, err == null ? '' : ` - ${err.message}`)
     this.events?.increment({ [`${this.label} rejected_${reason}`]: true })
+    if (reason === 'max-connections') {
+      // @libp2p/tcp counts these under Node's 'drop': dashboards keyed on it keep working
+      this.events?.increment({ [`${this.label} drop`]: true })
+    }
   }
 
   /**

@@ -1,10 +1,11 @@
 import { defaultLogger } from '@libp2p/logger'
+import net from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it } from 'vitest'
 import { tcp } from '../src/index.ts'
 import { recordingMetrics } from './fixtures/metrics.ts'
 import { passThroughUpgrader } from './fixtures/upgraders.ts'
-import { waitUntil, within } from './fixtures/wait.ts'
+import { waitForEvent, waitUntil, within } from './fixtures/wait.ts'
 
 describe('metrics keep @libp2p/tcp names, so dashboards keep working', () => {
   it('counts dials, accepted connections and listener status under the same names and keys', async () => {
@@ -34,5 +35,35 @@ describe('metrics keep @libp2p/tcp names, so dashboards keep working', () => {
     await conn.maConn.close()
     await within(listener.close(), 2000, 'close')
     expect(metrics.values.libp2p_tcp_listener_status_info[label]).toBe(0)
+  })
+
+  it('counts a socket over maxConnections under drop, as @libp2p/tcp does, and under rejected_max-connections', async () => {
+    const metrics = recordingMetrics()
+    const transport = tcp({ maxConnections: 1 })({ logger: defaultLogger(), metrics })
+    const upgrader = passThroughUpgrader()
+    const listener = transport.createListener({ upgrader })
+    await listener.listen(multiaddr('/ip4/127.0.0.1/tcp/0'))
+    const port = Number(listener.getAddrs()[0].getComponents()[1].value)
+    const label = `127.0.0.1:${port}`
+    const clients: net.Socket[] = []
+    const connect = (): net.Socket => {
+      const socket = net.connect(port, '127.0.0.1')
+      socket.on('error', () => {})
+      clients.push(socket)
+      return socket
+    }
+
+    try {
+      connect()
+      await waitUntil(() => upgrader.inbound.length === 1, 2000, 'the first inbound connection')
+      // the second is accepted by the kernel, then closed by the listener
+      await waitForEvent(connect(), 'close', 2000, 'the socket over maxConnections to be closed')
+      await waitUntil(() => metrics.values.libp2p_tcp_listener_events_total[`${label} drop`] === 1, 2000, 'the drop to be counted')
+      expect(metrics.values.libp2p_tcp_listener_events_total[`${label} rejected_max-connections`]).toBe(1)
+      expect(upgrader.inbound).toHaveLength(1)
+    } finally {
+      clients.forEach(socket => socket.destroy())
+      await within(listener.close(), 2000, 'close')
+    }
   })
 })
