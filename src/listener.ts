@@ -370,8 +370,9 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     }
   }
 
+  /** The addresses it listens on; none before `listen()` and from `close()` on, as in `@libp2p/tcp` */
   getAddrs (): Multiaddr[] {
-    if (this.listenAddr == null || this.bound == null) {
+    if (this.listenAddr == null || this.bound == null || this.shutdown.signal.aborted) {
       return []
     }
     return boundAddresses(this.listenAddr, this.bound)

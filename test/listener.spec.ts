@@ -133,6 +133,15 @@ describe('close', () => {
     await within(listener.close(), 500, 'close of an idle listener')
     expect(listener.getAddrs()).toEqual([])
   })
+
+  it('gives no address from the moment close() is called, as @libp2p/tcp', async () => {
+    const { listener } = await listening(createTransport(), passThroughUpgrader(), multiaddr('/ip4/127.0.0.1/tcp/0'))
+    expect(listener.getAddrs()).toHaveLength(1)
+    const closing = listener.close()
+    expect(listener.getAddrs()).toEqual([])
+    await within(closing, 1000, 'close()')
+    expect(listener.getAddrs()).toEqual([])
+  })
 })
 
 describe('maxConnections', () => {
