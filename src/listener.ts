@@ -330,11 +330,12 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   }
 
   async listen (ma: Multiaddr): Promise<void> {
-    if (this.listenAddr != null) {
-      throw new AlreadyStartedError(`listener is already listening on ${this.listenAddr.toString()}`)
-    }
+    // a closed listener is closed for good, whether or not it ever listened
     if (this.shutdown.signal.aborted) {
       throw new NotStartedError(`cannot listen on ${ma.toString()}: the listener has been closed`)
+    }
+    if (this.listenAddr != null) {
+      throw new AlreadyStartedError(`listener is already listening on ${this.listenAddr.toString()}`)
     }
 
     const options = toListenOptions(ma, { backlog: this.init.backlog })

@@ -2,7 +2,7 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import fs from 'node:fs'
-import { InvalidParametersError } from '@libp2p/interface'
+import { InvalidParametersError, NotStartedError } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createTransport, listening } from './fixtures/transport.ts'
@@ -141,6 +141,14 @@ describe('close', () => {
     expect(listener.getAddrs()).toEqual([])
     await within(closing, 1000, 'close()')
     expect(listener.getAddrs()).toEqual([])
+  })
+
+  it('refuses listen() after close() as closed, not as already listening', async () => {
+    const { listener } = await listening(createTransport(), passThroughUpgrader(), multiaddr('/ip4/127.0.0.1/tcp/0'))
+    await within(listener.close(), 1000, 'close()')
+    const err = await listener.listen(multiaddr('/ip4/127.0.0.1/tcp/0')).catch(e => e)
+    expect(err).toBeInstanceOf(NotStartedError)
+    expect(err.message).toBe('cannot listen on /ip4/127.0.0.1/tcp/0: the listener has been closed')
   })
 })
 
