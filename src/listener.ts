@@ -437,7 +437,10 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       this.log('closed %s after %dms', this.label, Date.now() - started)
     }
 
-    this.status?.update({ [this.label]: Status.INACTIVE })
+    if (this.bound != null) {
+      // a listener that never bound has no status to end (no 'unknown' series)
+      this.status?.update({ [this.label]: Status.INACTIVE })
+    }
     this.safeDispatchEvent('close')
   }
 }

@@ -66,4 +66,12 @@ describe('metrics keep @libp2p/tcp names, so dashboards keep working', () => {
       await within(listener.close(), 2000, 'close')
     }
   })
+
+  it('leaves no status series for a listener that never bound', async () => {
+    const metrics = recordingMetrics()
+    const transport = tcp()({ logger: defaultLogger(), metrics })
+    const listener = transport.createListener({ upgrader: passThroughUpgrader() })
+    await within(listener.close(), 2000, 'close')
+    expect(metrics.values.libp2p_tcp_listener_status_info).toEqual({})
+  })
 })
