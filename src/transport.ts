@@ -97,7 +97,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
       throw new NotStartedError(`cannot dial ${ma.toString()}: the TCP transport is stopped`)
     }
     if (options.signal.aborted) {
-      this.metrics?.events.increment({ abort: true })
+      // nothing was opened: not counted, as in @libp2p/tcp
       throw new AbortError(`dial to ${ma.toString()} was aborted before it started`)
     }
 

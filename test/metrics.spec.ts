@@ -74,4 +74,12 @@ describe('metrics keep @libp2p/tcp names, so dashboards keep working', () => {
     await within(listener.close(), 2000, 'close')
     expect(metrics.values.libp2p_tcp_listener_status_info).toEqual({})
   })
+
+  it('does not count a dial aborted before it starts: nothing was opened', async () => {
+    const metrics = recordingMetrics()
+    const transport = tcp()({ logger: defaultLogger(), metrics })
+    const err = await transport.dial(multiaddr('/ip4/127.0.0.1/tcp/1'), { upgrader: passThroughUpgrader(), signal: AbortSignal.abort() }).catch(e => e)
+    expect(err.name).toBe('AbortError')
+    expect(metrics.values.libp2p_tcp_dialer_events_total).toEqual({})
+  })
 })
