@@ -2,6 +2,7 @@ import net from 'node:net'
 import { AbortError, InvalidParametersError, NotStartedError, serviceCapabilities, transportSymbol } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
+import { countingServer as countingServerOn } from './fixtures/servers.ts'
 import { createTransport, listening } from './fixtures/transport.ts'
 import { passThroughUpgrader, stallingUpgrader } from './fixtures/upgraders.ts'
 import { tcpHandles, waitUntil, within } from './fixtures/wait.ts'
@@ -14,18 +15,7 @@ afterEach(async () => {
 })
 
 async function countingServer (): Promise<{ port: number, open: () => number }> {
-  const sockets = new Set<net.Socket>()
-  const server = net.createServer((s) => {
-    sockets.add(s)
-    s.on('error', () => {})
-    s.on('close', () => sockets.delete(s))
-  })
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  cleanup.push(async () => {
-    sockets.forEach(s => s.destroy())
-    await new Promise(resolve => server.close(resolve))
-  })
-  return { port: (server.address() as net.AddressInfo).port, open: () => sockets.size }
+  return countingServerOn(cleanup)
 }
 
 describe('the transport presents itself like @libp2p/tcp', () => {
