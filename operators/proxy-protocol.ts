@@ -234,12 +234,17 @@ class HeaderRead {
 }
 
 /**
- * The same socket with the client's address. It inherits from the original
- * element rather than copying it, so `reject` keeps its own state and the
- * listener's rejection log names the client.
+ * The same socket with the client's address: a plain element of own fields,
+ * so later stages may copy it with `{ ...inbound }`, and rejecting it rejects
+ * the original (the listener's log and metrics count it there, under the
+ * address the socket came from).
  */
 function proxied (inbound: InboundSocket, client: ProxiedClient): InboundSocket {
-  return Object.create(inbound, {
-    remoteAddr: { value: tcpMultiaddr(client.ip, client.port), enumerable: true }
-  })
+  return {
+    socket: inbound.socket,
+    remoteAddr: tcpMultiaddr(client.ip, client.port),
+    localAddr: inbound.localAddr,
+    intake: inbound.intake,
+    reject: (reason, err) => inbound.reject(reason, err)
+  }
 }

@@ -68,7 +68,10 @@ describe('proxyProtocol', () => {
     expect(fake.rejectErrors[1]).toBeInstanceOf(TimeoutError)
     expect(fake.rejectErrors[1].message).toContain('/ip4/10.0.0.5/tcp/50000')
     expect(passed.map(({ remoteAddr }) => remoteAddr.toString())).toEqual(['/ip4/203.0.113.9/tcp/40000', '/ip4/192.0.2.7/tcp/50000'])
-    expect(passed[0].localAddr).toBe(s.a.localAddr)
+    expect({ ...passed[0] }).toMatchObject({ socket: s.a.socket, localAddr: s.a.localAddr, intake: s.a.intake })
+    expect(passed[0].reject('later')).toBe(true)
+    expect(s.a.reject('later')).toBe(false)
+    expect(fake.rejected.at(-1)).toBe('a later @26')
     expect(peers.a.buffered().toString()).toBe('payload')
     // the untrusted socket's header is left for the upgrade to refuse
     expect(peers.b.buffered()).toEqual(v1Header('198.51.100.1', 1))
