@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { acceptSockets, proxyProtocol } from '../../operators/index.ts'
 import { fakeInbounds, marbleScheduler } from '../fixtures/operators-fakes.ts'
 import { v1Header, v2Header } from '../fixtures/proxy-headers.ts'
+import { destroyAll } from '../fixtures/raw-sockets.ts'
 import { waitForEvent, within } from '../fixtures/wait.ts'
 import type { InboundSocket } from '../../operators/index.ts'
 import type { Socket } from 'node:net'
@@ -204,13 +205,7 @@ describe('proxyProtocol on real sockets', () => {
 
   afterEach(async () => {
     subscriptions.splice(0).forEach((subscription) => { subscription.unsubscribe() })
-    await within(Promise.all(clients.splice(0).map(async (client) => {
-      if (!client.closed) {
-        const closed = waitForEvent(client, 'close', 2_000, 'a test client to close')
-        client.destroy()
-        await closed
-      }
-    })), 3_000, 'the test clients to close')
+    await destroyAll(clients)
     await Promise.all(servers.splice(0).map(async (server) => within(new Promise((resolve) => server.close(resolve)), 5_000, 'a test server to close')))
   })
 
