@@ -16,6 +16,7 @@ export type { SubnetOptions } from './internal/addresses.ts'
 export { DEFAULT_IPV4_PREFIX, DEFAULT_IPV6_PREFIX } from './internal/addresses.ts'
 
 export { acceptSockets, boundMultiaddr, type AcceptSocketsOptions } from './accept-sockets.ts'
+export { guardServer } from './guard-server.ts'
 export { serverIntake, type ServerIntake, type ServerIntakeOptions } from './server-intake.ts'
 export { toInboundSocket, remoteMultiaddr, tcpMultiaddr, type ToInboundSocketOptions } from './to-inbound-socket.ts'
 
