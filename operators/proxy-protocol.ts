@@ -23,7 +23,7 @@ export interface ProxyProtocolOptions {
   optional?: boolean
   /** the longest header accepted, TLVs included; at least 107 (default 4096; a v1 line is never longer than 107 bytes) */
   maxHeaderBytes?: number
-  /** the reason sockets still waiting for their header are rejected with when the operator is unsubscribed (default `'shutdown'`) */
+  /** the reason sockets still waiting for their header are rejected with when the source completes or the operator is unsubscribed (default `'shutdown'`) */
   shutdownReason?: string
   /** the clock of the timeout (default `asyncScheduler`) */
   scheduler?: SchedulerLike
@@ -45,20 +45,20 @@ export interface ProxyProtocolOptions {
  * The socket's byte path is left as it was: once the header is read the
  * operator holds no listener on it.
  *
- *   sockets:   --a--b--c--d--------|           (a, c, d from the balancer, b from elsewhere)
- *   bytes:     ----A-----C---------            (A: header + payload, C: garbage, d sends nothing)
+ *   sockets:   --a--b--c--d------------------|     (a, c, d from the balancer, b from elsewhere)
+ *   bytes:     ----A-----C-------------------      (A: header + payload, C: garbage, d sends nothing)
  *   timeout 15:
- *   result:    ----ab--------------------|     (a with the client's address, its payload left in the
- *                                               socket; c rejected at C, 'proxy-missing'; d rejected
- *                                               at 26, 'proxy-timeout'; completion waits for d)
+ *   result:    ----ab------------------------|     (a with the client's address, its payload left in
+ *                                                   the socket; c rejected at C, 'proxy-missing';
+ *                                                   d rejected at 26, 'proxy-timeout')
  *
  * Rejections: `'proxy-malformed'` for a header that is broken or longer than
  * `maxHeaderBytes`, `'proxy-timeout'` for one not complete within `timeout`,
  * `'proxy-missing'` for a trusted socket whose bytes do not start with a
  * PROXY signature or that ends before sending any (unless `optional`), and
- * `shutdownReason` for sockets still waiting when the operator is
- * unsubscribed. A socket that closes while it waits is forgotten. When the
- * source completes, the sockets still waiting finish first.
+ * `shutdownReason` for sockets still waiting when the source completes or
+ * the operator is unsubscribed (a listener closing does both). A socket that
+ * closes while it waits is forgotten.
  *
  * Headers are parsed by `proxy-protocol-js`; framing and the checks on
  * addresses and ports are done here.
@@ -87,16 +87,18 @@ export function proxyProtocol (options: ProxyProtocolOptions): MonoTypeOperatorF
 
   return (source) => new Observable<InboundSocket>((subscriber) => {
     const reading = new Map<Socket, HeaderRead>()
-    let sourceDone = false
 
     const settled = (read: HeaderRead, passed?: InboundSocket): void => {
       reading.delete(read.inbound.socket)
       if (passed !== undefined) {
         subscriber.next(passed)
       }
-      if (sourceDone && reading.size === 0) {
-        subscriber.complete()
+    }
+    const cancelAll = (): void => {
+      for (const read of [...reading.values()]) {
+        read.cancel(shutdownReason)
       }
+      reading.clear()
     }
 
     const subscription = source.subscribe({
@@ -107,24 +109,17 @@ export function proxyProtocol (options: ProxyProtocolOptions): MonoTypeOperatorF
         }
         reading.set(arrived.socket, new HeaderRead(arrived, settings, settled))
       },
-      error: (err) => {
-        sourceDone = true
-        subscriber.error(err)
-      },
+      error: (err) => { subscriber.error(err) },
+      // a listener's source completes when it closes: a header still on its way would come too late
       complete: () => {
-        sourceDone = true
-        if (reading.size === 0) {
-          subscriber.complete()
-        }
+        cancelAll()
+        subscriber.complete()
       }
     })
 
     return () => {
       subscription.unsubscribe()
-      for (const read of [...reading.values()]) {
-        read.cancel(shutdownReason)
-      }
-      reading.clear()
+      cancelAll()
     }
   })
 }
