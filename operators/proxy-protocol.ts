@@ -64,7 +64,7 @@ export interface ProxyProtocolOptions {
  * addresses and ports are done here.
  *
  * @example
- * // HAProxy: server node1 127.0.0.1:4001 send-proxy-v2
+ * // HAProxy on 10.0.0.5: server node1 10.0.0.11:4001 send-proxy-v2
  * tcp({ inbound: pipe(proxyProtocol({ trusted: ['10.0.0.5/32'] }), perSubnetLimit({ max: 8 })) })
  *
  * @param options - the trusted balancers, the deadline, whether the header is optional, the size bound
