@@ -16,8 +16,9 @@ export type { SubnetOptions } from './internal/addresses.ts'
 export { DEFAULT_IPV4_PREFIX, DEFAULT_IPV6_PREFIX } from './internal/addresses.ts'
 
 export { acceptSockets, boundMultiaddr, type AcceptSocketsOptions } from './accept-sockets.ts'
+export { guardServer } from './guard-server.ts'
 export { serverIntake, type ServerIntake, type ServerIntakeOptions } from './server-intake.ts'
-export { toInboundSocket, remoteMultiaddr, type ToInboundSocketOptions } from './to-inbound-socket.ts'
+export { toInboundSocket, remoteMultiaddr, tcpMultiaddr, type ToInboundSocketOptions } from './to-inbound-socket.ts'
 
 export { allowCidr, type AllowCidrOptions } from './allow-cidr.ts'
 export { denyCidr, type DenyCidrOptions } from './deny-cidr.ts'
@@ -25,6 +26,7 @@ export { perSubnetLimit, type PerSubnetLimitOptions } from './per-subnet-limit.t
 export { perSubnetRateLimit, type PerSubnetRateLimitOptions } from './per-subnet-rate-limit.ts'
 export { maxConnections, type MaxConnectionsOptions } from './max-connections.ts'
 export { pauseOnMaxConnections, type PauseOnMaxConnectionsOptions } from './pause-on-max-connections.ts'
+export { proxyProtocol, DEFAULT_PROXY_HEADER_TIMEOUT, DEFAULT_MAX_PROXY_HEADER_BYTES, type ProxyProtocolOptions } from './proxy-protocol.ts'
 export { upgradeCap, type UpgradeCap, type UpgradeCapOptions } from './upgrade-cap.ts'
 export { upgradeDeadline, type UpgradeDeadlineOptions } from './upgrade-deadline.ts'
 export { metricsTap, LISTENER_EVENTS_METRIC, type MetricsTap, type MetricsTapOptions } from './metrics-tap.ts'

@@ -1,3 +1,4 @@
+import net from 'node:net'
 import type { Intake } from './types.ts'
 import type { ListenOptions, Server } from 'node:net'
 
@@ -26,7 +27,7 @@ export interface ServerIntake extends Intake {
 
 /**
  * Pauses a server's intake by closing its listening handle (sockets already
- * accepted stay open) and resumes it by listening again on the address it
+ * accepted stay open, idle keep-alive ones of an `http.Server` too) and resumes it by listening again on the address it
  * was bound to, once every reason that paused it has been resumed.
  *
  *   pause('a') ──► handle closed     pause('b')     resume('a')     resume('b') ──► listening again
@@ -56,7 +57,8 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
     const wanted = reasons.size === 0 && !ended
     if (!wanted && server.listening) {
       bound = options.listen ?? listenOptionsOf(server)
-      server.close()
+      // net.Server's own close, not an http.Server's: that one also drops idle keep-alive connections
+      net.Server.prototype.close.call(server)
     } else if (wanted && !server.listening && bound !== undefined) {
       reopen(bound)
     }

@@ -78,13 +78,22 @@ export function remoteMultiaddr (socket: Socket): Multiaddr | undefined {
   if (remoteAddress === undefined || remotePort === undefined) {
     return undefined
   }
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(remoteAddress)
+  return tcpMultiaddr(remoteAddress, remotePort)
+}
+
+/**
+ * `/ip4|ip6/…/tcp/…` of an IP address as Node or a balancer writes it;
+ * IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) are given as `/ip4`, a zone
+ * (`fe80::1%eth0`) as `/ip6zone`.
+ */
+export function tcpMultiaddr (ip: string, port: number): Multiaddr {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
   if (mapped != null) {
-    return multiaddr(`/ip4/${mapped[1]}/tcp/${remotePort}`)
+    return multiaddr(`/ip4/${mapped[1]}/tcp/${port}`)
   }
-  if (!remoteAddress.includes(':')) {
-    return multiaddr(`/ip4/${remoteAddress}/tcp/${remotePort}`)
+  if (!ip.includes(':')) {
+    return multiaddr(`/ip4/${ip}/tcp/${port}`)
   }
-  const [ip, zone] = remoteAddress.split('%')
-  return multiaddr(`${zone === undefined ? '' : `/ip6zone/${zone}`}/ip6/${ip}/tcp/${remotePort}`)
+  const [address, zone] = ip.split('%')
+  return multiaddr(`${zone === undefined ? '' : `/ip6zone/${zone}`}/ip6/${address}/tcp/${port}`)
 }
