@@ -5,7 +5,7 @@ import net from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
 import { reference } from '../../bench/subjects.ts'
 import { createRandom } from '../chaos/random.ts'
-import { ECHO, createSoakNode, echoOver, trapErrors } from './protocol.ts'
+import { ECHO, createSoakNode, deadline, echoOver, trapErrors } from './protocol.ts'
 import type { LoadCommand, LoadCounts, LoadReport } from './protocol.ts'
 import type { Random } from '../chaos/random.ts'
 import type { AbortOptions, Connection } from '@libp2p/interface'
@@ -51,7 +51,7 @@ async function dialOwn (target: Multiaddr, signal: AbortSignal): Promise<Connect
 
 /** a libp2p dial that opens an echo stream, exchanges 1 B–64 KiB, sometimes pings, and closes */
 async function exchange (target: Multiaddr, r: Random, stop: AbortSignal): Promise<void> {
-  const signal = AbortSignal.any([stop, AbortSignal.timeout(15_000)])
+  const { signal, clear } = deadline(stop, 15_000)
   try {
     const conn = await dialOwn(target, signal)
     try {
@@ -68,6 +68,8 @@ async function exchange (target: Multiaddr, r: Random, stop: AbortSignal): Promi
   } catch (err) {
     if (process.env.SOAK_DEBUG != null) console.error('exchange failed', err)
     if (!stop.aborted) counts.exchanges.failed++
+  } finally {
+    clear()
   }
 }
 

@@ -3,11 +3,12 @@
 // args: rx|ref, sample interval ms, seed. Driven over IPC (protocol.ts).
 import { readdirSync } from 'node:fs'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8'
 import { multiaddr } from '@multiformats/multiaddr'
 import { fullGc } from '../../bench/gc.ts'
 import { loadSubjects } from '../../bench/subjects.ts'
 import { createRandom } from '../chaos/random.ts'
-import { ECHO, createSoakNode, echoOver, trapErrors } from './protocol.ts'
+import { ECHO, createSoakNode, deadline, echoOver, trapErrors } from './protocol.ts'
 import type { NodeCommand, NodeReport, Sample } from './protocol.ts'
 
 const [key, sampleEvery, seed] = process.argv.slice(2)
@@ -46,6 +47,7 @@ async function sample (quiet: boolean, extra: Partial<Sample> = {}): Promise<Sam
     quiet,
     heapUsed: mem.heapUsed,
     heapTotal: mem.heapTotal,
+    spaces: Object.fromEntries(getHeapSpaceStatistics().map((space) => [space.space_name, space.space_used_size])),
     rss: mem.rss,
     external: mem.external,
     tcpHandles: tcpHandles(r),
@@ -72,7 +74,7 @@ function startDialBack (addr: string): void {
         stop.signal.addEventListener('abort', () => { clearTimeout(timer); resolve() }, { once: true })
       })
       if (stop.signal.aborted) return
-      const signal = AbortSignal.any([stop.signal, AbortSignal.timeout(10_000)])
+      const { signal, clear } = deadline(stop.signal, 10_000)
       try {
         const conn = await node.dial(target, { force: true, signal })
         try {
@@ -84,6 +86,8 @@ function startDialBack (addr: string): void {
         dialBacks.ok++
       } catch {
         if (!stop.signal.aborted) dialBacks.failed++
+      } finally {
+        clear()
       }
     }
   })()
@@ -130,9 +134,13 @@ process.on('message', (cmd: NodeCommand) => {
         await Promise.all(node.getConnections().map(async (c) => c.close({ signal: AbortSignal.timeout(2_000) }).catch((err: Error) => { c.abort(err) })))
         send({ type: 'paused' })
         break
-      case 'quiet-sample':
-        send({ type: 'sample', sample: await quietSample(cmd.baseline) })
+      case 'quiet-sample': {
+        const quiet = await quietSample(cmd.baseline)
+        // after the sample, so that writing it is not part of what is measured
+        if (cmd.snapshot != null) writeHeapSnapshot(cmd.snapshot)
+        send({ type: 'sample', sample: quiet })
         break
+      }
       case 'resume':
         sampler = startSampler()
         if (loadAddr != null) startDialBack(loadAddr)

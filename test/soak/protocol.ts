@@ -18,6 +18,8 @@ export interface Sample {
   /** bytes, after a forced full GC */
   heapUsed: number
   heapTotal: number
+  /** heap used per V8 space, bytes: tells code (JIT) from data */
+  spaces: Record<string, number>
   rss: number
   external: number
   /** TCPSocketWrap + TCPServerWrap + TCPConnectWrap in process.getActiveResourcesInfo() */
@@ -52,7 +54,7 @@ export interface LoadCounts {
 export type NodeCommand =
   | { type: 'dial-back', addr: string }
   | { type: 'pause' }
-  | { type: 'quiet-sample', baseline?: { tcpHandles: number, fds: number } }
+  | { type: 'quiet-sample', baseline?: { tcpHandles: number, fds: number }, snapshot?: string }
   | { type: 'resume' }
   | { type: 'stop' }
 
@@ -105,6 +107,26 @@ export async function createSoakNode (transport: TransportFactory): Promise<Soak
   })
   await handleEcho(node)
   return node
+}
+
+/**
+ * A signal that aborts when `stop` does or after `ms`, and `clear()` to
+ * unlink it. Not `AbortSignal.any()`: on Node 24 a listened-to signal made by
+ * it can stay among its long-lived source's dependants (nodejs/node#64476), which
+ * in the node's own process would be the harness's growth, not the node's.
+ */
+export function deadline (stop: AbortSignal, ms: number): { signal: AbortSignal, clear: () => void } {
+  const controller = new AbortController()
+  const onStop = (): void => { controller.abort(stop.reason) }
+  stop.addEventListener('abort', onStop, { once: true })
+  const timer = setTimeout(() => { controller.abort(new Error(`timed out after ${ms} ms`)) }, ms)
+  return {
+    signal: controller.signal,
+    clear: () => {
+      clearTimeout(timer)
+      stop.removeEventListener('abort', onStop)
+    }
+  }
 }
 
 /**

@@ -1,4 +1,4 @@
-// npm run soak -- [--minutes 30] [--transport rx|ref|both] [--seed N] [--workers 4] [--warmup-minutes 2] [--quiet-minutes 3] [--sample-seconds 10] [--chart]
+// npm run soak -- [--minutes 30] [--transport rx|ref|both] [--seed N] [--workers 4] [--warmup-minutes 2] [--quiet-minutes 3] [--sample-seconds 10] [--heap-snapshots] [--chart]
 // One libp2p node under churn in a process of its own; default: rx-tcp and @libp2p/tcp side by side.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -17,7 +17,8 @@ const { values } = parseArgs({
     'warmup-minutes': { type: 'string', default: '2' },
     'quiet-minutes': { type: 'string', default: '3' },
     'sample-seconds': { type: 'string', default: '10' },
-    chart: { type: 'boolean', default: false }
+    chart: { type: 'boolean', default: false },
+    'heap-snapshots': { type: 'boolean', default: false }
   }
 })
 
@@ -58,10 +59,10 @@ const log = (line: string): void => {
   const s = ((Date.now() - started) / 1000).toFixed(0).padStart(5)
   console.log(`[${s}s] ${line}`)
 }
-// side by side: both run at once, so they share the machine's load alike
-const results = await Promise.all(transports.map(async (transport) => runSoak({ transport, seed, ...params, onProgress: log })))
-
 mkdirSync(RESULTS, { recursive: true })
+// side by side: both run at once, so they share the machine's load alike
+const results = await Promise.all(transports.map(async (transport) => runSoak({ transport, seed, ...params, onProgress: log, heapSnapshots: values['heap-snapshots'] ? `${RESULTS}heap-${transport}` : undefined })))
+
 for (const r of results) writeFileSync(`${RESULTS}${r.transport}.json`, JSON.stringify(r, null, 2) + '\n')
 const svg = drawChart()
 
@@ -69,7 +70,7 @@ console.log('')
 for (const r of results) {
   const q = r.quietPoints
   const name = r.transport === 'rx' ? 'rx-tcp' : '@libp2p/tcp'
-  console.log(`soak[${r.transport}] ${name}: heap trend ${r.heap.trendPctPer10Min.toFixed(2)} %/10 min${r.heap.judged ? '' : ' (window too short to judge)'}; heap ${mib(r.heap.start)} → ${mib(r.heap.end)}, rss ${mib(r.rss.start)} → ${mib(r.rss.end)} (max ${mib(r.rss.max)})`)
+  console.log(`soak[${r.transport}] ${name}: heap trend ${r.heap.trendPctPer10Min.toFixed(2)} %/10 min${r.heap.judged ? '' : ' (window too short to judge)'} (at quiet points ${r.heap.quietTrendPctPer10Min.toFixed(2)} %/10 min); heap ${mib(r.heap.start)} → ${mib(r.heap.end)}, rss ${mib(r.rss.start)} → ${mib(r.rss.end)} (max ${mib(r.rss.max)})`)
   console.log(`soak[${r.transport}]   quiet points: ${q.map((p) => `${(p.t / 60).toFixed(1)} min tcp ${p.sample.tcpHandles} fds ${p.sample.fds}${p.atBaseline ? '' : ' (NOT at baseline)'}`).join('; ')} (baseline tcp ${r.baseline?.tcpHandles ?? '—'} fds ${r.baseline?.fds ?? '—'})`)
   console.log(`soak[${r.transport}]   load: ${r.load.exchanges.ok} exchanges (${r.load.exchanges.failed} failed), ${r.load.pings.ok} pings, ${r.load.aborted.total} aborted dials, raw ${r.load.raw.silent} silent / ${r.load.raw.halfHandshake} half-handshake / ${r.load.raw.garbage} garbage / ${r.load.raw.reset} reset, ${mib(r.load.bytesEchoed)} echoed; ${r.dialBacks.ok} dials back (${r.dialBacks.failed} failed)`)
   console.log(`soak[${r.transport}]   uncaught: node ${r.uncaught.node}, load ${r.uncaught.load}; loop delay p99 max ${r.loopDelayP99Max} ms; stop() ${r.stopMs ?? '—'} ms; ${r.pass ? 'PASS' : `FAIL: ${r.failures.join('; ')}`}`)

@@ -18,6 +18,8 @@ export interface SoakOptions {
   quietEveryMs?: number
   /** the heap trend is judged only over a post-warm-up window at least this long (default 5 min) */
   judgeTrendAfterMs?: number
+  /** write heap snapshots at the first and the last quiet point to `${heapSnapshots}-first.heapsnapshot` and `-last` */
+  heapSnapshots?: string
   /** concurrent load loops (default 4) */
   workers?: number
   seed: number
@@ -45,6 +47,8 @@ export interface SoakResult {
     /** least-squares slope over the post-warm-up samples under load, as % of their mean per 10 minutes */
     trendPctPer10Min: number
     judged: boolean
+    /** the same over the quiet points' samples (load paused, connections closed): no verdict, a cleaner view */
+    quietTrendPctPer10Min: number
     meanPostWarmup: number
     /** first and last post-warm-up samples, bytes */
     start: number
@@ -189,8 +193,9 @@ export async function runSoak (opts: SoakOptions): Promise<SoakResult> {
         load.next('drained', 30_000, 'the load to drain'),
         node.next('paused', 30_000, 'the node to stop dialing and close its connections')
       ])
-      node.send({ type: 'quiet-sample', baseline })
-      const { sample } = await node.next('sample', 40_000, 'the quiet sample', (m) => m.type === 'sample' && m.sample.quiet)
+      const snapshot = opts.heapSnapshots == null || (i > 0 && !last) ? undefined : `${opts.heapSnapshots}-${i === 0 ? 'first' : 'last'}.heapsnapshot`
+      node.send({ type: 'quiet-sample', baseline, snapshot })
+      const { sample } = await node.next('sample', 120_000, 'the quiet sample', (m) => m.type === 'sample' && m.sample.quiet)
       baseline ??= { tcpHandles: sample.tcpHandles, fds: sample.fds }
       const atBaseline = sample.undrained == null && sample.tcpHandles <= baseline.tcpHandles && sample.fds <= baseline.fds
       quietPoints.push({ t: sample.t, sample, loadDrainMs: drained.ms, atBaseline })
@@ -228,6 +233,9 @@ export async function runSoak (opts: SoakOptions): Promise<SoakResult> {
   const perSecond = slope(post.map((s) => s.t), post.map((s) => s.heapUsed))
   const trendPctPer10Min = meanPost > 0 ? perSecond * 600 / meanPost * 100 : 0
   const judged = postSpanMs >= params.judgeTrendAfterMs
+  const quietHeaps = quietPoints.map((q) => q.sample.heapUsed)
+  const quietMean = quietHeaps.reduce((a, b) => a + b, 0) / Math.max(1, quietHeaps.length)
+  const quietTrend = quietMean > 0 ? slope(quietPoints.map((q) => q.t), quietHeaps) * 600 / quietMean * 100 : 0
   if (judged && trendPctPer10Min >= 1) failures.push(`heap trend ${trendPctPer10Min.toFixed(2)} %/10 min after the warm-up (bound 1 %)`)
   if (uncaught.node > 0) failures.push(`${uncaught.node} uncaught exceptions or unhandled rejections in the node`)
   if ((counts?.exchanges.ok ?? 0) === 0) failures.push('the load completed no exchange: the soak measured nothing')
@@ -246,6 +254,7 @@ export async function runSoak (opts: SoakOptions): Promise<SoakResult> {
     heap: {
       trendPctPer10Min: Math.round(trendPctPer10Min * 1000) / 1000,
       judged,
+      quietTrendPctPer10Min: Math.round(quietTrend * 1000) / 1000,
       meanPostWarmup: Math.round(meanPost),
       start: post[0]?.heapUsed ?? 0,
       end: post.at(-1)?.heapUsed ?? 0
