@@ -166,6 +166,8 @@ export async function echoOver (stream: Stream, payload: Uint8Array, chunk: numb
       if (received < payload.byteLength) reject(new Error(`echo stream closed after ${received} of ${payload.byteLength} bytes`))
     })
   })
+  // awaited below; until then a failed write must not leave it unhandled
+  echoed.catch(() => {})
   for (let at = 0; at < payload.byteLength; at += chunk) {
     if (!stream.send(payload.subarray(at, at + chunk))) await stream.onDrain({ signal })
   }
