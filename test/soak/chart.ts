@@ -22,6 +22,8 @@ function tickStep (max: number): number {
 interface Panel {
   title: string
   unit: string
+  /** the y axis starts near the lowest value instead of at 0, so that a slow trend shows */
+  zoom?: boolean
   value: (s: SoakResult['samples'][number]) => number
 }
 
@@ -32,8 +34,9 @@ interface Panel {
  */
 export function renderSoakChart (runs: SoakResult[]): string {
   const panels: Panel[] = [
-    { title: 'heap used after a forced GC', unit: 'MiB', value: (s) => s.heapUsed / MiB },
-    { title: 'open file descriptors (/proc/self/fd)', unit: 'fds', value: (s) => s.fds }
+    { title: 'heap used after a forced GC', unit: 'MiB', value: (s) => s.heapUsed / MiB, zoom: true },
+    { title: 'open file descriptors (/proc/self/fd)', unit: 'fds', value: (s) => s.fds },
+    { title: 'RSS', unit: 'MiB', value: (s) => s.rss / MiB }
   ]
   const maxT = Math.max(1, ...runs.flatMap((r) => r.samples.map((s) => s.t / 60)), ...runs.map((r) => r.params.durationMs / 60_000))
   const x = (minutes: number): number => PLOT_X + (minutes / maxT) * PLOT_W
@@ -41,15 +44,18 @@ export function renderSoakChart (runs: SoakResult[]): string {
   let y = 100
   for (const panel of panels) {
     const all = runs.flatMap((r) => [...r.samples, ...r.quietPoints.map((q) => q.sample)].map(panel.value))
-    const top = Math.max(1, ...all) * 1.1
-    const step = tickStep(top)
-    const ymax = Math.ceil(top / step) * step
-    const py = (v: number): number => y + PLOT_H - (v / ymax) * PLOT_H
-    parts.push(`<text x="${PLOT_X}" y="${y - 8}" class="label">${esc(`${panel.title} (${panel.unit})`)}</text>`)
+    const low = Math.min(...all)
+    const high = Math.max(1, ...all)
+    const floor = panel.zoom === true ? Math.max(0, low - (high - low) * 0.5) : 0
+    const step = tickStep((high - floor) * 1.1)
+    const ymin = Math.floor(floor / step) * step
+    const ymax = Math.ceil((floor + (high - floor) * 1.1) / step) * step
+    const py = (v: number): number => y + PLOT_H - ((v - ymin) / (ymax - ymin)) * PLOT_H
+    parts.push(`<text x="${PLOT_X}" y="${y - 8}" class="label">${esc(`${panel.title} (${panel.unit}${panel.zoom === true ? ', axis not from 0' : ''})`)}</text>`)
     const warm = Math.max(...runs.map((r) => r.params.warmupMs / 60_000))
     parts.push(`<rect x="${PLOT_X}" y="${y}" width="${(x(warm) - PLOT_X).toFixed(1)}" height="${PLOT_H}" fill="#f5f5f5"/>`)
     parts.push(`<text x="${PLOT_X + 4}" y="${y + 12}" class="small">warm-up</text>`)
-    for (let v = 0; v <= ymax + 1e-9; v += step) {
+    for (let v = ymin; v <= ymax + 1e-9; v += step) {
       parts.push(`<line x1="${PLOT_X}" x2="${PLOT_X + PLOT_W}" y1="${py(v).toFixed(1)}" y2="${py(v).toFixed(1)}" stroke="#eceff1"/>`)
       parts.push(`<text x="${PLOT_X - 6}" y="${(py(v) + 4).toFixed(1)}" class="small" text-anchor="end">${esc(Number(v.toFixed(2)).toString())}</text>`)
     }
