@@ -49,6 +49,8 @@ export interface SoakResult {
     judged: boolean
     /** the same over the quiet points' samples (load paused, connections closed): no verdict, a cleaner view */
     quietTrendPctPer10Min: number
+    /** the trend of V8's old space alone (the application's data, without code and bytecode), as % of its mean */
+    oldSpaceTrendPctPer10Min: number
     meanPostWarmup: number
     /** first and last post-warm-up samples, bytes */
     start: number
@@ -233,6 +235,9 @@ export async function runSoak (opts: SoakOptions): Promise<SoakResult> {
   const perSecond = slope(post.map((s) => s.t), post.map((s) => s.heapUsed))
   const trendPctPer10Min = meanPost > 0 ? perSecond * 600 / meanPost * 100 : 0
   const judged = postSpanMs >= params.judgeTrendAfterMs
+  const oldSpace = post.map((s) => s.spaces.old_space ?? 0)
+  const oldMean = oldSpace.reduce((a, b) => a + b, 0) / Math.max(1, oldSpace.length)
+  const oldTrend = oldMean > 0 ? slope(post.map((s) => s.t), oldSpace) * 600 / oldMean * 100 : 0
   const quietHeaps = quietPoints.map((q) => q.sample.heapUsed)
   const quietMean = quietHeaps.reduce((a, b) => a + b, 0) / Math.max(1, quietHeaps.length)
   const quietTrend = quietMean > 0 ? slope(quietPoints.map((q) => q.t), quietHeaps) * 600 / quietMean * 100 : 0
@@ -255,6 +260,7 @@ export async function runSoak (opts: SoakOptions): Promise<SoakResult> {
       trendPctPer10Min: Math.round(trendPctPer10Min * 1000) / 1000,
       judged,
       quietTrendPctPer10Min: Math.round(quietTrend * 1000) / 1000,
+      oldSpaceTrendPctPer10Min: Math.round(oldTrend * 1000) / 1000,
       meanPostWarmup: Math.round(meanPost),
       start: post[0]?.heapUsed ?? 0,
       end: post.at(-1)?.heapUsed ?? 0
