@@ -1,7 +1,7 @@
 import net from 'node:net'
 import { AlreadyStartedError, InvalidParametersError, ListenError, NotStartedError } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import { Observable, filter, identity, ignoreElements, map, mergeMap, pipe, share, takeUntil } from 'rxjs'
+import { Observable, filter, finalize, identity, ignoreElements, map, mergeMap, pipe, takeUntil } from 'rxjs'
 import { maxConnections } from '../operators/max-connections.ts'
 import { pauseOnMaxConnections } from '../operators/pause-on-max-connections.ts'
 import { serverIntake } from '../operators/server-intake.ts'
@@ -67,6 +67,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private serverIntake?: ServerIntake
   private accepting?: ToInboundSocketOptions
   private bound?: AddressInfo | string
+  /** `${label} `, the prefix of every connection's metric keys: one string, not one per connection */
+  private metricPrefix = 'unknown '
   private closed?: Promise<void>
   private restTimer?: ReturnType<typeof setTimeout>
 
@@ -116,21 +118,22 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.server
       .on('listening', () => {
         this.bound = this.server.address() ?? undefined
+        this.metricPrefix = `${this.label} `
         this.status?.update({ [this.label]: Status.ACTIVE })
         this.safeDispatchEvent('listening')
       })
       .on('error', (err: NodeJS.ErrnoException) => { this.onServerError(err) })
 
-    // shared: one listener on the signal, however many sockets wait on it
-    this.close$ = aborted$(this.shutdown.signal).pipe(share())
+    this.close$ = aborted$(this.shutdown.signal)
 
     this.pipelineDone = new Promise<void>((resolve) => {
-      this.inbound$().subscribe({
-        complete: resolve,
+      this.inbound$().pipe(
+        // after every inner observable's teardown, whether close$ ended the pipeline or an error did
+        finalize(resolve)
+      ).subscribe({
         error: (err: Error) => {
           this.log.error('inbound pipeline of %s failed - %e', this.label, err)
           this.safeDispatchEvent('error', { detail: err })
-          resolve()
           void this.close()
         }
       })
@@ -138,20 +141,19 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   }
 
   /**
-   * The whole inbound path, top to bottom. Completes once close$ has fired
-   * and every socket's inner observable has finalized (its teardown has
-   * begun the socket's end; `close()` then waits for the sockets to close).
+   * The whole inbound path, top to bottom. close$ ends it with one
+   * subscription for the whole pipeline: it stops intake and unsubscribes
+   * every socket's inner observable (whose teardown begins the socket's end;
+   * `close()` then waits for the sockets to close), so an idle connection
+   * holds no subscription to close$ of its own.
    */
   private inbound$ (): Observable<never> {
     return this.accepted$().pipe(
-      takeUntil(this.close$),
       this.limits,
       this.init.inbound ?? identity,
-      mergeMap((inbound) => this.lifetime$(inbound).pipe(
-        this.init.lifetime?.(inbound) ?? identity,
-        takeUntil(this.close$)
-      )),
-      ignoreElements()
+      mergeMap((inbound) => this.lifetime$(inbound).pipe(this.init.lifetime?.(inbound) ?? identity)),
+      ignoreElements(),
+      takeUntil(this.close$)
     )
   }
 
@@ -199,8 +201,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
    * `closeTimeout` if it has not closed by then.
    */
   private lifetime$ (inbound: InboundSocket): Observable<MultiaddrConnection> {
+    const { socket, remoteAddr } = inbound
     return new Observable<MultiaddrConnection>((subscriber) => {
-      const { socket } = inbound
 
       if (socket.destroyed) {
         subscriber.complete()
@@ -211,7 +213,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       try {
         maConn = toMultiaddrConnection({
           socket,
-          remoteAddr: inbound.remoteAddr,
+          remoteAddr,
           localAddr: inbound.localAddr,
           direction: 'inbound',
           unix: typeof this.bound === 'string',
@@ -219,7 +221,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
           closeTimeout: this.closeTimeout,
           log: this.connectionLog,
           metrics: this.events,
-          metricPrefix: `${this.label} `
+          metricPrefix: this.metricPrefix
         })
       } catch (err: any) {
         this.errors?.increment({ [`${this.label} inbound_to_connection`]: true })
@@ -228,16 +230,16 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
         return
       }
 
-      this.log('new inbound connection %a', inbound.remoteAddr)
+      this.log('new inbound connection %a', remoteAddr)
       // dropped once the upgrade has settled: an idle connection keeps no controller
       let upgrade: AbortController | undefined = new AbortController()
       const upgraded = this.init.upgrader.upgradeInbound(maConn, { signal: upgrade.signal })
         .then(() => {
-          this.log('inbound connection upgraded %a', inbound.remoteAddr)
+          this.log('inbound connection upgraded %a', remoteAddr)
           subscriber.next(maConn)
           return true
         }, (err: Error) => {
-          this.log.error('inbound connection upgrade failed %a - %e', inbound.remoteAddr, err)
+          this.log.error('inbound connection upgrade failed %a - %e', remoteAddr, err)
           this.errors?.increment({ [`${this.label} inbound_upgrade`]: true })
           maConn.abort(err)
           return false
@@ -248,14 +250,14 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       maConn.holdCloseUntil(upgraded)
       this.sockets.upgrading(upgraded)
 
-      const onClose = (): void => {
+      // the registry that owns the socket tells of its close: no listener of our own
+      this.sockets.onClose(socket, () => {
         upgrade?.abort()
         subscriber.complete()
-      }
-      socket.once('close', onClose)
+      })
 
       return () => {
-        socket.off('close', onClose)
+        this.sockets.onClose(socket, undefined)
         const shutdown = this.shutdown.signal
         const upgrading = upgrade != null
         // one abort reason serves every socket at a close
