@@ -4,6 +4,7 @@ import { TypedEventEmitter } from 'main-event'
 import { Observable, filter, finalize, identity, ignoreElements, map, mergeMap, pipe, takeUntil } from 'rxjs'
 import { maxConnections } from '../operators/max-connections.ts'
 import { pauseOnMaxConnections } from '../operators/pause-on-max-connections.ts'
+import { closeListeningHandle } from '../operators/internal/close-handle.ts'
 import { serverIntake } from '../operators/server-intake.ts'
 import type { ServerIntake } from '../operators/server-intake.ts'
 import { toInboundSocket } from '../operators/to-inbound-socket.ts'
@@ -45,7 +46,7 @@ const INTAKE_REST = 100
  * open connection) until their own `'close'`. `close$` stops intake and
  * cancels every inner one; `close()` resolves when the pipeline has
  * completed, every socket is closed, every upgrade has settled and the
- * server handle is closed.
+ * server handle has been released by libuv.
  */
 export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Listener {
   private readonly init: ListenerInit
@@ -382,7 +383,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
    * `closeTimeout` (or at once when `options.signal` aborts). Resolves, and
    * dispatches `'close'`, once: when the pipeline has completed, every socket
    * has closed, every upgrade has settled (or the deadline passed) and the
-   * server handle is closed.
+   * server handle has been released by libuv (not only `'close'`d).
    */
   async close (options?: AbortOptions): Promise<void> {
     this.closed ??= this.shutdownAll(options)
@@ -396,13 +397,10 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     // nothing resumes intake after this point
     this.serverIntake?.end()
 
-    const serverClosed = new Promise<void>((resolve) => {
-      if (this.server.listening) {
-        this.server.close(() => { resolve() })
-      } else {
-        resolve()
-      }
-    })
+    // 'close' once the server counts no connection, and the handle released by libuv
+    const serverClosed = this.server.listening
+      ? Promise.all([new Promise((resolve) => this.server.once('close', resolve)), closeListeningHandle(this.server)])
+      : undefined
 
     this.shutdown.abort()
 
@@ -417,8 +415,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
     try {
       await Promise.all([this.pipelineDone, this.sockets.drained(deadline), serverClosed])
-      // handles are released in the loop's close phase: after it, nothing of ours is active
-      await new Promise<void>((resolve) => { setImmediate(resolve) })
+      // a handle a pause closed may still be on its way out (sockets are: their 'close' follows their release)
+      await this.serverIntake?.released
     } finally {
       clearTimeout(timer)
       options?.signal?.removeEventListener('abort', destroyNow)
