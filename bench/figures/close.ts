@@ -45,9 +45,9 @@ export async function stallClients (host: string, port: number, count: number): 
     if (msg.type === 'allClosed') closedAll(BigInt(msg.at))
   })
   try {
-    await within(20_000, `${count} stalled clients to connect`, connected)
+    await within(60_000, `${count} stalled clients to connect`, connected)
     let accepted = 0
-    await until(10_000, () => `the server to accept ${count} sockets (${accepted} so far)`, () => (accepted = acceptedOn(port)) >= count)
+    await until(60_000, () => `the server to accept ${count} sockets (${accepted} so far)`, () => (accepted = acceptedOn(port)) >= count)
   } catch (err) {
     await stopHolders([holder])
     throw err
