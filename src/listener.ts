@@ -15,7 +15,7 @@ import type { SocketMultiaddrConnection } from './connection.ts'
 import { ownedSockets } from './owned.ts'
 import type { CloseServerOnMaxConnectionsOpts, TCPCreateListenerOptions } from './index.ts'
 import type { InboundOperator, InboundSocket, Intake, LifetimeOperator } from './inbound.ts'
-import type { MonoTypeOperatorFunction } from 'rxjs'
+import type { MonoTypeOperatorFunction, Subscriber, TeardownLogic } from 'rxjs'
 import type { AbortOptions, ComponentLogger, CounterGroup, Listener, ListenerEvents, Logger, MetricGroup, Metrics, MultiaddrConnection, Upgrader } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { AddressInfo, ListenOptions, Socket } from 'node:net'
@@ -202,85 +202,93 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
    * `closeTimeout` if it has not closed by then.
    */
   private lifetime$ (inbound: InboundSocket): Observable<MultiaddrConnection> {
+    return new Observable<MultiaddrConnection>((subscriber) => this.live(inbound, subscriber))
+  }
+
+  /**
+   * The subscription of `lifetime$`. A method of its own so that the
+   * closures an open connection keeps (its teardown and its close callback)
+   * do not keep the pipeline element too: `inbound` is used here only
+   * synchronously.
+   */
+  private live (inbound: InboundSocket, subscriber: Subscriber<MultiaddrConnection>): TeardownLogic {
     const { socket, remoteAddr } = inbound
-    return new Observable<MultiaddrConnection>((subscriber) => {
 
-      if (socket.destroyed) {
-        subscriber.complete()
-        return
-      }
+    if (socket.destroyed) {
+      subscriber.complete()
+      return
+    }
 
-      let maConn: SocketMultiaddrConnection
-      try {
-        maConn = toMultiaddrConnection({
-          socket,
-          remoteAddr,
-          localAddr: inbound.localAddr,
-          direction: 'inbound',
-          unix: typeof this.bound === 'string',
-          inactivityTimeout: this.init.inactivityTimeout,
-          closeTimeout: this.closeTimeout,
-          log: this.connectionLog,
-          metrics: this.events,
-          metricPrefix: this.metricPrefix
-        })
-      } catch (err: any) {
-        this.errors?.increment({ [`${this.label} inbound_to_connection`]: true })
-        inbound.reject('inbound_to_connection', err)
-        subscriber.complete()
-        return
-      }
-
-      this.log('new inbound connection %a', remoteAddr)
-      // dropped once the upgrade has settled: an idle connection keeps no controller
-      let upgrade: AbortController | undefined = new AbortController()
-      const upgraded = this.init.upgrader.upgradeInbound(maConn, { signal: upgrade.signal })
-        .then(() => {
-          this.log('inbound connection upgraded %a', remoteAddr)
-          subscriber.next(maConn)
-          return true
-        }, (err: Error) => {
-          this.log.error('inbound connection upgrade failed %a - %e', remoteAddr, err)
-          this.errors?.increment({ [`${this.label} inbound_upgrade`]: true })
-          maConn.abort(err)
-          return false
-        })
-        .finally(() => { upgrade = undefined })
-      // the upgrade sees the peer go only once it has settled, and close()
-      // waits for it to settle (within the deadline)
-      maConn.holdCloseUntil(upgraded)
-      this.sockets.upgrading(upgraded)
-
-      // the registry that owns the socket tells of its close: no listener of our own
-      this.sockets.onClose(socket, () => {
-        upgrade?.abort()
-        subscriber.complete()
+    let maConn: SocketMultiaddrConnection
+    try {
+      maConn = toMultiaddrConnection({
+        socket,
+        remoteAddr,
+        localAddr: inbound.localAddr,
+        direction: 'inbound',
+        unix: typeof this.bound === 'string',
+        inactivityTimeout: this.init.inactivityTimeout,
+        closeTimeout: this.closeTimeout,
+        log: this.connectionLog,
+        metrics: this.events,
+        metricPrefix: this.metricPrefix
       })
+    } catch (err: any) {
+      this.errors?.increment({ [`${this.label} inbound_to_connection`]: true })
+      inbound.reject('inbound_to_connection', err)
+      subscriber.complete()
+      return
+    }
 
-      return () => {
-        this.sockets.onClose(socket, undefined)
-        const shutdown = this.shutdown.signal
-        const upgrading = upgrade != null
-        // one abort reason serves every socket at a close
-        upgrade?.abort(shutdown.aborted ? shutdown.reason : undefined)
-        if (socket.closed) {
-          return
-        }
-        if (upgrading) {
-          // the upgrade sees the stream open until it has settled
-          // (holdCloseUntil), so its socket can go at once: no muxer is ever
-          // built or torn down over a closed stream
-          socket.destroy()
-          return
-        }
-        // an open connection ends gracefully; at a listener close its own
-        // deadline covers every socket, otherwise a timer of its own does
-        if (!shutdown.aborted) {
-          this.sockets.destroyAfter(socket, this.closeTimeout)
-        }
-        maConn.close().catch(() => { socket.destroy() })
-      }
+    this.log('new inbound connection %a', remoteAddr)
+    // dropped once the upgrade has settled: an idle connection keeps no controller
+    let upgrade: AbortController | undefined = new AbortController()
+    const upgraded = this.init.upgrader.upgradeInbound(maConn, { signal: upgrade.signal })
+      .then(() => {
+        this.log('inbound connection upgraded %a', remoteAddr)
+        subscriber.next(maConn)
+        return true
+      }, (err: Error) => {
+        this.log.error('inbound connection upgrade failed %a - %e', remoteAddr, err)
+        this.errors?.increment({ [`${this.label} inbound_upgrade`]: true })
+        maConn.abort(err)
+        return false
+      })
+      .finally(() => { upgrade = undefined })
+    // the upgrade sees the peer go only once it has settled, and close()
+    // waits for it to settle (within the deadline)
+    maConn.holdCloseUntil(upgraded)
+    this.sockets.upgrading(upgraded)
+
+    // the registry that owns the socket tells of its close: no listener of our own
+    this.sockets.onClose(socket, () => {
+      upgrade?.abort()
+      subscriber.complete()
     })
+
+    return () => {
+      this.sockets.onClose(socket, undefined)
+      const shutdown = this.shutdown.signal
+      const upgrading = upgrade != null
+      // one abort reason serves every socket at a close
+      upgrade?.abort(shutdown.aborted ? shutdown.reason : undefined)
+      if (socket.closed) {
+        return
+      }
+      if (upgrading) {
+        // the upgrade sees the stream open until it has settled
+        // (holdCloseUntil), so its socket can go at once: no muxer is ever
+        // built or torn down over a closed stream
+        socket.destroy()
+        return
+      }
+      // an open connection ends gracefully; at a listener close its own
+      // deadline covers every socket, otherwise a timer of its own does
+      if (!shutdown.aborted) {
+        this.sockets.destroyAfter(socket, this.closeTimeout)
+      }
+      maConn.close().catch(() => { socket.destroy() })
+    }
   }
 
   /**
