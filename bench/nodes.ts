@@ -30,7 +30,10 @@ export async function createNode (subject: Subject, opts: NodeOptions): Promise<
       maxIncomingPendingConnections: 100_000,
       inboundConnectionThreshold: Number.MAX_SAFE_INTEGER,
       maxParallelDials: 1_000,
-      maxDialQueueLength: 100_000
+      maxDialQueueLength: 100_000,
+      // the close figure's handshakes must still be stalled when it closes,
+      // however long a loaded machine takes to open them all (default 10 s)
+      inboundUpgradeTimeout: 120_000
     },
     connectionMonitor: { enabled: false }
   })

@@ -24,9 +24,9 @@ const HELP = `npm run bench -- [options]
   --accept N          connections for the accept figure (default 500)
   --concurrency N     concurrent dials for the accept figure (default 32)
   --stalled N         stalled handshakes for the close figure (default 1000)
-  --idle N            idle connections for the memory figure (default 500)
+  --idle N            idle connections for the memory figures (default 500)
   --max-conns N       cap of the max-connections figure (default 20000)
-  --only LIST         groups to run: noise,plaintext,throughput,rpc,bare,accept,close,memory,maxconns
+  --only LIST         groups to run: noise,plaintext,throughput,rpc,bare,accept,close,memory,memory-listener,maxconns
   --rx FILE           take rx-tcp from another entry file (an experimental copy of src/index.ts)
   --ref FILE          put another rx-tcp entry file in the reference's seat (experiments)
   --aa                compare @libp2p/tcp with itself (A/A), to see the harness's noise
@@ -100,6 +100,7 @@ function details (f: FigureSpec): string {
     case 'accept': return `${opts.acceptConns} conns, ${opts.acceptConcurrency} at a time`
     case 'close': return `${opts.stalled} stalled`
     case 'memory': return `${opts.idleConns} conns, both ends`
+    case 'memory-listener': return `${opts.idleConns} conns, listener side`
     case 'maxconns': return `cap ${opts.maxConns}`
     default: return ''
   }

@@ -1,4 +1,4 @@
-import net from 'node:net'
+import { closeListeningHandle } from './internal/close-handle.ts'
 import type { Intake } from './types.ts'
 import type { ListenOptions, Server } from 'node:net'
 
@@ -17,6 +17,12 @@ export interface ServerIntakeOptions {
 export interface ServerIntake extends Intake {
   /** true while some reason holds intake paused or the handle is being re-opened */
   readonly holding: boolean
+  /**
+   * Resolves once libuv has released the last listening handle a pause
+   * closed (at once if none was closed): a close that follows a pause waits
+   * on it so that nothing of the server is left active.
+   */
+  readonly released: Promise<void>
   /**
    * Freezes the intake and detaches it from the server: later pause/resume
    * calls do nothing, and a handle being re-opened is closed again once
@@ -49,6 +55,7 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
   let reopening = false
   let ended = false
   let retry: ReturnType<typeof setTimeout> | undefined
+  let released = Promise.resolve()
 
   const reconcile = (): void => {
     if (reopening) {
@@ -57,8 +64,7 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
     const wanted = reasons.size === 0 && !ended
     if (!wanted && server.listening) {
       bound = options.listen ?? listenOptionsOf(server)
-      // net.Server's own close, not an http.Server's: that one also drops idle keep-alive connections
-      net.Server.prototype.close.call(server)
+      released = closeListeningHandle(server)
     } else if (wanted && !server.listening && bound !== undefined) {
       reopen(bound)
     }
@@ -94,6 +100,9 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
   return {
     get holding () {
       return reasons.size > 0 || reopening
+    },
+    get released () {
+      return released
     },
     pause (reason: string): void {
       if (ended) {

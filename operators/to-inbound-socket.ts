@@ -16,8 +16,9 @@ export interface ToInboundSocketOptions {
  * Wraps an accepted socket for the inbound pipeline: its remote address as a
  * multiaddr, and a `reject` that destroys it and reports the reason once.
  *
- * The socket gets an 'error' listener, so a peer resetting it while it waits
- * in the pipeline closes it instead of crashing the process.
+ * The socket gets an 'error' listener unless it has one already, so a peer
+ * resetting it while it waits in the pipeline closes it instead of crashing
+ * the process.
  *
  * @example
  * server.on('connection', (socket) => {
@@ -29,7 +30,9 @@ export interface ToInboundSocketOptions {
  * @returns the socket as an element of the inbound pipeline
  */
 export function toInboundSocket (socket: Socket, options: ToInboundSocketOptions): InboundSocket {
-  socket.on('error', ignoreSocketError)
+  if (socket.listenerCount('error') === 0) {
+    socket.on('error', ignoreSocketError)
+  }
   return new PipelineSocket(socket, remoteMultiaddr(socket) ?? options.localAddr, options)
 }
 
@@ -64,6 +67,12 @@ class PipelineSocket implements InboundSocket {
   }
 }
 
+// multicodec codes of the address parts (github.com/multiformats/multicodec)
+const CODE_IP4 = 4
+const CODE_TCP = 6
+const CODE_IP6 = 41
+const CODE_IP6ZONE = 42
+
 function ignoreSocketError (): void {
   // the socket closes after an error; its 'close' is what the pipeline follows
 }
@@ -86,14 +95,19 @@ export function remoteMultiaddr (socket: Socket): Multiaddr | undefined {
  * IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) are given as `/ip4`, a zone
  * (`fe80::1%eth0`) as `/ip6zone`.
  */
-export function tcpMultiaddr (ip: string, port: number): Multiaddr {
+export function tcpMultiaddr (ip: string, remotePort: number): Multiaddr {
+  // built from its components rather than parsed from a string: an idle
+  // connection keeps this address, and a parse leaves it an over-allocated
+  // component list
+  const port = { code: CODE_TCP, name: 'tcp', value: String(remotePort) }
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
   if (mapped != null) {
-    return multiaddr(`/ip4/${mapped[1]}/tcp/${port}`)
+    return multiaddr([{ code: CODE_IP4, name: 'ip4', value: mapped[1] }, port])
   }
   if (!ip.includes(':')) {
-    return multiaddr(`/ip4/${ip}/tcp/${port}`)
+    return multiaddr([{ code: CODE_IP4, name: 'ip4', value: ip }, port])
   }
   const [address, zone] = ip.split('%')
-  return multiaddr(`${zone === undefined ? '' : `/ip6zone/${zone}`}/ip6/${address}/tcp/${port}`)
+  const host = { code: CODE_IP6, name: 'ip6', value: address }
+  return multiaddr(zone === undefined ? [host, port] : [{ code: CODE_IP6ZONE, name: 'ip6zone', value: zone }, host, port])
 }

@@ -8,6 +8,9 @@ import type { Socket } from 'node:net'
 /** the byte list the message stream hands to `sendData` (uint8arraylist 3, as @libp2p/utils uses) */
 type SendList = Parameters<AbstractMultiaddrConnection['sendData']>[0]
 
+/** each socket's connection, for the handlers all sockets share */
+const connections = new WeakMap<Socket, SocketConnection>()
+
 /** Inactivity timeout when none is configured, as in `@libp2p/tcp` */
 export const DEFAULT_INACTIVITY_TIMEOUT = 2 * 60_000
 
@@ -47,25 +50,57 @@ class SocketConnection extends AbstractMultiaddrConnection {
     this.unix = init.unix
     this.closeTimeout = init.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
 
-    socket.on('data', (buf: Buffer) => { this.onData(buf) })
-    socket.on('drain', () => { this.safeDispatchEvent('drain') })
-    socket.on('error', (err) => {
-      this.log('socket error on %a - %e', this.remoteAddr, err)
-      this.transportEnded(err)
-    })
-
-    // the remote sent FIN: with allowHalfOpen off Node answers with its own
-    // FIN and 'close' follows, so only the readable end is reported here
-    socket.once('end', () => { this.transportEnded() })
-    socket.once('close', (hadError) => {
-      this.transportEnded(hadError ? new Error(`connection to ${this.remoteAddr.toString()} closed with a transmission error`) : undefined)
-    })
-
+    // the same handlers for every socket, which find their connection by
+    // socket: an idle connection pays for no closure and no `once` wrapper
+    // (end, close and timeout come once per socket, or are harmless again)
+    connections.set(socket, this)
+    socket.on('data', SocketConnection.onSocketData)
+    socket.on('drain', SocketConnection.onSocketDrain)
+    socket.on('error', SocketConnection.onSocketError)
+    socket.on('end', SocketConnection.onSocketEnd)
+    socket.on('close', SocketConnection.onSocketClose)
+    socket.on('timeout', SocketConnection.onSocketTimeout)
     socket.setTimeout(init.inactivityTimeout ?? DEFAULT_INACTIVITY_TIMEOUT)
-    socket.once('timeout', () => {
-      this.log('inactivity timeout on %a', this.remoteAddr)
-      this.abort(new TimeoutError(`connection to ${this.remoteAddr.toString()} was inactive for ${socket.timeout}ms`))
-    })
+  }
+
+  private static onSocketData (this: Socket, buf: Buffer): void {
+    connections.get(this)?.onData(buf)
+  }
+
+  private static onSocketDrain (this: Socket): void {
+    connections.get(this)?.safeDispatchEvent('drain')
+  }
+
+  private static onSocketError (this: Socket, err: Error): void {
+    const conn = connections.get(this)
+    if (conn == null) {
+      return
+    }
+    conn.log('socket error on %a - %e', conn.remoteAddr, err)
+    conn.transportEnded(err)
+  }
+
+  // the remote sent FIN: with allowHalfOpen off Node answers with its own
+  // FIN and 'close' follows, so only the readable end is reported here
+  private static onSocketEnd (this: Socket): void {
+    connections.get(this)?.transportEnded()
+  }
+
+  private static onSocketClose (this: Socket, hadError: boolean): void {
+    const conn = connections.get(this)
+    if (conn == null) {
+      return
+    }
+    conn.transportEnded(hadError ? new Error(`connection to ${conn.remoteAddr.toString()} closed with a transmission error`) : undefined)
+  }
+
+  private static onSocketTimeout (this: Socket): void {
+    const conn = connections.get(this)
+    if (conn == null) {
+      return
+    }
+    conn.log('inactivity timeout on %a', conn.remoteAddr)
+    conn.abort(new TimeoutError(`connection to ${conn.remoteAddr.toString()} was inactive for ${this.timeout}ms`))
   }
 
   /**

@@ -1,9 +1,10 @@
 import net from 'node:net'
 import { AlreadyStartedError, InvalidParametersError, ListenError, NotStartedError } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import { Observable, filter, identity, ignoreElements, map, mergeMap, pipe, share, takeUntil } from 'rxjs'
+import { Observable, filter, finalize, identity, ignoreElements, map, mergeMap, pipe, takeUntil } from 'rxjs'
 import { maxConnections } from '../operators/max-connections.ts'
 import { pauseOnMaxConnections } from '../operators/pause-on-max-connections.ts'
+import { closeListeningHandle } from '../operators/internal/close-handle.ts'
 import { serverIntake } from '../operators/server-intake.ts'
 import type { ServerIntake } from '../operators/server-intake.ts'
 import { toInboundSocket } from '../operators/to-inbound-socket.ts'
@@ -14,7 +15,7 @@ import type { SocketMultiaddrConnection } from './connection.ts'
 import { ownedSockets } from './owned.ts'
 import type { CloseServerOnMaxConnectionsOpts, TCPCreateListenerOptions } from './index.ts'
 import type { InboundOperator, InboundSocket, Intake, LifetimeOperator } from './inbound.ts'
-import type { MonoTypeOperatorFunction } from 'rxjs'
+import type { MonoTypeOperatorFunction, Subscriber, TeardownLogic } from 'rxjs'
 import type { AbortOptions, ComponentLogger, CounterGroup, Listener, ListenerEvents, Logger, MetricGroup, Metrics, MultiaddrConnection, Upgrader } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { AddressInfo, ListenOptions, Socket } from 'node:net'
@@ -45,7 +46,7 @@ const INTAKE_REST = 100
  * open connection) until their own `'close'`. `close$` stops intake and
  * cancels every inner one; `close()` resolves when the pipeline has
  * completed, every socket is closed, every upgrade has settled and the
- * server handle is closed.
+ * server handle has been released by libuv.
  */
 export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Listener {
   private readonly init: ListenerInit
@@ -67,6 +68,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private serverIntake?: ServerIntake
   private accepting?: ToInboundSocketOptions
   private bound?: AddressInfo | string
+  /** `${label} `, the prefix of every connection's metric keys: one string, not one per connection */
+  private metricPrefix = 'unknown '
   private closed?: Promise<void>
   private restTimer?: ReturnType<typeof setTimeout>
 
@@ -116,21 +119,22 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.server
       .on('listening', () => {
         this.bound = this.server.address() ?? undefined
+        this.metricPrefix = `${this.label} `
         this.status?.update({ [this.label]: Status.ACTIVE })
         this.safeDispatchEvent('listening')
       })
       .on('error', (err: NodeJS.ErrnoException) => { this.onServerError(err) })
 
-    // shared: one listener on the signal, however many sockets wait on it
-    this.close$ = aborted$(this.shutdown.signal).pipe(share())
+    this.close$ = aborted$(this.shutdown.signal)
 
     this.pipelineDone = new Promise<void>((resolve) => {
-      this.inbound$().subscribe({
-        complete: resolve,
+      this.inbound$().pipe(
+        // after every inner observable's teardown, whether close$ ended the pipeline or an error did
+        finalize(resolve)
+      ).subscribe({
         error: (err: Error) => {
           this.log.error('inbound pipeline of %s failed - %e', this.label, err)
           this.safeDispatchEvent('error', { detail: err })
-          resolve()
           void this.close()
         }
       })
@@ -138,20 +142,19 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   }
 
   /**
-   * The whole inbound path, top to bottom. Completes once close$ has fired
-   * and every socket's inner observable has finalized (its teardown has
-   * begun the socket's end; `close()` then waits for the sockets to close).
+   * The whole inbound path, top to bottom. close$ ends it with one
+   * subscription for the whole pipeline: it stops intake and unsubscribes
+   * every socket's inner observable (whose teardown begins the socket's end;
+   * `close()` then waits for the sockets to close), so an idle connection
+   * holds no subscription to close$ of its own.
    */
   private inbound$ (): Observable<never> {
     return this.accepted$().pipe(
-      takeUntil(this.close$),
       this.limits,
       this.init.inbound ?? identity,
-      mergeMap((inbound) => this.lifetime$(inbound).pipe(
-        this.init.lifetime?.(inbound) ?? identity,
-        takeUntil(this.close$)
-      )),
-      ignoreElements()
+      mergeMap((inbound) => this.lifetime$(inbound).pipe(this.init.lifetime?.(inbound) ?? identity)),
+      ignoreElements(),
+      takeUntil(this.close$)
     )
   }
 
@@ -203,85 +206,93 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
    * `closeTimeout` if it has not closed by then.
    */
   private lifetime$ (inbound: InboundSocket): Observable<MultiaddrConnection> {
-    return new Observable<MultiaddrConnection>((subscriber) => {
-      const { socket } = inbound
+    return new Observable<MultiaddrConnection>((subscriber) => this.live(inbound, subscriber))
+  }
 
-      if (socket.destroyed) {
-        subscriber.complete()
-        return
-      }
+  /**
+   * The subscription of `lifetime$`. A method of its own so that the
+   * closures an open connection keeps (its teardown and its close callback)
+   * do not keep the pipeline element too: `inbound` is used here only
+   * synchronously.
+   */
+  private live (inbound: InboundSocket, subscriber: Subscriber<MultiaddrConnection>): TeardownLogic {
+    const { socket, remoteAddr } = inbound
 
-      let maConn: SocketMultiaddrConnection
-      try {
-        maConn = toMultiaddrConnection({
-          socket,
-          remoteAddr: inbound.remoteAddr,
-          localAddr: inbound.localAddr,
-          direction: 'inbound',
-          unix: typeof this.bound === 'string',
-          inactivityTimeout: this.init.inactivityTimeout,
-          closeTimeout: this.closeTimeout,
-          log: this.connectionLog,
-          metrics: this.events,
-          metricPrefix: `${this.label} `
-        })
-      } catch (err: any) {
-        this.errors?.increment({ [`${this.label} inbound_to_connection`]: true })
-        inbound.reject('inbound_to_connection', err)
-        subscriber.complete()
-        return
-      }
+    if (socket.destroyed) {
+      subscriber.complete()
+      return
+    }
 
-      this.log('new inbound connection %a', inbound.remoteAddr)
-      // dropped once the upgrade has settled: an idle connection keeps no controller
-      let upgrade: AbortController | undefined = new AbortController()
-      const upgraded = this.init.upgrader.upgradeInbound(maConn, { signal: upgrade.signal })
-        .then(() => {
-          this.log('inbound connection upgraded %a', inbound.remoteAddr)
-          subscriber.next(maConn)
-          return true
-        }, (err: Error) => {
-          this.log.error('inbound connection upgrade failed %a - %e', inbound.remoteAddr, err)
-          this.errors?.increment({ [`${this.label} inbound_upgrade`]: true })
-          maConn.abort(err)
-          return false
-        })
-        .finally(() => { upgrade = undefined })
-      // the upgrade sees the peer go only once it has settled, and close()
-      // waits for it to settle (within the deadline)
-      maConn.holdCloseUntil(upgraded)
-      this.sockets.upgrading(upgraded)
+    let maConn: SocketMultiaddrConnection
+    try {
+      maConn = toMultiaddrConnection({
+        socket,
+        remoteAddr,
+        localAddr: inbound.localAddr,
+        direction: 'inbound',
+        unix: typeof this.bound === 'string',
+        inactivityTimeout: this.init.inactivityTimeout,
+        closeTimeout: this.closeTimeout,
+        log: this.connectionLog,
+        metrics: this.events,
+        metricPrefix: this.metricPrefix
+      })
+    } catch (err: any) {
+      this.errors?.increment({ [`${this.label} inbound_to_connection`]: true })
+      inbound.reject('inbound_to_connection', err)
+      subscriber.complete()
+      return
+    }
 
-      const onClose = (): void => {
-        upgrade?.abort()
-        subscriber.complete()
-      }
-      socket.once('close', onClose)
+    this.log('new inbound connection %a', remoteAddr)
+    // dropped once the upgrade has settled: an idle connection keeps no controller
+    let upgrade: AbortController | undefined = new AbortController()
+    const upgraded = this.init.upgrader.upgradeInbound(maConn, { signal: upgrade.signal })
+      .then(() => {
+        this.log('inbound connection upgraded %a', remoteAddr)
+        subscriber.next(maConn)
+        return true
+      }, (err: Error) => {
+        this.log.error('inbound connection upgrade failed %a - %e', remoteAddr, err)
+        this.errors?.increment({ [`${this.label} inbound_upgrade`]: true })
+        maConn.abort(err)
+        return false
+      })
+      .finally(() => { upgrade = undefined })
+    // the upgrade sees the peer go only once it has settled, and close()
+    // waits for it to settle (within the deadline)
+    maConn.holdCloseUntil(upgraded)
+    this.sockets.upgrading(upgraded)
 
-      return () => {
-        socket.off('close', onClose)
-        const shutdown = this.shutdown.signal
-        const upgrading = upgrade != null
-        // one abort reason serves every socket at a close
-        upgrade?.abort(shutdown.aborted ? shutdown.reason : undefined)
-        if (socket.closed) {
-          return
-        }
-        if (upgrading) {
-          // the upgrade sees the stream open until it has settled
-          // (holdCloseUntil), so its socket can go at once: no muxer is ever
-          // built or torn down over a closed stream
-          socket.destroy()
-          return
-        }
-        // an open connection ends gracefully; at a listener close its own
-        // deadline covers every socket, otherwise a timer of its own does
-        if (!shutdown.aborted) {
-          this.sockets.destroyAfter(socket, this.closeTimeout)
-        }
-        maConn.close().catch(() => { socket.destroy() })
-      }
+    // the registry that owns the socket tells of its close: no listener of our own
+    this.sockets.onClose(socket, () => {
+      upgrade?.abort()
+      subscriber.complete()
     })
+
+    return () => {
+      this.sockets.onClose(socket, undefined)
+      const shutdown = this.shutdown.signal
+      const upgrading = upgrade != null
+      // one abort reason serves every socket at a close
+      upgrade?.abort(shutdown.aborted ? shutdown.reason : undefined)
+      if (socket.closed) {
+        return
+      }
+      if (upgrading) {
+        // the upgrade sees the stream open until it has settled
+        // (holdCloseUntil), so its socket can go at once: no muxer is ever
+        // built or torn down over a closed stream
+        socket.destroy()
+        return
+      }
+      // an open connection ends gracefully; at a listener close its own
+      // deadline covers every socket, otherwise a timer of its own does
+      if (!shutdown.aborted) {
+        this.sockets.destroyAfter(socket, this.closeTimeout)
+      }
+      maConn.close().catch(() => { socket.destroy() })
+    }
   }
 
   /**
@@ -387,7 +398,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
    * `closeTimeout` (or at once when `options.signal` aborts). Resolves, and
    * dispatches `'close'`, once: when the pipeline has completed, every socket
    * has closed, every upgrade has settled (or the deadline passed) and the
-   * server handle is closed.
+   * server handle has been released by libuv (not only `'close'`d).
    */
   async close (options?: AbortOptions): Promise<void> {
     this.closed ??= this.shutdownAll(options)
@@ -401,13 +412,10 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     // nothing resumes intake after this point
     this.serverIntake?.end()
 
-    const serverClosed = new Promise<void>((resolve) => {
-      if (this.server.listening) {
-        this.server.close(() => { resolve() })
-      } else {
-        resolve()
-      }
-    })
+    // 'close' once the server counts no connection, and the handle released by libuv
+    const serverClosed = this.server.listening
+      ? Promise.all([new Promise((resolve) => this.server.once('close', resolve)), closeListeningHandle(this.server)])
+      : undefined
 
     this.shutdown.abort()
 
@@ -422,8 +430,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
     try {
       await Promise.all([this.pipelineDone, this.sockets.drained(deadline), serverClosed])
-      // handles are released in the loop's close phase: after it, nothing of ours is active
-      await new Promise<void>((resolve) => { setImmediate(resolve) })
+      // a handle a pause closed may still be on its way out (sockets are: their 'close' follows their release)
+      await this.serverIntake?.released
     } finally {
       clearTimeout(timer)
       options?.signal?.removeEventListener('abort', destroyNow)

@@ -1,3 +1,4 @@
+import { SocketTable } from '../operators/internal/socket-table.ts'
 import type { Socket } from 'node:net'
 
 /**
@@ -11,6 +12,12 @@ export interface OwnedSockets {
   readonly stragglers: number
   /** owns the socket until its 'close'; a socket error is logged, never left to reach the process */
   add(socket: Socket): void
+  /**
+   * Calls `closed` when the owned socket closes (replacing the one set
+   * before; undefined: none). The owner of the socket's lifetime hears of
+   * its end from the registry's own 'close' listener: no listener of its own.
+   */
+  onClose(socket: Socket, closed: (() => void) | undefined): void
   /** an upgrade running on an owned socket: `drained()` waits for it to settle too */
   upgrading(settled: Promise<unknown>): void
   /** destroys the socket after `ms` unless it has closed by then */
@@ -28,7 +35,6 @@ export interface OwnedSockets {
 }
 
 export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
-  const open = new Set<Socket>()
   const upgrades = new Set<Promise<unknown>>()
   const timers = new Map<Socket, ReturnType<typeof setTimeout>>()
   let waiting: Array<() => void> = []
@@ -41,29 +47,31 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
     }
   }
 
-  // one handler for every socket (Node calls it with the socket as `this`):
-  // an idle connection costs no closure of its own here
-  function onClose (this: Socket): void {
-    open.delete(this)
-    const timer = timers.get(this)
+  const open = new SocketTable<(() => void) | undefined>((socket, closed) => {
+    const timer = timers.get(socket)
     if (timer != null) {
       clearTimeout(timer)
-      timers.delete(this)
+      timers.delete(socket)
     }
+    closed?.()
     if (open.size === 0 && waiting.length > 0) {
       const resolve = waiting
       waiting = []
       resolve.forEach(fn => { fn() })
     }
-  }
+  })
 
   return {
     get size () { return open.size },
     get stragglers () { return stragglers },
     add (socket) {
-      open.add(socket)
-      socket.on('error', onError)
-      socket.once('close', onClose)
+      if (open.add(socket, undefined)) {
+        // one shared handler: an idle connection costs no closure here
+        socket.on('error', onError)
+      }
+    },
+    onClose (socket, closed) {
+      open.set(socket, closed)
     },
     upgrading (settled) {
       upgrades.add(settled)
@@ -76,7 +84,7 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
       timers.set(socket, setTimeout(() => { destroy(socket) }, ms))
     },
     destroyAll () {
-      open.forEach(destroy)
+      open.sockets().forEach(destroy)
     },
     async drained (giveUp) {
       if (open.size > 0) {
@@ -87,7 +95,7 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
       }
     },
     values () {
-      return [...open]
+      return open.sockets()
     }
   }
 }

@@ -45,9 +45,9 @@ export async function stallClients (host: string, port: number, count: number): 
     if (msg.type === 'allClosed') closedAll(BigInt(msg.at))
   })
   try {
-    await within(20_000, `${count} stalled clients to connect`, connected)
+    await within(60_000, `${count} stalled clients to connect`, connected)
     let accepted = 0
-    await until(10_000, () => `the server to accept ${count} sockets (${accepted} so far)`, () => (accepted = acceptedOn(port)) >= count)
+    await until(60_000, () => `the server to accept ${count} sockets (${accepted} so far)`, () => (accepted = acceptedOn(port)) >= count)
   } catch (err) {
     await stopHolders([holder])
     throw err
@@ -55,14 +55,20 @@ export async function stallClients (host: string, port: number, count: number): 
   return { holder, allClosed }
 }
 
-/** Times `close`: until it resolves, and until it has resolved and every client has seen 'close'. */
+/** Times `close`: until it resolves, until it has resolved and every client has seen 'close', and the CPU time this process spent until it resolved. */
 export async function timeClose (stalled: Stalled, close: () => Promise<void>): Promise<Sample> {
   const start = process.hrtime.bigint()
+  const cpu = process.cpuUsage()
   const ms = (at: bigint): number => Number(at - start) / 1e6
   let resolvedMs = Number.NaN
-  const closing = close().then(() => { resolvedMs = ms(process.hrtime.bigint()) })
+  let cpuMs = Number.NaN
+  const closing = close().then(() => {
+    resolvedMs = ms(process.hrtime.bigint())
+    const used = process.cpuUsage(cpu)
+    cpuMs = (used.user + used.system) / 1e3
+  })
   const [, lastClose] = await within(10_000, 'close() to resolve and all clients to see \'close\'', Promise.all([closing, stalled.allClosed]))
-  return { closeResolve: resolvedMs, closeAll: Math.max(ms(lastClose), resolvedMs) }
+  return { closeResolve: resolvedMs, closeAll: Math.max(ms(lastClose), resolvedMs), closeCpu: cpuMs }
 }
 
 /**

@@ -1,3 +1,4 @@
+import { SocketTable } from './socket-table.ts'
 import type { Socket } from 'node:net'
 
 /**
@@ -7,12 +8,22 @@ import type { Socket } from 'node:net'
  */
 export class OpenSockets {
   private readonly counts = new Map<string, number>()
-  private readonly watched = new Map<Socket, () => void>()
+  private readonly table: SocketTable<string>
 
-  constructor (private readonly onClose?: () => void) {}
+  constructor (onClose?: () => void) {
+    this.table = new SocketTable((_socket, key) => {
+      const left = this.count(key) - 1
+      if (left > 0) {
+        this.counts.set(key, left)
+      } else {
+        this.counts.delete(key)
+      }
+      onClose?.()
+    })
+  }
 
   get total (): number {
-    return this.watched.size
+    return this.table.size
   }
 
   count (key: string): number {
@@ -21,29 +32,13 @@ export class OpenSockets {
 
   /** Counts `socket` under `key` until it closes; a socket already closed is not counted. */
   add (key: string, socket: Socket): void {
-    if (socket.closed || this.watched.has(socket)) {
-      return
+    if (this.table.add(socket, key)) {
+      this.counts.set(key, this.count(key) + 1)
     }
-    const closed = (): void => {
-      this.watched.delete(socket)
-      const left = this.count(key) - 1
-      if (left > 0) {
-        this.counts.set(key, left)
-      } else {
-        this.counts.delete(key)
-      }
-      this.onClose?.()
-    }
-    this.counts.set(key, this.count(key) + 1)
-    this.watched.set(socket, closed)
-    socket.once('close', closed)
   }
 
   dispose (): void {
-    for (const [socket, closed] of this.watched) {
-      socket.off('close', closed)
-    }
-    this.watched.clear()
+    this.table.clear()
     this.counts.clear()
   }
 }
