@@ -1,6 +1,7 @@
 import { TimeoutError } from '@libp2p/interface'
 import { AbstractMultiaddrConnection } from '@libp2p/utils'
 import type { AbortOptions, CounterGroup, Logger, MessageStreamDirection, MultiaddrConnection } from '@libp2p/interface'
+import type { EventHandler } from 'main-event'
 import type { SendResult } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'
@@ -10,6 +11,9 @@ type SendList = Parameters<AbstractMultiaddrConnection['sendData']>[0]
 
 /** each socket's connection, for the handlers all sockets share */
 const connections = new WeakMap<Socket, SocketConnection>()
+
+const nativeAdd = EventTarget.prototype.addEventListener
+const nativeRemove = EventTarget.prototype.removeEventListener
 
 /** Inactivity timeout when none is configured, as in `@libp2p/tcp` */
 export const DEFAULT_INACTIVITY_TIMEOUT = 2 * 60_000
@@ -61,6 +65,67 @@ class SocketConnection extends AbstractMultiaddrConnection {
     socket.on('close', SocketConnection.onSocketClose)
     socket.on('timeout', SocketConnection.onSocketTimeout)
     socket.setTimeout(init.inactivityTimeout ?? DEFAULT_INACTIVITY_TIMEOUT)
+  }
+
+  /**
+   * The listeners a connection keeps for its whole life (its own stream's,
+   * noise's, the muxer's, libp2p's `Connection`'s: eight in a node) go
+   * straight to the native `EventTarget` as they are, as (type, listener)
+   * pairs here, instead of through main-event's bookkeeping, which gives each
+   * one a wrapper, an abort hook, an options object and an entry (about
+   * 0.25 KiB per listener, 2 KiB per idle connection). Listeners with
+   * options (`once`, `signal`, `capture`, `passive`) still go through it.
+   * No initializer: the base class's constructor adds listeners before this
+   * class's fields would be set.
+   */
+  private declare plainListeners?: unknown[]
+
+  override addEventListener (type: string, listener: EventHandler<any> | null, options?: boolean | AddEventListenerOptions): void {
+    if (listener == null || !isPlain(options)) {
+      super.addEventListener(type, listener as EventHandler<Event>, options)
+      return
+    }
+    if (this.plainIndex(type, listener) >= 0) {
+      return
+    }
+    this.plainListeners ??= []
+    this.plainListeners.push(type, listener)
+    nativeAdd.call(this, type, listener)
+    // as AbstractMessageStream does: bytes that came before the first reader go to it
+    if (type === 'message' && this.readBufferLength > 0) {
+      queueMicrotask(() => { this.dispatchReadBuffer() })
+    }
+  }
+
+  override removeEventListener (type: string, listener?: EventHandler<any> | null, options?: boolean | EventListenerOptions): void {
+    const i = listener == null || flag(options, 'capture') ? -1 : this.plainIndex(type, listener)
+    if (i < 0) {
+      super.removeEventListener(type as 'close', listener as EventHandler<any>, options)
+      return
+    }
+    this.plainListeners?.splice(i, 2)
+    nativeRemove.call(this, type, listener as EventHandler<Event>)
+  }
+
+  override listenerCount (type: string): number {
+    let count = super.listenerCount(type)
+    const plain = this.plainListeners ?? []
+    for (let i = 0; i < plain.length; i += 2) {
+      if (plain[i] === type) {
+        count++
+      }
+    }
+    return count
+  }
+
+  private plainIndex (type: string, listener: EventHandler<any>): number {
+    const plain = this.plainListeners ?? []
+    for (let i = 0; i < plain.length; i += 2) {
+      if (plain[i] === type && plain[i + 1] === listener) {
+        return i
+      }
+    }
+    return -1
   }
 
   private static onSocketData (this: Socket, buf: Buffer): void {
@@ -231,4 +296,13 @@ export type SocketMultiaddrConnection = MultiaddrConnection & Pick<SocketConnect
 /** Wraps a connected socket as a `MultiaddrConnection` */
 export function toMultiaddrConnection (init: SocketConnectionInit): SocketMultiaddrConnection {
   return new SocketConnection(init)
+}
+
+/** no option that needs main-event's bookkeeping (false, `{}` and `{ once: false }` need none) */
+function isPlain (options?: boolean | AddEventListenerOptions): boolean {
+  return !flag(options, 'capture') && !flag(options, 'once') && !flag(options, 'passive') && (typeof options !== 'object' || options.signal == null)
+}
+
+function flag (options: boolean | AddEventListenerOptions | undefined, name: 'capture' | 'once' | 'passive'): boolean {
+  return typeof options === 'object' ? options[name] === true : name === 'capture' && options === true
 }

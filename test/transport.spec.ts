@@ -145,3 +145,65 @@ describe('the transport in a node lifecycle', () => {
     await conn.maConn.close()
   })
 })
+
+describe('a connection\'s event listeners', () => {
+  /** a dialed connection and its inbound end, over real sockets */
+  async function pair (): Promise<{ out: any, inb: any }> {
+    const transport = createTransport()
+    const upgrader = passThroughUpgrader()
+    const { listener, addr } = await listening(transport, upgrader, multiaddr('/ip4/127.0.0.1/tcp/0'))
+    cleanup.push(async () => { await listener.close() })
+    const conn: any = await transport.dial(addr, { upgrader, signal: AbortSignal.timeout(2000) })
+    cleanup.push(async () => { await conn.maConn.close() })
+    await waitUntil(() => upgrader.inbound.length === 1, 2000, 'the inbound connection')
+    return { out: conn.maConn, inb: upgrader.inbound[0] }
+  }
+
+  it('kept without main-event\'s bookkeeping are counted once, deliver bytes that came first, and go when removed', async () => {
+    const { out, inb } = await pair()
+    const base = inb.listenerCount('message')
+
+    // bytes before any reader wait in the read buffer
+    out.send(Uint8Array.from([1, 2, 3]))
+    await waitUntil(() => inb.readBufferLength === 3, 2000, 'three bytes buffered before the first reader')
+
+    const got: number[] = []
+    const onMessage = (evt: any): void => { got.push(...evt.data.subarray()) }
+    inb.addEventListener('message', onMessage)
+    inb.addEventListener('message', onMessage)
+    expect(inb.listenerCount('message')).toBe(base + 1)
+    await waitUntil(() => got.length === 3, 2000, 'the buffered bytes delivered to the first reader')
+
+    out.send(Uint8Array.from([4]))
+    await waitUntil(() => got.length === 4, 2000, 'a byte sent after the reader came')
+    expect(got).toEqual([1, 2, 3, 4])
+
+    inb.removeEventListener('message', onMessage)
+    expect(inb.listenerCount('message')).toBe(base)
+    out.send(Uint8Array.from([5]))
+    await waitUntil(() => inb.readBufferLength === 1, 2000, 'a byte buffered once the reader left')
+    expect(got).toEqual([1, 2, 3, 4])
+  })
+
+  it('with options (once, signal) keep their meaning', async () => {
+    const { out, inb } = await pair()
+    const base = inb.listenerCount('message')
+    let once = 0
+    let until = 0
+    const stop = new AbortController()
+    inb.addEventListener('message', () => { once++ }, { once: true })
+    inb.addEventListener('message', () => { until++ }, { signal: stop.signal })
+    expect(inb.listenerCount('message')).toBe(base + 2)
+
+    out.send(Uint8Array.from([1]))
+    await waitUntil(() => until === 1, 2000, 'the first byte')
+    expect(once).toBe(1)
+    expect(inb.listenerCount('message')).toBe(base + 1)
+
+    stop.abort()
+    expect(inb.listenerCount('message')).toBe(base)
+    out.send(Uint8Array.from([2]))
+    await waitUntil(() => inb.readBufferLength === 1, 2000, 'a byte buffered with no reader left')
+    expect([once, until]).toEqual([1, 1])
+  })
+})
