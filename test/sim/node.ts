@@ -1,0 +1,80 @@
+/**
+ * One node of the simulation: a libp2p node as a user would build it, with
+ * identify, ping, gossipsub and a LAN kad-dht over noise and yamux, on
+ * rx-tcp or `@libp2p/tcp`, finding the others through a bootstrap list.
+ *
+ * @example
+ * const node = await createSimNode({ transport: 'rx', ip: '10.77.1.1', bootstrap: [] })
+ * node.services.pubsub.publish(SIM_TOPIC, data)
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { tcp as refTcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
+import { tcp as rxTcp } from '../../src/index.ts'
+
+/** `rx`: this package; `ref`: `@libp2p/tcp` 11, the transport it replaces */
+export type SimTransport = 'rx' | 'ref'
+
+export const SIM_TOPIC = 'rx-tcp-sim'
+/** a private DHT, so that no record or query of the simulation could reach another network */
+export const SIM_DHT_PROTOCOL = '/rx-tcp-sim/kad/1.0.0'
+/** the DHT namespace of the simulation's records: keys are `/rxsim/<hex>` */
+export const SIM_KEY_NAMESPACE = 'rxsim'
+
+export interface SimNodeOptions {
+  transport: SimTransport
+  /** the address the node listens on, its own in its namespace */
+  ip: string
+  /** multiaddrs with /p2p/ of the bootstrap nodes; empty for the first one */
+  bootstrap: string[]
+}
+
+export async function createSimNode (opts: SimNodeOptions) {
+  const tcp = opts.transport === 'rx' ? rxTcp : refTcp
+  return createLibp2p({
+    addresses: { listen: [`/ip4/${opts.ip}/tcp/0`] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: opts.bootstrap.length > 0 ? [bootstrap({ list: opts.bootstrap, timeout: 50 })] : [],
+    connectionManager: {
+      // All nodes of a namespace dial out from its first address, so each
+      // namespace is one "host" to libp2p's per-host inbound rate limit
+      // (default 5 connections a second). A namespace of 8 to 25 nodes
+      // starting or dialing for the DHT together goes past it on either
+      // transport and has its connections refused (docs/sim.md).
+      inboundConnectionThreshold: 1_000
+    },
+    services: {
+      identify: identify(),
+      // ping allows one outbound ping stream per connection by default; the
+      // load pings random pairs several times a second, and libp2p's own
+      // connection monitor pings too, so two may meet on one connection
+      ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 4 }),
+      pubsub: gossipsub({
+        // the policy Ethereum's consensus clients (Lodestar) use: no
+        // signatures, message id from the content
+        globalSignaturePolicy: 'StrictNoSign',
+        allowPublishToZeroTopicPeers: true,
+        emitSelf: false
+      }),
+      dht: kadDHT({
+        protocol: SIM_DHT_PROTOCOL,
+        clientMode: false,
+        // the default mapper drops private addresses, and every address
+        // here is private: the DHT would learn no way to reach anybody
+        peerInfoMapper: passthroughMapper,
+        validators: { [SIM_KEY_NAMESPACE]: async () => {} },
+        selectors: { [SIM_KEY_NAMESPACE]: () => 0 }
+      })
+    }
+  })
+}
+
+export type SimNode = Awaited<ReturnType<typeof createSimNode>>

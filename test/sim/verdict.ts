@@ -1,0 +1,83 @@
+/** The simulation's table and its PASS/FAIL, from the summaries of its modes. */
+import type { SimMode } from './scenario.ts'
+import type { ModeSummary } from './summary.ts'
+
+const NAMES: Record<SimMode, string> = { rx: 'rx-tcp', ref: '@libp2p/tcp', mixed: 'mixed' }
+const pct = (r: number): string => Number.isFinite(r) ? `${(r * 100).toFixed(2)} %` : '—'
+const ms = (v: number): string => `${v.toFixed(v >= 100 ? 0 : 1)} ms`
+
+/** one row per figure, one column per mode */
+export function tableRows (summaries: ModeSummary[]): Array<[string, ...string[]]> {
+  const row = (label: string, f: (s: ModeSummary) => string): [string, ...string[]] => [label, ...summaries.map(f)]
+  return [
+    row('mode', s => NAMES[s.mode]),
+    row('nodes started (rx / ref), churned', s => `${s.nodesStarted.rx} / ${s.nodesStarted.ref}, ${s.churned}`),
+    row('gossipsub delivery', s => `${pct(s.gossip.ratio)} (${s.gossip.delivered}/${s.gossip.expected})`),
+    row('  by receiver rx / ref', s => `${pct(s.gossip.ratioByReceiver.rx ?? Number.NaN)} / ${pct(s.gossip.ratioByReceiver.ref ?? Number.NaN)}`),
+    row('gossipsub latency p50 / p99', s => `${ms(s.gossip.latencyMs.p50)} / ${ms(s.gossip.latencyMs.p99)}`),
+    row('messages published', s => String(s.gossip.published)),
+    row('DHT put ok', s => `${pct(s.dht.put.ratio)} (${s.dht.put.ok}/${s.dht.put.ok + s.dht.put.failed})`),
+    row('DHT get ok', s => `${pct(s.dht.get.ratio)} (${s.dht.get.ok}/${s.dht.get.ok + s.dht.get.failed})`),
+    row('ping ok', s => `${pct(s.ping.ratio)} (${s.ping.ok}/${s.ping.ok + s.ping.failed})`),
+    row('ping RTT p50 / p99', s => `${ms(s.ping.rttMs.p50)} / ${ms(s.ping.rttMs.p99)}`),
+    row('dials aborted / done first / failed', s => `${s.abortedDials.aborted} / ${s.abortedDials.completed} / ${s.abortedDials.failed}`),
+    row('stop() p50 / p99 / max', s => `${ms(s.stopMs.p50)} / ${ms(s.stopMs.p99)} / ${ms(s.stopMs.max)}`),
+    row('stop() p99 rx / ref', s => `${s.stopMsByTransport.rx != null ? ms(s.stopMsByTransport.rx.p99) : '—'} / ${s.stopMsByTransport.ref != null ? ms(s.stopMsByTransport.ref.p99) : '—'}`),
+    row('TCP handles left', s => String(s.handlesLeft)),
+    row('uncaught / unhandled', s => `${s.uncaught} / ${s.unhandled}`),
+    row('host event-loop delay p99 (max)', s => s.hostLoad.map(h => `${h.loopDelayP99Ms}`).join('/') + ` ms (${Math.max(...s.hostLoad.map(h => h.loopDelayMaxMs))} ms)`),
+    row('host CPU seconds', s => s.hostLoad.map(h => h.cpuSeconds).join('/')),
+    row('packets dropped by the loss rules', s => s.network.droppedPackets != null ? String(s.network.droppedPackets) : '—'),
+    row('duration', s => `${(s.durationMs / 1000).toFixed(0)} s`)
+  ]
+}
+
+export function formatTable (summaries: ModeSummary[]): string {
+  const rows = tableRows(summaries)
+  const widths = rows[0].map((_, i) => Math.max(...rows.map(r => r[i].length)))
+  return rows.map(r => r.map((c, i) => c.padEnd(widths[i])).join(' │ ').trimEnd()).join('\n')
+}
+
+export interface Verdict {
+  pass: boolean
+  /** why it failed, one line each */
+  reasons: string[]
+  /** the figures of the final line */
+  line: string
+}
+
+/**
+ * PASS: no uncaught exception or unhandled rejection and no TCP handle left
+ * in any mode, every node started and stopped, and rx-tcp's gossipsub
+ * delivery and DHT put and get success not below `@libp2p/tcp`'s on the same
+ * seed by more than `tolerance` (a fraction, 0 by default).
+ */
+export function verdict (summaries: ModeSummary[], tolerance: number): Verdict {
+  const reasons: string[] = []
+  for (const s of summaries) {
+    const name = NAMES[s.mode]
+    if (s.uncaught + s.unhandled > 0) reasons.push(`${name}: ${s.uncaught} uncaught exceptions, ${s.unhandled} unhandled rejections`)
+    if (s.handlesLeft > 0) reasons.push(`${name}: ${s.handlesLeft} TCP handles left after every node stopped: ${s.handlesByHost.flat().slice(0, 5).join(', ')}`)
+    if (s.hostErrors.length > 0) reasons.push(`${name}: ${s.hostErrors.length} node starts or stops failed: ${s.hostErrors[0]}`)
+    if (!(s.gossip.expected > 0)) reasons.push(`${name}: no message was expected anywhere: the run measured nothing`)
+  }
+  const rx = summaries.find(s => s.mode === 'rx')
+  const ref = summaries.find(s => s.mode === 'ref')
+  const figures: string[] = []
+  if (rx != null && ref != null) {
+    const compare = (label: string, a: number, b: number): void => {
+      figures.push(`${label} ${pct(a)} vs ${pct(b)}`)
+      if (!(a >= b - tolerance)) reasons.push(`rx-tcp's ${label} ${pct(a)} is below @libp2p/tcp's ${pct(b)}${tolerance > 0 ? ` by more than the tolerance ${pct(tolerance)}` : ''}`)
+    }
+    compare('delivery', rx.gossip.ratio, ref.gossip.ratio)
+    compare('DHT put', rx.dht.put.ratio, ref.dht.put.ratio)
+    compare('DHT get', rx.dht.get.ratio, ref.dht.get.ratio)
+    figures.push(`stop p99 ${ms(rx.stopMs.p99)} vs ${ms(ref.stopMs.p99)}`)
+  } else {
+    for (const s of summaries) figures.push(`${NAMES[s.mode]} delivery ${pct(s.gossip.ratio)}, DHT put ${pct(s.dht.put.ratio)} get ${pct(s.dht.get.ratio)}`)
+  }
+  const mixed = summaries.find(s => s.mode === 'mixed')
+  if (mixed != null) figures.push(`mixed delivery ${pct(mixed.gossip.ratio)}`)
+  figures.push(`handles left ${summaries.map(s => s.handlesLeft).join('/')}, uncaught ${summaries.map(s => s.uncaught + s.unhandled).join('/')} (${summaries.map(s => NAMES[s.mode]).join('/')})`)
+  return { pass: reasons.length === 0, reasons, line: `(rx-tcp vs @libp2p/tcp) ${figures.join('; ')}` }
+}
