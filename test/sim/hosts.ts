@@ -5,6 +5,7 @@
  * says what it waited for when it times out.
  */
 import { spawn } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { jsonLines } from '../fixtures/netns.ts'
@@ -35,6 +36,8 @@ export async function startHost (index: number, spec: SimHost): Promise<HostProc
     ? spawn('ip', ['netns', 'exec', spec.ns, process.execPath, ...nodeArgs], { stdio: 'pipe' })
     : spawn(process.execPath, nodeArgs, { stdio: 'pipe' })
   const label = `host ${index}${spec.ns != null ? ` (${spec.ns})` : ''}`
+  // SIM_LOG_DIR: each host's stderr (libp2p's DEBUG logs) goes to a file there too
+  if (process.env.SIM_LOG_DIR != null) child.stderr.pipe(createWriteStream(join(process.env.SIM_LOG_DIR, `host-${index}.log`), { flags: 'a' }))
   const lines = jsonLines(child, label)
   let exited: string | undefined
   const pending = new Map<number, { resolve: (r: Reply) => void, reject: (e: Error) => void }>()

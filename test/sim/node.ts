@@ -49,8 +49,22 @@ export async function createSimNode (opts: SimNodeOptions) {
       // (default 5 connections a second). A namespace of 8 to 25 nodes
       // starting or dialing for the DHT together goes past it on either
       // transport and has its connections refused (docs/sim.md).
-      inboundConnectionThreshold: 1_000
+      inboundConnectionThreshold: 1_000,
+      // At most 10 inbound upgrades may be pending by default; when 30
+      // nodes dial the 4 bootstrap nodes at once on a loaded machine, the
+      // rest are refused, and @libp2p/bootstrap dials only once: a node
+      // refused there stays alone for good (docs/sim.md)
+      maxIncomingPendingConnections: 100
     },
+    // libp2p's connection monitor opens a ping stream on every connection
+    // every 10 s and aborts the connection when a ping takes longer than
+    // its adaptive timeout (5 s at least). With 30 nodes on 2 loaded cores
+    // that is some 60 stream negotiations a second, and with event loops
+    // running seconds late on both ends it aborted hundreds of healthy
+    // connections a minute, on either transport, and took the gossipsub
+    // mesh apart (docs/sim.md). Off here: a dead peer is still found, as
+    // its socket closes or errors and yamux notices.
+    connectionMonitor: { enabled: false },
     services: {
       identify: identify(),
       // ping allows one outbound ping stream per connection by default; the

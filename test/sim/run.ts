@@ -1,5 +1,6 @@
 // npm run sim -- [--nodes 30] [--namespaces 4] [--loss 3] [--rate 20mbit] [--seconds 60] [--seed N] [--mode rx,ref,mixed] [--loopback] [--out dir]
 import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { randomSeed } from '../chaos/random.ts'
@@ -7,6 +8,7 @@ import { renderSimChart } from './chart.ts'
 import { buildNetwork } from './network.ts'
 import { runScenario } from './scenario.ts'
 import { formatTable, verdict } from './verdict.ts'
+import type { SimNetwork } from './network.ts'
 import type { ScenarioOptions, SimMode } from './scenario.ts'
 import type { ModeSummary } from './summary.ts'
 
@@ -51,10 +53,10 @@ const base: Omit<ScenarioOptions, 'mode'> = {
   onProgress: (line) => { console.log(line) }
 }
 
-// room for each host's share of the nodes and for newcomers of churn landing on it
-const perHost = Math.ceil(nodes / hosts)
-const net = buildNetwork({ hosts, addressesPerHost: Math.min(250, perHost * 2 + 8), impairment, loopback: values.loopback })
-const teardown = (): void => { net.teardown() }
+// handlers first: a signal that comes while the namespaces are being built
+// is handled once the build returns, and then removes them
+let net: SimNetwork | undefined
+const teardown = (): void => { net?.teardown() }
 process.once('exit', teardown)
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
@@ -63,16 +65,20 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.exit(130)
   })
 }
+// room for each host's share of the nodes and for newcomers of churn landing on it
+const perHost = Math.ceil(nodes / hosts)
+net = buildNetwork({ hosts, addressesPerHost: Math.min(250, perHost * 2 + 8), impairment, loopback: values.loopback })
 
 console.log(`sim: seed=${seed} nodes=${nodes} hosts=${hosts} modes=${modes.join(',')} seconds=${base.seconds} publish-every=${base.publishEveryMs}ms churn-every=${base.churnEveryMs}ms dht-every=${base.dhtEveryMs}ms ping-every=${base.pingEveryMs}ms abort-every=${base.abortEveryMs}ms node=${process.version}`)
 console.log(`sim: network: ${net.kind}; shaping: ${net.shaping}`)
+console.log(`sim: machine: ${cpus().length} CPUs, load average ${loadavg().map(l => l.toFixed(1)).join(' ')} before the run`)
 console.log(`sim: replay with: npm run sim -- --seed ${seed} --nodes ${nodes} --namespaces ${hosts} --loss ${impairment.lossPercent} --rate ${impairment.rate} --seconds ${base.seconds} --mode ${modes.join(',')}${values.loopback ? ' --loopback' : ''}`)
 
 const summaries: ModeSummary[] = []
 try {
   for (const mode of modes) {
     console.log(`sim[${mode}] starting ${nodes} nodes (${mode === 'mixed' ? 'half rx-tcp, half @libp2p/tcp' : mode === 'rx' ? 'all rx-tcp' : 'all @libp2p/tcp'})`)
-    const s = await runScenario(net, { ...base, mode })
+    const s = await runScenario(net as SimNetwork, { ...base, mode })
     summaries.push(s)
     console.log(`sim[${mode}] done in ${(s.durationMs / 1000).toFixed(0)} s: delivery ${(s.gossip.ratio * 100).toFixed(2)} %, dht put ${(s.dht.put.ratio * 100).toFixed(1)} % get ${(s.dht.get.ratio * 100).toFixed(1)} %, handles left ${s.handlesLeft}, uncaught ${s.uncaught + s.unhandled}`)
     for (const e of s.topErrors) console.log(`sim[${mode}]   ${e.count}× ${e.kind}: ${e.error}`)

@@ -1,4 +1,5 @@
 /** The figures of one mode of the simulation, from what the parent and the hosts recorded. */
+import { loadavg } from 'node:os'
 import { latency } from '../chaos/harness.ts'
 import type { LatencySummary } from '../chaos/harness.ts'
 import type { SimNetwork } from './network.ts'
@@ -14,6 +15,12 @@ export interface ModeSummary {
   /** nodes started in all, by transport, initial ones and churn's newcomers */
   nodesStarted: Record<SimTransport, number>
   churned: number
+  /** nodes with no connection 20 s after their start (their bootstrap dials all failed) */
+  isolated: number
+  /** whether the network formed (median mesh ≥ 4, routing table ≥ 5) before the load, and in how long */
+  formed: { ok: boolean, ms: number }
+  /** the machine's 1-minute load average when the mode ended: other work on it shows here */
+  loadAverage: number
   gossip: {
     published: number
     /** (message, node) pairs where the node ran from `settleMs` before the message to `graceMs` after it */
@@ -91,6 +98,9 @@ export function summarise (opts: ScenarioOptions, state: RunState, net: SimNetwo
     network: { kind: net.kind, shaping: net.shaping, hosts: net.hosts.length, droppedPackets: net.dropped() },
     nodesStarted: started,
     churned: state.churned,
+    isolated: state.nodes.filter(n => n.joined === false).length,
+    formed: { ok: state.formed === true, ms: Math.round(state.formMs ?? 0) },
+    loadAverage: Math.round(loadavg()[0] * 10) / 10,
     gossip: {
       published: state.messages.size,
       expected,

@@ -12,6 +12,8 @@ export function tableRows (summaries: ModeSummary[]): Array<[string, ...string[]
   return [
     row('mode', s => NAMES[s.mode]),
     row('nodes started (rx / ref), churned', s => `${s.nodesStarted.rx} / ${s.nodesStarted.ref}, ${s.churned}`),
+    row('nodes alone 20 s after start', s => String(s.isolated)),
+    row('network formed before load', s => `${s.formed.ok ? 'yes' : 'NO'}, ${(s.formed.ms / 1000).toFixed(1)} s`),
     row('gossipsub delivery', s => `${pct(s.gossip.ratio)} (${s.gossip.delivered}/${s.gossip.expected})`),
     row('  by receiver rx / ref', s => `${pct(s.gossip.ratioByReceiver.rx ?? Number.NaN)} / ${pct(s.gossip.ratioByReceiver.ref ?? Number.NaN)}`),
     row('gossipsub latency p50 / p99', s => `${ms(s.gossip.latencyMs.p50)} / ${ms(s.gossip.latencyMs.p99)}`),
@@ -27,6 +29,7 @@ export function tableRows (summaries: ModeSummary[]): Array<[string, ...string[]
     row('uncaught / unhandled', s => `${s.uncaught} / ${s.unhandled}`),
     row('host event-loop delay p99 (max)', s => s.hostLoad.map(h => `${h.loopDelayP99Ms}`).join('/') + ` ms (${Math.max(...s.hostLoad.map(h => h.loopDelayMaxMs))} ms)`),
     row('host CPU seconds', s => s.hostLoad.map(h => h.cpuSeconds).join('/')),
+    row('machine load average (1 min)', s => String(s.loadAverage)),
     row('packets dropped by the loss rules', s => s.network.droppedPackets != null ? String(s.network.droppedPackets) : '—'),
     row('duration', s => `${(s.durationMs / 1000).toFixed(0)} s`)
   ]

@@ -41,7 +41,25 @@ async function start (name: string, transport: SimTransport, ip: string, bootstr
   node.services.pubsub.subscribe(SIM_TOPIC)
   nodes.set(name, { node, received })
   const addr = node.getMultiaddrs().find(a => a.toString().includes(`/ip4/${ip}/`)) ?? node.getMultiaddrs()[0]
-  return { addr: addr.toString(), startMs: now() - begin, readyAt: now() }
+  // @libp2p/bootstrap dials its list once: a node whose dials all failed
+  // stays alone. The parent starts the next nodes only once this one is in.
+  const joined = bootstrap.length === 0 || await connected(node, 20_000)
+  return { addr: addr.toString(), startMs: now() - begin, readyAt: now(), joined }
+}
+
+/** resolves true at the node's first connection, false if it has none after `ms` */
+async function connected (node: SimNode, ms: number): Promise<boolean> {
+  if (node.getConnections().length > 0) return true
+  return new Promise(resolve => {
+    const done = (ok: boolean): void => {
+      clearTimeout(timer)
+      node.removeEventListener('connection:open', onOpen)
+      resolve(ok)
+    }
+    const onOpen = (): void => { done(true) }
+    const timer = setTimeout(() => { done(false) }, ms)
+    node.addEventListener('connection:open', onOpen)
+  })
 }
 
 async function stop (name: string): Promise<Reply> {
