@@ -57,7 +57,8 @@ function outcome (ops: OpRecord[]): Outcome {
   return { ok, failed: counted.length - ok, interrupted: ops.length - counted.length, ratio: counted.length === 0 ? Number.NaN : ok / counted.length }
 }
 
-export function summarise (opts: ScenarioOptions, state: RunState, net: SimNetwork, durationMs: number): ModeSummary {
+export function summarise (opts: ScenarioOptions, state: RunState, net: SimNetwork, durationMs: number, droppedBefore?: number): ModeSummary {
+  const dropped = net.dropped()
   const received = new Map(state.nodes.map(n => [n.name, new Map(n.received ?? [])]))
   let expected = 0
   let delivered = 0
@@ -95,7 +96,7 @@ export function summarise (opts: ScenarioOptions, state: RunState, net: SimNetwo
   return {
     mode: opts.mode,
     seed: opts.seed,
-    network: { kind: net.kind, shaping: net.shaping, hosts: net.hosts.length, droppedPackets: net.dropped() },
+    network: { kind: net.kind, shaping: net.shaping, hosts: net.hosts.length, droppedPackets: dropped != null ? dropped - (droppedBefore ?? 0) : undefined },
     nodesStarted: started,
     churned: state.churned,
     isolated: state.nodes.filter(n => n.joined === false).length,
