@@ -24,6 +24,7 @@ const FIGURES: Figure[] = [
   { label: 'node stop() p50', unit: 'ms', better: 'lower', value: s => s.stopMs.p50 },
   { label: 'node stop() p99', unit: 'ms', better: 'lower', value: s => s.stopMs.p99 },
   { label: 'node stop() max', unit: 'ms', better: 'lower', value: s => s.stopMs.max },
+  { label: 'hosts\' event-loop delay p99, worst host', unit: 'ms', better: 'lower', value: s => Math.max(...s.hostLoad.map(h => h.loopDelayP99Ms)) },
   { label: 'TCP handles left', unit: 'handles', better: 'lower', value: s => s.handlesLeft },
   { label: 'uncaught + unhandled', unit: 'errors', better: 'lower', value: s => s.uncaught + s.unhandled }
 ]

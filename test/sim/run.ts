@@ -1,6 +1,7 @@
 // npm run sim -- [--nodes 30] [--namespaces 4] [--loss 3] [--rate 20mbit] [--seconds 60] [--seed N] [--mode rx,ref,mixed]
 //   [--publish-every 5000] [--dht-every 2000] [--ping-every 2000] [--abort-every 5000] [--churn-every 10000] [--tolerance 0.02] [--loopback] [--out dir]
-import { mkdirSync, writeFileSync } from 'node:fs'
+// npm run sim -- --chart test/sim/results/latest.json   draws the chart again from a run's JSON
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -29,9 +30,18 @@ const { values } = parseArgs({
     'abort-every': { type: 'string', default: '5000' },
     tolerance: { type: 'string', default: '0.02' },
     loopback: { type: 'boolean', default: false },
-    out: { type: 'string', default: 'test/sim/results' }
+    out: { type: 'string', default: 'test/sim/results' },
+    chart: { type: 'string' }
   }
 })
+
+if (values.chart != null) {
+  // --chart results.json: draws the chart again from a run's JSON, next to it
+  const svg = values.chart.replace(/\.json$/, '.svg')
+  writeFileSync(svg, renderSimChart(JSON.parse(readFileSync(values.chart, 'utf8'))))
+  console.log(`sim: chart ${svg} drawn from ${values.chart}`)
+  process.exit(0)
+}
 
 const seed = values.seed != null ? Number(values.seed) : randomSeed()
 const nodes = Number(values.nodes)
