@@ -8,10 +8,10 @@
  * goes) is drawn from the seeded generator, so two modes run on one seed get
  * the same plan; timing still differs run to run.
  */
-import { median } from '../../bench/stats.ts'
 import { createRandom } from '../chaos/random.ts'
 import { startHost } from './hosts.ts'
 import { summarise } from './summary.ts'
+import { topology, waitFormed } from './topology.ts'
 import type { Random } from '../chaos/random.ts'
 import type { HostProcess } from './hosts.ts'
 import type { SimNetwork } from './network.ts'
@@ -307,36 +307,6 @@ async function op (state: RunState, kind: OpRecord['kind'], involved: NodeRecord
   record.interrupted = !record.ok && involved.some(n => n.stopAt != null)
   state.ops.push(record)
   return record.ok
-}
-
-interface Topology { connections: number, mesh: number, subscribers: number, routingTable: number, line: string }
-
-/** what the nodes see of each other: medians over all nodes, and the hosts' event-loop delay */
-async function topology (hosts: HostProcess[]): Promise<Topology> {
-  const replies = await Promise.all(hosts.map(async h => h.request({ op: 'stats' }, 10_000).catch(() => undefined)))
-  const rows = replies.flatMap(r => (r?.nodes ?? []) as number[][])
-  const med = (i: number): number => median(rows.map(r => r[i]))
-  const t = { connections: med(0), mesh: med(1), subscribers: med(2), routingTable: med(3) }
-  return { ...t, line: `  per node (median): connections ${t.connections}, gossipsub mesh ${t.mesh}, topic subscribers known ${t.subscribers}, DHT routing table ${t.routingTable}; event-loop delay p99 by host ${replies.map(r => r != null ? Math.round(r.loopDelayP99Ms) : '?').join('/')} ms` }
-}
-
-/**
- * Waits until the median node has a gossipsub mesh of at least Dlo (4) and
- * at least 5 peers in its DHT routing table (fewer in a network too small
- * for that), for at most 90 s; the load starts either way, and the summary
- * says whether it had formed.
- */
-async function waitFormed (hosts: HostProcess[], nodes: number, say: (line: string) => void): Promise<boolean> {
-  const deadline = now() + 90_000
-  const want = { mesh: Math.min(4, nodes - 1), routingTable: Math.min(5, nodes - 1) }
-  let last = now()
-  while (true) {
-    const t = await topology(hosts)
-    if (t.mesh >= want.mesh && t.routingTable >= want.routingTable) { say(`network formed:${t.line}`); return true }
-    if (now() > deadline) { say(`network NOT formed after 90 s (want mesh ${want.mesh}, routing table ${want.routingTable}):${t.line}`); return false }
-    if (now() - last > 10_000) { say(`still forming:${t.line}`); last = now() }
-    await tick(1_000)
-  }
 }
 
 function progress (state: RunState, ms: number): string {
