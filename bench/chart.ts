@@ -34,11 +34,11 @@ const BAR_H = 13
 const BAR_GAP = 3
 const ROW_PAD = 14
 
-function esc (text: string): string {
+export function esc (text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
 }
 
-function num (v: number): string {
+export function num (v: number): string {
   if (!Number.isFinite(v)) return '—'
   return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)
 }

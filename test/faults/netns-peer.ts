@@ -10,22 +10,11 @@ import { createInterface } from 'node:readline'
 import { multiaddr } from '@multiformats/multiaddr'
 import { tcp } from '../../src/index.ts'
 import { ECHO_PROTOCOL, createNode, stopNode } from '../chaos/nodes.ts'
+import { settledTcpHandles } from '../fixtures/netns.ts'
 import type { Connection, Libp2p } from '@libp2p/interface'
 
 const [mode, addr, a, b] = process.argv.slice(2)
 const say = (msg: Record<string, unknown>): void => { process.stdout.write(JSON.stringify(msg) + '\n') }
-// stdin and stdout are pipes of their own: only TCP handles count here
-const handles = (): string[] => process.getActiveResourcesInfo().filter(r => r.startsWith('TCP'))
-/**
- * TCP handles still open once libuv has had a few turns to run the close
- * callbacks of handles already closed (a closed server or destroyed socket
- * stays listed until its close callback, one turn after 'close'); bounded.
- */
-async function settledHandles (ms = 200): Promise<string[]> {
-  const until = performance.now() + ms
-  while (handles().length > 0 && performance.now() < until) await new Promise(resolve => setImmediate(resolve))
-  return handles()
-}
 const sha = (buf: Uint8Array): string => createHash('sha256').update(buf).digest('hex')
 const lines = createInterface({ input: process.stdin })
 const nextCommand = async (): Promise<string> => new Promise(resolve => lines.once('line', resolve))
@@ -63,14 +52,14 @@ switch (mode) {
     const start = performance.now()
     await stopNode(node)
     const ms = performance.now() - start
-    say({ event: 'closed', ms, connections, handles: await settledHandles() })
+    say({ event: 'closed', ms, connections, handles: await settledTcpHandles() })
     break
   }
   case 'dial': {
     const node = await createNode({ transport: tcp() })
     const results = await Promise.all(Array.from({ length: Number(a) }, async () => echo(node, undefined, Number(b))))
     await stopNode(node)
-    say({ event: 'dialed', results, handles: await settledHandles() })
+    say({ event: 'dialed', results, handles: await settledTcpHandles() })
     break
   }
   case 'abort': {
@@ -86,9 +75,9 @@ switch (mode) {
       }
     }))
     // the dials are over: no socket of theirs may be left, before the node stops
-    const open = await settledHandles()
+    const open = await settledTcpHandles()
     await stopNode(node)
-    say({ event: 'aborted', results, handlesBeforeStop: open, handles: await settledHandles() })
+    say({ event: 'aborted', results, handlesBeforeStop: open, handles: await settledTcpHandles() })
     break
   }
   case 'hold': {
@@ -102,7 +91,7 @@ switch (mode) {
     const closedAt = await Promise.all(closed)
     say({ event: 'held', closedAt })
     await stopNode(node)
-    say({ event: 'stopped', handles: await settledHandles() })
+    say({ event: 'stopped', handles: await settledTcpHandles() })
     break
   }
   default:

@@ -1,10 +1,11 @@
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { droppedPackets, impair, jsonLines, netnsUnavailable, nft, sh } from '../fixtures/netns.ts'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
+import type { Impairment, JsonLines } from '../fixtures/netns.ts'
 
 /**
  * Two network namespaces joined by a veth pair, impaired on each side: a
@@ -25,41 +26,30 @@ const VETH_DIAL = `rxd${id}`.slice(0, 15)
 const subnet = 200 + (process.pid % 50)
 const LISTEN_IP = `10.254.${subnet}.1`
 const DIAL_IP = `10.254.${subnet}.2`
-const NETEM = ['delay', '50ms', 'loss', '5%']
+const IMPAIRMENT: Impairment = { delay: '50ms', lossPercent: 5, rate: '20mbit' }
 /** a port on the listener's host where every packet is dropped: a dial there ends only by its signal */
 const BLACKHOLE_PORT = 9
 let impairment = 'none'
 
-const run = (cmd: string, args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 })
-
-function whyNot (): string | undefined {
-  if (process.platform !== 'linux') return 'network namespaces need Linux'
-  if (process.getuid?.() !== 0) return 'network namespaces need root (run as root, or in CI as root)'
-  for (const [tool, pkg] of [['ip', 'iproute2'], ['tc', 'iproute2'], ['nft', 'nftables']]) {
-    try { run(tool, ['-V']) } catch { return `\`${tool}\` is missing: install ${pkg}` }
-  }
-  return undefined
-}
-
 function teardown (): void {
   // deleting a namespace deletes its end of the veth pair, and so the pair
   for (const ns of [NS_LISTEN, NS_DIAL]) {
-    try { run('ip', ['netns', 'del', ns]) } catch {}
+    try { sh('ip', ['netns', 'del', ns]) } catch {}
   }
 }
 
 function setup (): string | undefined {
   try {
-    run('ip', ['netns', 'add', NS_LISTEN])
-    run('ip', ['netns', 'add', NS_DIAL])
-    run('ip', ['link', 'add', VETH_LISTEN, 'type', 'veth', 'peer', 'name', VETH_DIAL])
-    run('ip', ['link', 'set', VETH_LISTEN, 'netns', NS_LISTEN])
-    run('ip', ['link', 'set', VETH_DIAL, 'netns', NS_DIAL])
+    sh('ip', ['netns', 'add', NS_LISTEN])
+    sh('ip', ['netns', 'add', NS_DIAL])
+    sh('ip', ['link', 'add', VETH_LISTEN, 'type', 'veth', 'peer', 'name', VETH_DIAL])
+    sh('ip', ['link', 'set', VETH_LISTEN, 'netns', NS_LISTEN])
+    sh('ip', ['link', 'set', VETH_DIAL, 'netns', NS_DIAL])
     for (const [ns, dev, ip] of [[NS_LISTEN, VETH_LISTEN, LISTEN_IP], [NS_DIAL, VETH_DIAL, DIAL_IP]]) {
-      run('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', dev])
-      run('ip', ['-n', ns, 'link', 'set', dev, 'up'])
-      run('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
-      impairment = impair(ns, dev)
+      sh('ip', ['-n', ns, 'addr', 'add', `${ip}/24`, 'dev', dev])
+      sh('ip', ['-n', ns, 'link', 'set', dev, 'up'])
+      sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up'])
+      impairment = impair(ns, dev, IMPAIRMENT)
     }
     nft(NS_LISTEN, 'add chain inet rxtcp in { type filter hook input priority 0; }')
     nft(NS_LISTEN, `add rule inet rxtcp in tcp dport ${BLACKHOLE_PORT} drop`)
@@ -70,33 +60,12 @@ function setup (): string | undefined {
   }
 }
 
-function nft (ns: string, rule: string): void {
-  run('ip', ['netns', 'exec', ns, 'nft', rule])
-}
-
-/** adds delay and loss on the namespace's end of the veth; returns what it added */
-function impair (ns: string, dev: string): string {
-  nft(ns, 'add table inet rxtcp')
-  try {
-    run('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', dev, 'root', 'netem', ...NETEM])
-    return `netem ${NETEM.join(' ')}`
-  } catch (err: any) {
-    if (!/unknown/i.test(String(err?.stderr))) throw err
-  }
-  nft(ns, 'add chain inet rxtcp out { type filter hook output priority 0; }')
-  nft(ns, 'add rule inet rxtcp out meta l4proto tcp numgen random mod 100 < 5 counter drop')
-  run('ip', ['netns', 'exec', ns, 'tc', 'qdisc', 'add', 'dev', dev, 'root', 'tbf', 'rate', '20mbit', 'burst', '64kb', 'latency', '100ms'])
-  return 'nftables 5 % loss + tbf 20 mbit (no netem in this kernel)'
-}
-
 const tsx = createRequire(import.meta.url).resolve('tsx/esm')
 const PEER = join(import.meta.dirname, 'netns-peer.ts')
 const children = new Set<ChildProcessWithoutNullStreams>()
 
-interface Peer {
+interface Peer extends JsonLines {
   child: ChildProcessWithoutNullStreams
-  /** the next JSON line the peer prints, or a rejection naming what was awaited */
-  next: (what: string, ms: number) => Promise<any>
   send: (line: string) => void
 }
 
@@ -104,28 +73,7 @@ function peer (ns: string, args: string[]): Peer {
   const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', tsx, PEER, ...args], { stdio: 'pipe' })
   children.add(child)
   child.once('exit', () => children.delete(child))
-  let stderr = ''
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-  const queue: string[] = []
-  const waiting: Array<(line: string) => void> = []
-  createInterface({ input: child.stdout }).on('line', line => {
-    const w = waiting.shift()
-    if (w != null) w(line)
-    else queue.push(line)
-  })
-  return {
-    child,
-    send: (line) => { child.stdin.write(line + '\n') },
-    next: async (what, ms) => new Promise((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new Error(`timed out after ${ms} ms waiting for ${what} from '${args.join(' ')}' in ${ns}; stderr: ${stderr.slice(-2000)}`)) }, ms)
-      const onExit = (code: number | null): void => { clearTimeout(timer); reject(new Error(`peer '${args.join(' ')}' exited (${code}) before ${what}; stderr: ${stderr.slice(-2000)}`)) }
-      const take = (line: string): void => { clearTimeout(timer); child.off('exit', onExit); resolve(JSON.parse(line)) }
-      const queued = queue.shift()
-      if (queued != null) { take(queued); return }
-      child.once('exit', onExit)
-      waiting.push(take)
-    })
-  }
+  return { child, send: (line) => { child.stdin.write(line + '\n') }, ...jsonLines(child, `peer '${args.join(' ')}' in ${ns}`) }
 }
 
 async function listener (): Promise<{ peer: Peer, addr: string }> {
@@ -135,7 +83,7 @@ async function listener (): Promise<{ peer: Peer, addr: string }> {
   return { peer: p, addr: msg.addrs.find((a: string) => a.includes(LISTEN_IP)) }
 }
 
-const reason = whyNot() ?? setup()
+const reason = netnsUnavailable() ?? setup()
 if (reason != null) console.warn(`netns fault tests skipped: ${reason}`)
 else console.log(`netns fault tests: ${NS_LISTEN} and ${NS_DIAL}, each side impaired with ${impairment}`)
 
@@ -148,11 +96,11 @@ describe.skipIf(reason != null)(`across network namespaces (veth, ${impairment} 
   afterAll(() => {
     for (const child of children) child.kill('SIGKILL')
     if (impairment.startsWith('nftables')) {
-      const dropped = [NS_LISTEN, NS_DIAL].map(ns => /packets (\d+)/.exec(run('ip', ['netns', 'exec', ns, 'nft', 'list', 'chain', 'inet', 'rxtcp', 'out']))?.[1])
+      const dropped = [NS_LISTEN, NS_DIAL].map(droppedPackets)
       console.log(`netns: packets dropped by the loss rule: listener side ${dropped[0]}, dialer side ${dropped[1]}`)
     }
     teardown()
-    expect(run('ip', ['netns', 'list']), 'namespaces left behind').not.toContain(id)
+    expect(sh('ip', ['netns', 'list']), 'namespaces left behind').not.toContain(id)
   })
 
   it('finishes parallel dials and echoes 256 KiB on each intact', async () => {
