@@ -18,11 +18,11 @@
  */
 
 import { TCP } from './transport.ts'
-import type { InboundOperator, LifetimeOperator } from './inbound.ts'
+import type { InboundOperator, LifetimeOperator } from '../operators/types.ts'
 import type { ComponentLogger, CounterGroup, CreateListenerOptions, DialTransportOptions, Metrics, OutboundConnectionUpgradeEvents, Transport } from '@libp2p/interface'
 import type { ProgressEvent } from 'progress-events'
 
-export type { InboundOperator, InboundSocket, Intake, LifetimeOperator } from './inbound.ts'
+export type { InboundOperator, InboundSocket, Intake, LifetimeOperator } from '../operators/types.ts'
 
 export interface CloseServerOnMaxConnectionsOpts {
   /** Intake resumes once the live socket count is below this. */
