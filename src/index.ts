@@ -18,11 +18,11 @@
  */
 
 import { TCP } from './transport.ts'
-import type { InboundOperator, LifetimeOperator } from './inbound.ts'
+import type { InboundOperator, LifetimeOperator } from '../operators/types.ts'
 import type { ComponentLogger, CounterGroup, CreateListenerOptions, DialTransportOptions, Metrics, OutboundConnectionUpgradeEvents, Transport } from '@libp2p/interface'
 import type { ProgressEvent } from 'progress-events'
 
-export type { InboundOperator, InboundSocket, Intake, LifetimeOperator } from './inbound.ts'
+export type { InboundOperator, InboundSocket, Intake, LifetimeOperator } from '../operators/types.ts'
 
 /** When to pause and resume intake by the number of live sockets, as in `@libp2p/tcp`. */
 export interface CloseServerOnMaxConnectionsOpts {
