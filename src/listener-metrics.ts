@@ -2,6 +2,7 @@ import type { CounterGroup, MetricGroup, Metrics } from '@libp2p/interface'
 
 /** The values of `libp2p_tcp_listener_status_info`, as `@libp2p/tcp` reports them */
 export const ListenerStatus = { INACTIVE: 0, ACTIVE: 1, PAUSED: 2 } as const
+// eslint-disable-next-line @typescript-eslint/no-redeclare -- a value and its type under one name, as an enum would be
 export type ListenerStatus = typeof ListenerStatus[keyof typeof ListenerStatus]
 
 /**
