@@ -44,6 +44,11 @@ export const CHECKS: Check[] = [
     files: ['test/runtimes/close-contract.spec.ts']
   },
   {
+    name: 'internals',
+    description: 'each runtime internal rx-tcp uses, detected, and its public fallback forced (docs/runtimes.md)',
+    files: ['test/operators/close-handle.spec.ts', 'test/connection.spec.ts']
+  },
+  {
     name: 'chaos',
     description: 'a bounded, seeded chaos run (dials, silent, half-handshake, reset and garbage sockets, slow gaters)',
     files: ['test/chaos/chaos.spec.ts'],
