@@ -204,8 +204,7 @@ class SocketConnection extends AbstractMultiaddrConnection {
         options?.signal?.removeEventListener('abort', onAbort)
         resolve()
       })
-      // FIN after the queued bytes, then destroy once they have left
-      socket.destroySoon()
+      endThenDestroy(socket)
     })
   }
 
@@ -338,6 +337,27 @@ export type SocketMultiaddrConnection = MultiaddrConnection & Pick<SocketConnect
 /** Wraps a connected socket as a `MultiaddrConnection` */
 export function toMultiaddrConnection (init: SocketConnectionInit): SocketMultiaddrConnection {
   return (init.nativeListeners ?? NATIVE_LISTENERS) ? new PlainListenerConnection(init) : new SocketConnection(init)
+}
+
+/**
+ * FIN after the queued bytes, then destroy once they have left: what Node's
+ * `socket.destroySoon()` does. That method is undocumented (Node, Bun and Deno
+ * have it); where a runtime lacks it, the same steps through the public API.
+ */
+export function endThenDestroy (socket: Socket): void {
+  const destroySoon = (socket as Partial<Pick<Socket, 'destroySoon'>>).destroySoon
+  if (typeof destroySoon === 'function') {
+    destroySoon.call(socket)
+    return
+  }
+  if (socket.writable) {
+    socket.end()
+  }
+  if (socket.writableFinished) {
+    socket.destroy()
+  } else {
+    socket.once('finish', () => { socket.destroy() })
+  }
 }
 
 /** no option that needs main-event's bookkeeping (false, `{}` and `{ once: false }` need none) */

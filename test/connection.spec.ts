@@ -21,7 +21,7 @@ afterEach(async () => {
 })
 
 /** a connected socket pair on 127.0.0.1: the accepted end wrapped as a connection, the other raw */
-async function wrapped (nativeListeners?: boolean): Promise<{ conn: SocketMultiaddrConnection, peer: net.Socket }> {
+async function wrapped (nativeListeners?: boolean, closeTimeout?: number): Promise<{ conn: SocketMultiaddrConnection, peer: net.Socket, socket: net.Socket }> {
   const server = net.createServer()
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   cleanup.push(async () => { await new Promise<void>(resolve => server.close(() => { resolve() })) })
@@ -37,9 +37,10 @@ async function wrapped (nativeListeners?: boolean): Promise<{ conn: SocketMultia
     direction: 'inbound',
     unix: false,
     log: defaultLogger().forComponent('test:connection'),
-    nativeListeners
+    nativeListeners,
+    closeTimeout
   })
-  return { conn, peer }
+  return { conn, peer, socket }
 }
 
 /** main-event's own count of the listeners it keeps (what the native path skips) */
@@ -90,6 +91,31 @@ describe("a connection's plain listeners", () => {
       peer.destroy()
       await waitUntil(() => closes === 1, 2000, "the connection's close")
       expect(conn.status).toBe('closed')
+    })
+  }
+})
+
+describe("a connection's graceful close", () => {
+  for (const [path, shadow] of [["Node's destroySoon()", false], ['the public fallback (destroySoon removed from the socket)', true]] as const) {
+    it(`through ${path} sends every queued byte, then FIN, and closes long before the close deadline`, async () => {
+      const { conn, peer, socket } = await wrapped(undefined, 10_000)
+      if (shadow) {
+        // the runtime internal taken away from this real socket only
+        Object.defineProperty(socket, 'destroySoon', { value: undefined })
+      }
+      const chunks: Buffer[] = []
+      peer.on('data', (b: Buffer) => chunks.push(b))
+      const ended = new Promise<void>(resolve => peer.once('end', resolve))
+      const bytes = new Uint8Array(1024 * 1024).map((_, i) => i % 253)
+      conn.send(bytes)
+      const started = performance.now()
+      await conn.close()
+      const took = performance.now() - started
+      await ended
+      expect(Buffer.compare(Buffer.concat(chunks), bytes)).toBe(0)
+      expect(socket.destroyed).toBe(true)
+      // the deadline is 10 s: a close that waited for it did not end the socket itself
+      expect(took).toBeLessThan(5_000)
     })
   }
 })
