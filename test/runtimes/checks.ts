@@ -57,14 +57,15 @@ export const CHECKS: Check[] = [
 ]
 
 /**
- * The command that runs vitest's CLI on `runtime` (binary at `bin`): Node runs
- * `vitest.mjs` as it is; Bun needs `--bun` so that vitest's workers are Bun
- * too (without it the `node` on PATH would run them); Deno runs it with every
- * permission, through its Node compatibility.
+ * The command that runs vitest's CLI on `runtime` (binary at `bin`), `args`
+ * starting with vitest's command (`run`): Node runs `vitest.mjs` as it is; Bun
+ * needs `--bun` so that vitest's workers are Bun too (without it the `node` on
+ * PATH would run them); Deno runs it with every permission, through its Node
+ * compatibility, with `vitest.deno.config.ts` (why: see there).
  */
 export function vitestCommand (runtime: Runtime, bin: string, args: string[]): string[] {
   const vitest = 'node_modules/vitest/vitest.mjs'
   if (runtime === 'bun') return [bin, '--bun', vitest, ...args]
-  if (runtime === 'deno') return [bin, 'run', '-A', vitest, ...args]
+  if (runtime === 'deno') return [bin, 'run', '-A', vitest, args[0], '--config', 'test/runtimes/vitest.deno.config.ts', ...args.slice(1)]
   return [bin, vitest, ...args]
 }
