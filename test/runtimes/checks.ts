@@ -49,6 +49,11 @@ export const CHECKS: Check[] = [
     files: ['test/operators/close-handle.spec.ts', 'test/connection.spec.ts']
   },
   {
+    name: 'examples',
+    description: 'npm start (examples/demo.ts) and every example, each run as docs/runtimes.md says, exiting 0 by itself',
+    files: ['test/runtimes/examples.spec.ts']
+  },
+  {
     name: 'chaos',
     description: 'a bounded, seeded chaos run (dials, silent, half-handshake, reset and garbage sockets, slow gaters)',
     files: ['test/chaos/chaos.spec.ts'],
