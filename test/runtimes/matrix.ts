@@ -29,7 +29,7 @@ ${CHECKS.map(c => `                       ${c.name.padEnd(11)}${c.description}`)
   --timeout S        seconds one cell may take before it is killed and failed (default 300)
   --out DIR          where the JSON, the chart and each cell's log go (default .results/runtimes-matrix)
   --record PATH      also copy the JSON there (a run the docs quote)
-  --chart JSON       only redraw the chart from a JSON this tool wrote, then exit
+  --chart JSON       only redraw the chart from a JSON this tool wrote (to the same name, .svg), then exit
   --help             this text`
 
 /** One cell of the matrix: one check on one runtime. */
@@ -207,7 +207,7 @@ async function main (): Promise<void> {
   const { runtimes, checks, opts, timeoutMs, out, record, chart } = options()
   if (chart != null) {
     const saved = JSON.parse(readFileSync(resolve(chart), 'utf8')) as MatrixResult
-    const svg = join(dirname(resolve(chart)), 'matrix.svg')
+    const svg = resolve(chart).replace(/\.json$/, '') + '.svg'
     writeFileSync(svg, matrixSvg(saved))
     console.log(table(saved))
     console.log(`runtimes-matrix: chart drawn to ${relative(process.cwd(), svg)}`)
