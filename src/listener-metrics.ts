@@ -2,7 +2,7 @@ import type { CounterGroup, MetricGroup, Metrics } from '@libp2p/interface'
 
 /** The values of `libp2p_tcp_listener_status_info`, as `@libp2p/tcp` reports them */
 export const ListenerStatus = { INACTIVE: 0, ACTIVE: 1, PAUSED: 2 } as const
-export type ListenerStatus = typeof ListenerStatus[keyof typeof ListenerStatus]
+export type ListenerStatusValue = typeof ListenerStatus[keyof typeof ListenerStatus]
 
 /**
  * A listener's metric groups, under the names and labels `@libp2p/tcp` uses
@@ -62,7 +62,7 @@ export class ListenerMetrics {
   }
 
   /** sets the listener's status series */
-  setStatus (status: ListenerStatus): void {
+  setStatus (status: ListenerStatusValue): void {
     this.status?.update({ [this.label()]: status })
   }
 }

@@ -5,7 +5,7 @@
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, it } from 'vitest'
-import { both, closedPort, differentialSuite, failure, failureOf, fullBacklog, intended, listeningOn, metricKeys, plainServer, same, setup } from './fixture.ts'
+import { both, closedPort, differentialSuite, failureOf, fullBacklog, intended, listeningOn, metricKeys, plainServer, same, setup } from './fixture.ts'
 import { passThroughUpgrader, stallingUpgrader } from '../fixtures/upgraders.ts'
 import { waitUntil, within } from '../fixtures/wait.ts'
 import type { Kind, Failure } from './fixture.ts'
