@@ -4,6 +4,7 @@ import { checkOptions, integer, invalidOption, required, text } from './internal
 import type { InboundSocket, Intake } from './types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
+/** The options of `pauseOnMaxConnections`. */
 export interface PauseOnMaxConnectionsOptions {
   /** pause intake once this many sockets are open */
   closeAbove: number

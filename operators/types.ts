@@ -18,7 +18,9 @@ import type { MonoTypeOperatorFunction, Observable, OperatorFunction } from 'rxj
  * listening handle on the same address (sockets already accepted stay open).
  */
 export interface Intake {
+  /** stops taking sockets from the kernel (the listening handle is closed, open sockets stay) until every `reason` that paused it has resumed */
   pause(reason: string): void
+  /** takes back one pause given under `reason`; intake resumes once no reason holds it */
   resume(reason: string): void
 }
 
@@ -27,6 +29,7 @@ export interface Intake {
  * upgrade. It is tracked by its listener from the moment Node hands it over.
  */
 export interface InboundSocket {
+  /** the accepted socket itself, owned by the listener until the pipeline rejects or upgrades it */
   readonly socket: Socket
   /** the peer's address, `/ip4/…/tcp/…`, `/ip6/…/tcp/…`, or the listen address for unix sockets */
   readonly remoteAddr: Multiaddr

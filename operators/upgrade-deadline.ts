@@ -4,6 +4,7 @@ import { checkOptions, ms as delay, required, scheduler as schedulerLike, text }
 import type { LifetimeHook } from './types.ts'
 import type { SchedulerLike } from 'rxjs'
 
+/** The options of `upgradeDeadline`. */
 export interface UpgradeDeadlineOptions {
   /** how long the upgrade of one socket may take */
   ms: number

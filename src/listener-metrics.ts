@@ -2,7 +2,8 @@ import type { CounterGroup, MetricGroup, Metrics } from '@libp2p/interface'
 
 /** The values of `libp2p_tcp_listener_status_info`, as `@libp2p/tcp` reports them */
 export const ListenerStatus = { INACTIVE: 0, ACTIVE: 1, PAUSED: 2 } as const
-export type ListenerStatusValue = typeof ListenerStatus[keyof typeof ListenerStatus]
+// eslint-disable-next-line @typescript-eslint/no-redeclare -- a value and its type under one name, as an enum would be
+export type ListenerStatus = typeof ListenerStatus[keyof typeof ListenerStatus]
 
 /**
  * A listener's metric groups, under the names and labels `@libp2p/tcp` uses
@@ -62,7 +63,7 @@ export class ListenerMetrics {
   }
 
   /** sets the listener's status series */
-  setStatus (status: ListenerStatusValue): void {
+  setStatus (status: ListenerStatus): void {
     this.status?.update({ [this.label()]: status })
   }
 }
