@@ -3,10 +3,13 @@
  * bounds every option, and each `npm run <tool>` prints its options with
  * `--help` and answers a mistake with one line and exit code 2.
  */
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { CliUsageError, helpText, parseCliArgs, usageLine } from './fixtures/cli.ts'
+import { REPO_ROOT, recordFile, resultFile } from './fixtures/results.ts'
 
 const spec = {
   tool: 'demo',
@@ -71,6 +74,23 @@ describe('parseCli', () => {
     for (const name of Object.keys(spec.options)) expect(help).toContain(`--${name}`)
     expect(help).toContain('rounds (default 10)')
     expect(help).toContain('-h, --help')
+  })
+})
+
+describe('where the tools write', () => {
+  afterAll(() => { rmSync(join(REPO_ROOT, '.results', 'cli-spec'), { recursive: true, force: true }) })
+
+  it('a user\'s run: .results/<tool>/, which git ignores', () => {
+    const file = resultFile({ tool: 'cli-spec', committed: 'test/cli-spec/results', name: 'latest' })
+    expect(file).toBe(join(REPO_ROOT, '.results', 'cli-spec', 'latest.json'))
+    // git check-ignore exits 0 for an ignored path (and 1 for one that is not)
+    expect(() => execFileSync('git', ['check-ignore', '-q', file], { cwd: REPO_ROOT })).not.toThrow()
+  })
+
+  it('--record NAME: the committed folder; a path as given; --out wins', () => {
+    expect(recordFile('test/chaos/results', 'broken')).toBe(join(REPO_ROOT, 'test/chaos/results/broken.json'))
+    expect(recordFile('test/chaos/results', '/tmp/run-1.json')).toBe('/tmp/run-1.json')
+    expect(resultFile({ tool: 'cli-spec', committed: 'x', name: 'latest', record: 'r', out: join(REPO_ROOT, '.results', 'cli-spec', 'o.json') })).toBe(join(REPO_ROOT, '.results', 'cli-spec', 'o.json'))
   })
 })
 
