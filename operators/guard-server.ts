@@ -1,5 +1,6 @@
 import { defer, finalize, tap } from 'rxjs'
-import { acceptSockets } from './accept-sockets.ts'
+import { ACCEPT_SOCKETS_RULES, acceptSockets } from './accept-sockets.ts'
+import { checkOptions, fn, netServer, required } from './internal/check.ts'
 import type { AcceptSocketsOptions } from './accept-sockets.ts'
 import type { InboundOperator, InboundSocket } from './types.ts'
 import type { Server, Socket } from 'node:net'
@@ -41,6 +42,8 @@ import type { Observable } from 'rxjs'
  * @returns the sockets handed to the server, as they are handed
  */
 export function guardServer (server: Server, inbound: InboundOperator, options: AcceptSocketsOptions = {}): Observable<InboundSocket> {
+  checkOptions('guardServer', { server, inbound }, { server: required(netServer()), inbound: required(fn()) })
+  checkOptions('guardServer', options, ACCEPT_SOCKETS_RULES)
   return defer(() => {
     const own = server.listeners('connection') as Array<(socket: Socket) => void>
     for (const listener of own) {

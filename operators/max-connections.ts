@@ -1,5 +1,5 @@
-import { InvalidParametersError } from '@libp2p/interface'
 import { limitOpen } from './internal/limit-open.ts'
+import { checkOptions, integer, required, text } from './internal/check.ts'
 import type { InboundSocket } from './types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
@@ -25,9 +25,7 @@ export interface MaxConnectionsOptions {
  * @returns an operator that rejects sockets over the cap
  */
 export function maxConnections (options: MaxConnectionsOptions): MonoTypeOperatorFunction<InboundSocket> {
+  checkOptions('maxConnections', options, { max: required(integer({ min: 0 })), reason: text() })
   const { max, reason = 'max-connections' } = options
-  if (!(max >= 0)) {
-    throw new InvalidParametersError('maxConnections: max must not be negative')
-  }
   return limitOpen(max, reason, () => 'all')
 }

@@ -1,7 +1,7 @@
-import { InvalidParametersError } from '@libp2p/interface'
 import { asyncScheduler } from 'rxjs'
 import { admit } from './internal/admit.ts'
-import { subnetKeyer } from './internal/addresses.ts'
+import { SUBNET_RULES, subnetKeyer } from './internal/addresses.ts'
+import { checkOptions, number, required, scheduler as schedulerLike, text } from './internal/check.ts'
 import type { SubnetOptions } from './internal/addresses.ts'
 import type { InboundSocket } from './types.ts'
 import type { MonoTypeOperatorFunction, SchedulerLike } from 'rxjs'
@@ -42,10 +42,14 @@ interface Bucket {
  * @returns an operator that rejects sockets beyond their subnet's rate
  */
 export function perSubnetRateLimit (options: PerSubnetRateLimitOptions): MonoTypeOperatorFunction<InboundSocket> {
+  checkOptions('perSubnetRateLimit', options, {
+    ...SUBNET_RULES,
+    rate: required(number({ above: 0 })),
+    burst: required(number({ min: 1 })),
+    reason: text(),
+    scheduler: schedulerLike()
+  })
   const { rate, burst, reason = 'subnet-rate-limit', scheduler = asyncScheduler } = options
-  if (!(rate > 0) || !(burst >= 1)) {
-    throw new InvalidParametersError('perSubnetRateLimit: rate must be positive and burst at least 1')
-  }
   const subnetOf = subnetKeyer(options)
   const refill = (bucket: Bucket, now: number): number =>
     Math.min(burst, bucket.tokens + (now - bucket.at) * rate / 1000)

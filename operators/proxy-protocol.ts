@@ -1,8 +1,9 @@
-import { InvalidMessageError, InvalidParametersError, TimeoutError } from '@libp2p/interface'
+import { InvalidMessageError, TimeoutError } from '@libp2p/interface'
 import { asyncScheduler, Observable } from 'rxjs'
 import { cidrMatcher } from './internal/cidr.ts'
 import { scanProxyHeader, V1_MAX_BYTES } from './internal/proxy-header.ts'
 import { tcpMultiaddr } from './to-inbound-socket.ts'
+import { boolean, checkOptions, cidr, integer, list, ms, required, scheduler as schedulerLike, text } from './internal/check.ts'
 import type { ProxiedClient } from './internal/proxy-header.ts'
 import type { InboundSocket } from './types.ts'
 import type { Socket } from 'node:net'
@@ -73,6 +74,14 @@ export interface ProxyProtocolOptions {
  * @throws InvalidParametersError when a trusted block does not parse or a bound is out of range
  */
 export function proxyProtocol (options: ProxyProtocolOptions): MonoTypeOperatorFunction<InboundSocket> {
+  checkOptions('proxyProtocol', options, {
+    trusted: required(list(cidr())),
+    timeout: ms(),
+    optional: boolean(),
+    maxHeaderBytes: integer({ min: V1_MAX_BYTES }),
+    shutdownReason: text(),
+    scheduler: schedulerLike()
+  })
   const {
     timeout = DEFAULT_PROXY_HEADER_TIMEOUT,
     optional = false,
@@ -80,9 +89,6 @@ export function proxyProtocol (options: ProxyProtocolOptions): MonoTypeOperatorF
     shutdownReason = 'shutdown',
     scheduler = asyncScheduler
   } = options
-  if (!(timeout >= 0) || !(maxHeaderBytes >= V1_MAX_BYTES)) {
-    throw new InvalidParametersError(`proxyProtocol: timeout must not be negative and maxHeaderBytes must be at least ${V1_MAX_BYTES}`)
-  }
   const trusts = cidrMatcher(options.trusted)
   const settings: HeaderSettings = { timeout, optional, maxHeaderBytes, scheduler }
 
