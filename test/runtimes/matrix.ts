@@ -1,4 +1,4 @@
-// npm run runtimes:matrix -- [--runtimes node22,node24,node26,bun,deno] [--checks compliance,interop,close,chaos] [--chaos-rounds 20] [--seed N] [--timeout 300] [--out .results/runtimes-matrix] [--record docs/results/runtimes-matrix-<date>.json] [--chart <json>]
+// npm run runtimes:matrix -- [--runtimes node22,bun] [--checks close,chaos] [--chaos-rounds 20] [--seed N] [--timeout S] [--out FILE] [--record NAME] [--chart FILE]
 /**
  * The runtime matrix: each check (the compliance suite, interop with
  * `@libp2p/tcp`, the close contract, a bounded chaos run) run by vitest itself
@@ -8,29 +8,22 @@
  * `runtimes-matrix: FAIL …`.
  */
 import { spawn } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
+import { parseCli } from '../fixtures/cli.ts'
+import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
 import { matrixSvg } from './chart.ts'
 import { CHECKS, IDENTITY_SPEC, vitestCommand } from './checks.ts'
-import { RUNTIMES, isRuntime, whichRuntimes } from './which.ts'
+import { RUNTIMES, whichRuntimes } from './which.ts'
 import type { Check, CheckOptions } from './checks.ts'
 import type { Runtime, RuntimeBinary } from './which.ts'
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-
-const USAGE = `usage: npm run runtimes:matrix -- [options]
-  --runtimes a,b     runtimes to run on (default ${RUNTIMES.join(',')})
-  --checks a,b       checks to run (default ${CHECKS.map(c => c.name).join(',')})
-${CHECKS.map(c => `                       ${c.name.padEnd(11)}${c.description}`).join('\n')}
-  --chaos-rounds N   rounds of the chaos check on each runtime (default 20)
-  --seed N           chaos seed, the same on every runtime (default: drawn, printed)
-  --timeout S        seconds one cell may take before it is killed and failed (default 300)
-  --out DIR          where the JSON, the chart and each cell's log go (default .results/runtimes-matrix)
-  --record PATH      also copy the JSON there (a run the docs quote)
-  --chart JSON       only redraw the chart from a JSON this tool wrote (to the same name, .svg), then exit
-  --help             this text`
+/** where the committed runs the docs quote live */
+const COMMITTED = 'test/runtimes/results'
+/** each cell's vitest report and log, for a user's run and a recorded one alike (never committed) */
+const CELLS = join(repo, '.results', 'runtimes-matrix', 'cells')
 
 /** One cell of the matrix: one check on one runtime. */
 export interface Cell {
@@ -61,49 +54,27 @@ export interface MatrixResult {
   totals: { cells: number, cellsFailed: number, passed: number, failed: number, skipped: number, durationMs: number }
 }
 
-function fail (message: string): never {
-  console.error(`runtimes-matrix: ${message}`)
-  console.error(USAGE)
-  process.exit(2)
-}
-
-function options (): { runtimes: Runtime[], checks: Check[], opts: CheckOptions, timeoutMs: number, out: string, record?: string, chart?: string } {
-  let values
-  try {
-    ;({ values } = parseArgs({
-      options: {
-        runtimes: { type: 'string' },
-        checks: { type: 'string' },
-        'chaos-rounds': { type: 'string', default: '20' },
-        seed: { type: 'string' },
-        timeout: { type: 'string', default: '300' },
-        out: { type: 'string', default: '.results/runtimes-matrix' },
-        record: { type: 'string' },
-        chart: { type: 'string' },
-        help: { type: 'boolean', default: false }
-      }
-    }))
-  } catch (err) {
-    fail((err as Error).message)
-  }
-  if (values.help) {
-    console.log(USAGE)
-    process.exit(0)
-  }
-  const runtimes = (values.runtimes ?? RUNTIMES.join(',')).split(',').filter(Boolean)
-  for (const rt of runtimes) if (!isRuntime(rt)) fail(`unknown runtime '${rt}' in --runtimes (known: ${RUNTIMES.join(', ')})`)
-  const names = (values.checks ?? CHECKS.map(c => c.name).join(',')).split(',').filter(Boolean)
-  const checks = names.map(name => CHECKS.find(c => c.name === name) ?? fail(`unknown check '${name}' in --checks (known: ${CHECKS.map(c => c.name).join(', ')})`))
-  const int = (name: string, value: string | undefined, min: number): number => {
-    const n = Number(value)
-    if (value == null || !Number.isInteger(n) || n < min) fail(`--${name} must be an integer >= ${min}, got '${value}'`)
-    return n
-  }
-  const chaosRounds = int('chaos-rounds', values['chaos-rounds'], 1)
-  const seed = values.seed != null ? int('seed', values.seed, 0) : Math.floor(Math.random() * 2 ** 31)
-  const timeoutMs = int('timeout', values.timeout, 1) * 1000
-  if (runtimes.length === 0 || checks.length === 0) fail('nothing to run: --runtimes and --checks need at least one name each')
-  return { runtimes: runtimes as Runtime[], checks, opts: { chaosRounds, seed }, timeoutMs, out: resolve(repo, values.out), record: values.record, chart: values.chart }
+function options (): { runtimes: Runtime[], checks: Check[], opts: CheckOptions, timeoutMs: number, json: string, record: boolean, chart?: string } {
+  const values = parseCli({
+    tool: 'runtimes:matrix',
+    summary: 'The runtime matrix: each check run by vitest itself on each runtime (installed first by test/runtimes/install.sh,\ncached). Prints a line per cell and the table; the JSON and its chart go to .results/runtimes-matrix/ unless --record or --out.\nchecks: ' +
+      CHECKS.map(c => `${c.name} (${c.description})`).join('; '),
+    options: {
+      runtimes: { type: 'list', choices: RUNTIMES, default: RUNTIMES, placeholder: 'A,B', description: 'runtimes to run on' },
+      checks: { type: 'list', choices: CHECKS.map(c => c.name), default: CHECKS.map(c => c.name), placeholder: 'A,B', description: 'checks to run' },
+      'chaos-rounds': { type: 'integer', min: 1, default: 20, description: 'rounds of the chaos check on each runtime' },
+      seed: { type: 'integer', min: 0, description: 'chaos seed, the same on every runtime (default: drawn, printed)' },
+      timeout: { type: 'integer', min: 1, default: 300, placeholder: 'S', description: 'seconds one cell may take before it is killed and failed' },
+      out: { type: 'string', placeholder: 'FILE', description: 'write the JSON (and its chart, .svg) there' },
+      record: { type: 'string', placeholder: 'NAME', description: recordHelp('runtimes-matrix', COMMITTED) },
+      chart: { type: 'string', placeholder: 'FILE', description: 'only redraw the chart of a JSON this tool wrote (next to it, .svg), then exit' }
+    },
+    examples: ['npm run runtimes:matrix -- --runtimes bun,deno --checks close,chaos', 'npm run runtimes:matrix -- --record 2026-12-01']
+  })
+  const checks = values.checks.map(name => CHECKS.find(c => c.name === name) as Check)
+  const seed = values.seed ?? Math.floor(Math.random() * 2 ** 31)
+  const json = values.chart != null ? resolve(values.chart) : resultFile({ tool: 'runtimes-matrix', committed: COMMITTED, name: 'latest', record: values.record, out: values.out })
+  return { runtimes: values.runtimes, checks, opts: { chaosRounds: values['chaos-rounds'], seed }, timeoutMs: values.timeout * 1000, json, record: values.record != null, chart: values.chart }
 }
 
 interface VitestReport {
@@ -115,10 +86,10 @@ interface VitestReport {
 }
 
 /** Runs one check on one runtime, killing the whole process group past `timeoutMs` */
-async function runCell (rt: RuntimeBinary, check: Check, opts: CheckOptions, timeoutMs: number, out: string): Promise<Cell> {
+async function runCell (rt: RuntimeBinary, check: Check, opts: CheckOptions, timeoutMs: number): Promise<Cell> {
   const base = `${rt.runtime}-${check.name}`
-  const report = join(out, 'reports', `${base}.json`)
-  const log = join(out, 'logs', `${base}.log`)
+  const report = join(CELLS, `${base}.json`)
+  const log = join(CELLS, `${base}.log`)
   mkdirSync(dirname(report), { recursive: true })
   mkdirSync(dirname(log), { recursive: true })
   rmSync(report, { force: true })
@@ -204,17 +175,17 @@ export function table (result: MatrixResult): string {
 }
 
 async function main (): Promise<void> {
-  const { runtimes, checks, opts, timeoutMs, out, record, chart } = options()
+  const { runtimes, checks, opts, timeoutMs, json, record, chart } = options()
   if (chart != null) {
-    const saved = JSON.parse(readFileSync(resolve(chart), 'utf8')) as MatrixResult
-    const svg = resolve(chart).replace(/\.json$/, '') + '.svg'
+    const saved = JSON.parse(readFileSync(json, 'utf8')) as MatrixResult
+    const svg = sibling(json, '.svg')
     writeFileSync(svg, matrixSvg(saved))
     console.log(table(saved))
-    console.log(`runtimes-matrix: chart drawn to ${relative(process.cwd(), svg)}`)
+    console.log(`runtimes-matrix: chart drawn to ${shown(svg)}`)
     return
   }
   console.log(`runtimes-matrix: runtimes=${runtimes.join(',')} checks=${checks.map(c => c.name).join(',')} chaos-rounds=${opts.chaosRounds} seed=${opts.seed} timeout=${timeoutMs / 1000}s`)
-  console.log(`runtimes-matrix: replay with: npm run runtimes:matrix -- --runtimes ${runtimes.join(',')} --checks ${checks.map(c => c.name).join(',')} --chaos-rounds ${opts.chaosRounds} --seed ${opts.seed}`)
+  console.log(`runtimes-matrix: replay with: npm run runtimes:matrix -- --runtimes ${runtimes.join(',')} --checks ${checks.map(c => c.name).join(',')} --chaos-rounds ${opts.chaosRounds} --seed ${opts.seed} --timeout ${timeoutMs / 1000}`)
   let binaries: RuntimeBinary[]
   try {
     binaries = whichRuntimes(runtimes)
@@ -230,7 +201,7 @@ async function main (): Promise<void> {
   for (const rt of binaries) {
     for (const check of checks) {
       console.log(`runtimes-matrix: ${rt.runtime} ${check.name} ...`)
-      const cell = await runCell(rt, check, opts, timeoutMs, out)
+      const cell = await runCell(rt, check, opts, timeoutMs)
       cells.push(cell)
       console.log(`runtimes-matrix: ${rt.runtime} ${check.name} ${cellText(cell)}${cell.note != null ? ` (${cell.note})` : ''}`)
       for (const f of cell.failures.slice(0, 10)) console.log(`runtimes-matrix:   failed: ${f}`)
@@ -251,18 +222,13 @@ async function main (): Promise<void> {
   }
   const result: MatrixResult = { tool: 'runtimes-matrix', date: new Date().toISOString(), seed: opts.seed, chaosRounds: opts.chaosRounds, runtimes: binaries, checks: checks.map(c => c.name), cells, totals }
 
-  mkdirSync(out, { recursive: true })
-  const json = join(out, 'latest.json')
   writeFileSync(json, JSON.stringify(result, null, 2) + '\n')
-  writeFileSync(join(out, 'matrix.svg'), matrixSvg(result))
-  if (record != null) {
-    mkdirSync(dirname(resolve(record)), { recursive: true })
-    copyFileSync(json, resolve(record))
-  }
+  const svg = sibling(json, '.svg')
+  writeFileSync(svg, matrixSvg(result))
   console.log('')
   console.log(table(result))
   console.log('')
-  console.log(`runtimes-matrix: JSON written to ${relative(process.cwd(), json)}, chart to ${relative(process.cwd(), join(out, 'matrix.svg'))}${record != null ? `, recorded to ${record}` : ''}`)
+  console.log(`runtimes-matrix: ${record ? 'recorded' : 'JSON written'} to ${shown(json)}, chart to ${shown(svg)}, each cell's log in ${shown(CELLS)}`)
   const verdict = totals.cellsFailed === 0 ? 'PASS' : 'FAIL'
   console.log(`runtimes-matrix: ${verdict} ${totals.cells - totals.cellsFailed}/${totals.cells} cells, ${totals.passed} tests passed, ${totals.failed} failed, ${totals.skipped} skipped in ${(totals.durationMs / 1000).toFixed(0)} s (seed ${opts.seed})`)
   process.exitCode = verdict === 'PASS' ? 0 : 1
