@@ -10,6 +10,8 @@ export interface ToInboundSocketOptions {
   intake: Intake
   /** told once about the socket's rejection, after it was destroyed */
   onReject?: RejectListener
+  /** counts an event of the socket (`InboundSocket.count`): one function for all the sockets of a listener */
+  count?: (event: string) => void
 }
 
 /**
@@ -45,6 +47,7 @@ class PipelineSocket implements InboundSocket {
   // own fields, not getters: stages may copy the element with `{ ...inbound }`
   readonly localAddr: Multiaddr
   readonly intake: Intake
+  readonly count?: (event: string) => void
   private rejected = false
 
   constructor (
@@ -54,6 +57,7 @@ class PipelineSocket implements InboundSocket {
   ) {
     this.localAddr = options.localAddr
     this.intake = options.intake
+    this.count = options.count
   }
 
   reject (reason: string, err?: Error): boolean {
