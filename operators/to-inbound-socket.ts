@@ -128,4 +128,3 @@ export function tcpMultiaddr (ip: string, port: number): Multiaddr {
   // parsed from a string so that the address is written in its canonical form
   return multiaddr(`${zone === undefined ? '' : `/ip6zone/${zone}`}/ip6/${address}/tcp/${port}`)
 }
-

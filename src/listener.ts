@@ -56,6 +56,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private readonly sockets = ownedSockets((err) => {
     this.connectionLog('error on an inbound socket - %e', err)
   })
+
   private readonly shutdown = new AbortController()
   private readonly close$: Observable<void>
   private readonly closeTimeout: number
