@@ -27,6 +27,7 @@ export { perSubnetRateLimit, type PerSubnetRateLimitOptions } from './per-subnet
 export { maxConnections, type MaxConnectionsOptions } from './max-connections.ts'
 export { pauseOnMaxConnections, type PauseOnMaxConnectionsOptions } from './pause-on-max-connections.ts'
 export { proxyProtocol, DEFAULT_PROXY_HEADER_TIMEOUT, DEFAULT_MAX_PROXY_HEADER_BYTES, type ProxyProtocolOptions } from './proxy-protocol.ts'
+export { balancerAddress, type PeerAddress } from './balancer-address.ts'
 export { upgradeCap, type UpgradeCap, type UpgradeCapOptions } from './upgrade-cap.ts'
 export { upgradeDeadline, type UpgradeDeadlineOptions } from './upgrade-deadline.ts'
 export { metricsTap, LISTENER_EVENTS_METRIC, type MetricsTap, type MetricsTapOptions } from './metrics-tap.ts'

@@ -1,6 +1,7 @@
 import { InvalidMessageError, InvalidParametersError, TimeoutError } from '@libp2p/interface'
 import { asyncScheduler, Observable } from 'rxjs'
 import { cidrMatcher } from './internal/cidr.ts'
+import { markProxied } from './internal/peer-address.ts'
 import { scanProxyHeader, V1_MAX_BYTES } from './internal/proxy-header.ts'
 import { tcpMultiaddr } from './to-inbound-socket.ts'
 import type { ProxiedClient } from './internal/proxy-header.ts'
@@ -27,6 +28,14 @@ export interface ProxyProtocolOptions {
   shutdownReason?: string
   /** the clock of the timeout (default `asyncScheduler`) */
   scheduler?: SchedulerLike
+  /**
+   * what the socket's own `remoteAddress`, `remotePort` and `remoteFamily`
+   * give once a header named a client, and so those of a TLSSocket, an HTTP
+   * or HTTP/2 request over it (default `'client'`; `'balancer'` leaves the
+   * socket as Node made it). `balancerAddress(socket)` gives the balancer's
+   * either way.
+   */
+  socketPeer?: 'client' | 'balancer'
 }
 
 /**
@@ -77,13 +86,14 @@ export function proxyProtocol (options: ProxyProtocolOptions): MonoTypeOperatorF
     optional = false,
     maxHeaderBytes = DEFAULT_MAX_PROXY_HEADER_BYTES,
     shutdownReason = 'shutdown',
-    scheduler = asyncScheduler
+    scheduler = asyncScheduler,
+    socketPeer = 'client'
   } = options
   if (!(timeout >= 0) || !(maxHeaderBytes >= V1_MAX_BYTES)) {
     throw new InvalidParametersError(`proxyProtocol: timeout must not be negative and maxHeaderBytes must be at least ${V1_MAX_BYTES}`)
   }
   const trusts = cidrMatcher(options.trusted)
-  const settings: HeaderSettings = { timeout, optional, maxHeaderBytes, scheduler }
+  const settings: HeaderSettings = { timeout, optional, maxHeaderBytes, scheduler, socketPeer }
 
   return (source) => new Observable<InboundSocket>((subscriber) => {
     const reading = new Map<Socket, HeaderRead>()
@@ -129,6 +139,7 @@ interface HeaderSettings {
   optional: boolean
   maxHeaderBytes: number
   scheduler: SchedulerLike
+  socketPeer: 'client' | 'balancer'
 }
 
 /**
@@ -205,7 +216,7 @@ class HeaderRead {
     if (rest.length > 0) {
       this.inbound.socket.unshift(rest)
     }
-    this.settled(this, client === undefined ? this.inbound : proxied(this.inbound, client))
+    this.settled(this, client === undefined ? this.inbound : proxied(this.inbound, client, this.settings.socketPeer === 'client'))
   }
 
   private fail (reason: string, err: Error): void {
@@ -231,13 +242,16 @@ class HeaderRead {
 /**
  * The same socket with the client's address: a plain element of own fields,
  * so later stages may copy it with `{ ...inbound }`, and rejecting it rejects
- * the original (the listener's log and metrics count it there, under the
- * address the socket came from).
+ * the original. The socket itself is marked with the client (and, with
+ * `expose`, reads it as its own peer: `internal/peer-address.ts`), so the
+ * listener's log names the client when the original is rejected.
  */
-function proxied (inbound: InboundSocket, client: ProxiedClient): InboundSocket {
+function proxied (inbound: InboundSocket, client: ProxiedClient, expose: boolean): InboundSocket {
+  const remoteAddr = tcpMultiaddr(client.ip, client.port)
+  markProxied(inbound.socket, client.ip, client.port, remoteAddr, { expose })
   return {
     socket: inbound.socket,
-    remoteAddr: tcpMultiaddr(client.ip, client.port),
+    remoteAddr,
     localAddr: inbound.localAddr,
     intake: inbound.intake,
     reject: (reason, err) => inbound.reject(reason, err)
