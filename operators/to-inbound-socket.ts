@@ -11,6 +11,8 @@ export interface ToInboundSocketOptions {
   intake: Intake
   /** told once about the socket's rejection, after it was destroyed */
   onReject?: RejectListener
+  /** counts an event of the socket (`InboundSocket.count`): one function for all the sockets of a listener */
+  count?: (event: string) => void
 }
 
 /**
@@ -46,6 +48,7 @@ class PipelineSocket implements InboundSocket {
   // own fields, not getters: stages may copy the element with `{ ...inbound }`
   readonly localAddr: Multiaddr
   readonly intake: Intake
+  readonly count?: (event: string) => void
   private rejected = false
 
   constructor (
@@ -56,6 +59,7 @@ class PipelineSocket implements InboundSocket {
   ) {
     this.localAddr = options.localAddr
     this.intake = options.intake
+    this.count = options.count
   }
 
   reject (reason: string, err?: Error): boolean {
@@ -128,4 +132,3 @@ export function tcpMultiaddr (ip: string, port: number): Multiaddr {
   // parsed from a string so that the address is written in its canonical form
   return multiaddr(`${zone === undefined ? '' : `/ip6zone/${zone}`}/ip6/${address}/tcp/${port}`)
 }
-

@@ -56,6 +56,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private readonly sockets = ownedSockets((err) => {
     this.connectionLog('error on an inbound socket - %e', err)
   })
+
   private readonly shutdown = new AbortController()
   private readonly close$: Observable<void>
   private readonly closeTimeout: number
@@ -186,6 +187,11 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     }
 
     return inbound
+  }
+
+  /** counts an event a stage reports for one of the listener's sockets (`InboundSocket.count`) */
+  private readonly countEvent = (event: string): void => {
+    this.events?.increment({ [`${this.label} ${event}`]: true })
   }
 
   /** counts and logs a rejected socket (the socket was destroyed by its `reject`, once) */
@@ -354,7 +360,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     try {
       this.listenAddr = ma
       // one options object for every socket this listener accepts
-      this.accepting = { localAddr: ma, intake: this.intake, onReject: this.onReject }
+      this.accepting = { localAddr: ma, intake: this.intake, onReject: this.onReject, count: this.countEvent }
       await this.bind(options)
     } catch (err: any) {
       this.listenAddr = undefined
