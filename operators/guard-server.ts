@@ -1,5 +1,7 @@
+import tls from 'node:tls'
 import { defer, finalize, tap } from 'rxjs'
 import { acceptSockets } from './accept-sockets.ts'
+import { exposeOnTlsSocket } from './internal/peer-address.ts'
 import type { AcceptSocketsOptions } from './accept-sockets.ts'
 import type { InboundOperator, InboundSocket } from './types.ts'
 import type { Server, Socket } from 'node:net'
@@ -28,6 +30,12 @@ import type { Observable } from 'rxjs'
  * the listening handle: idle keep-alive connections of an `http.Server`
  * stay open.
  *
+ * Behind `proxyProtocol`, the server's code sees the client wherever Node
+ * shows a peer: `socket.remoteAddress` of the raw socket and of the
+ * TLSSocket over it, `req.socket.remoteAddress` of `http`, `https` and
+ * `http2` requests, and so Express's `req.ip` and Fastify's `request.ip`.
+ * `balancerAddress(socket)` gives the balancer's.
+ *
  * @example
  * const server = https.createServer({ key, cert }, app)
  * guardServer(server, pipe(denyCidr(['203.0.113.0/24']), perSubnetRateLimit({ rate: 5, burst: 10 })), {
@@ -46,6 +54,11 @@ export function guardServer (server: Server, inbound: InboundOperator, options: 
     for (const listener of own) {
       server.off('connection', listener)
     }
+    // where a TLSSocket cannot read the client through its handle, it is given it before any handler sees it
+    const secure = server instanceof tls.Server
+    if (secure) {
+      server.prependListener('secureConnection', exposeOnTlsSocket)
+    }
     return acceptSockets(server, options).pipe(
       inbound,
       tap(({ socket }) => {
@@ -54,6 +67,9 @@ export function guardServer (server: Server, inbound: InboundOperator, options: 
         }
       }),
       finalize(() => {
+        if (secure) {
+          server.off('secureConnection', exposeOnTlsSocket)
+        }
         for (const listener of own) {
           server.on('connection', listener)
         }

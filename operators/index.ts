@@ -27,6 +27,7 @@ export { perSubnetRateLimit, type PerSubnetRateLimitOptions } from './per-subnet
 export { maxConnections, type MaxConnectionsOptions } from './max-connections.ts'
 export { pauseOnMaxConnections, type PauseOnMaxConnectionsOptions } from './pause-on-max-connections.ts'
 export { proxyProtocol, DEFAULT_PROXY_HEADER_TIMEOUT, DEFAULT_MAX_PROXY_HEADER_BYTES, type ProxyProtocolOptions } from './proxy-protocol.ts'
+export { balancerAddress, type PeerAddress } from './balancer-address.ts'
 export type { ProxyHeader, ProxiedClient } from './internal/proxy-header.ts'
 export { PP2_TYPE, PP2_CLIENT, type ProxyTlv, type ProxyTlvs, type ProxySsl } from './internal/proxy-tlv.ts'
 export { proxyEventKeys, type ProxyProtocolEvent, type ProxyEventOptions } from './internal/proxy-events.ts'

@@ -1,6 +1,7 @@
 import { InvalidMessageError, InvalidParametersError, TimeoutError } from '@libp2p/interface'
 import { asyncScheduler, Observable } from 'rxjs'
 import { cidrMatcher } from './internal/cidr.ts'
+import { markProxied } from './internal/peer-address.ts'
 import { proxyEventReporter } from './internal/proxy-events.ts'
 import { completeSignatureVersion, scanProxyHeader, signatureVersion, V1_MAX_BYTES } from './internal/proxy-header.ts'
 import { UntrustedPeek } from './internal/untrusted-peek.ts'
@@ -41,6 +42,14 @@ export interface ProxyProtocolOptions extends ProxyEventOptions {
   untrusted?: 'pass' | 'reject'
   /** the versions accepted from trusted peers (default both); a header of another is rejected `'proxy-version'` at its first byte */
   versions?: ReadonlyArray<1 | 2>
+  /**
+   * what the socket's own `remoteAddress`, `remotePort` and `remoteFamily`
+   * give once a header named a client, and so those of a TLSSocket, an HTTP
+   * or HTTP/2 request over it (default `'client'`; `'balancer'` leaves the
+   * socket as Node made it). `balancerAddress(socket)` gives the balancer's
+   * either way.
+   */
+  socketPeer?: 'client' | 'balancer'
 }
 
 /**
@@ -106,7 +115,8 @@ export function proxyProtocol (options: ProxyProtocolOptions): MonoTypeOperatorF
     shutdownReason = 'shutdown',
     scheduler = asyncScheduler,
     untrusted = 'pass',
-    versions = [1, 2]
+    versions = [1, 2],
+    socketPeer = 'client'
   } = options
   if (!(timeout >= 0) || !(maxHeaderBytes >= V1_MAX_BYTES)) {
     throw new InvalidParametersError(`proxyProtocol: timeout must not be negative and maxHeaderBytes must be at least ${V1_MAX_BYTES}`)
@@ -119,7 +129,7 @@ export function proxyProtocol (options: ProxyProtocolOptions): MonoTypeOperatorF
   }
   const trusts = cidrMatcher(options.trusted)
   const report = proxyEventReporter(options)
-  const settings: HeaderSettings = { timeout, optional, maxHeaderBytes, scheduler, versions: new Set(versions), report }
+  const settings: HeaderSettings = { timeout, optional, maxHeaderBytes, scheduler, versions: new Set(versions), report, socketPeer }
 
   return (source) => new Observable<InboundSocket>((subscriber) => {
     const reading = new Map<Socket, HeaderRead>()
@@ -190,6 +200,7 @@ interface HeaderSettings {
   scheduler: SchedulerLike
   versions: ReadonlySet<number>
   report: (event: ProxyProtocolEvent, inbound: InboundSocket) => void
+  socketPeer: 'client' | 'balancer'
 }
 
 /**
@@ -286,7 +297,7 @@ class HeaderRead {
     if (rest.length > 0) {
       this.inbound.socket.unshift(rest)
     }
-    this.settled(this, header === undefined ? this.inbound : proxied(this.inbound, header, client))
+    this.settled(this, header === undefined ? this.inbound : proxied(this.inbound, header, client, this.settings.socketPeer === 'client'))
   }
 
   private fail (reason: string, err: Error): void {
@@ -312,13 +323,18 @@ class HeaderRead {
 /**
  * The same socket with the client's address: a plain element of own fields,
  * so later stages may copy it with `{ ...inbound }`, and rejecting it rejects
- * the original (the listener's log and metrics count it there, under the
- * address the socket came from).
+ * the original. The socket itself is marked with the client (and, with
+ * `expose`, reads it as its own peer: `internal/peer-address.ts`), so the
+ * listener's log names the client when the original is rejected.
  */
-function proxied (inbound: InboundSocket, header: ProxyHeader, client?: ProxiedClient): InboundSocket {
+function proxied (inbound: InboundSocket, header: ProxyHeader, client: ProxiedClient | undefined, expose: boolean): InboundSocket {
+  const remoteAddr = client === undefined ? inbound.remoteAddr : tcpMultiaddr(client.ip, client.port)
+  if (client !== undefined) {
+    markProxied(inbound.socket, client.ip, client.port, remoteAddr, { expose })
+  }
   return {
     socket: inbound.socket,
-    remoteAddr: client === undefined ? inbound.remoteAddr : tcpMultiaddr(client.ip, client.port),
+    remoteAddr,
     localAddr: inbound.localAddr,
     intake: inbound.intake,
     reject: (reason, err) => inbound.reject(reason, err),

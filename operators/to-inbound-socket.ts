@@ -1,4 +1,5 @@
 import { multiaddr } from '@multiformats/multiaddr'
+import { proxiedRemoteAddr } from './internal/peer-address.ts'
 import type { InboundSocket, Intake, RejectListener } from './types.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'
@@ -52,7 +53,8 @@ class PipelineSocket implements InboundSocket {
 
   constructor (
     readonly socket: Socket,
-    readonly remoteAddr: Multiaddr,
+    // not readonly: a socket whose PROXY header was read is reported under the client's address
+    public remoteAddr: Multiaddr,
     private readonly options: ToInboundSocketOptions
   ) {
     this.localAddr = options.localAddr
@@ -65,6 +67,8 @@ class PipelineSocket implements InboundSocket {
       return false
     }
     this.rejected = true
+    // a later stage may have learnt the client behind a balancer (proxyProtocol): name the client
+    this.remoteAddr = proxiedRemoteAddr(this.socket) ?? this.remoteAddr
     this.socket.destroy()
     this.options.onReject?.(this, reason, err)
     return true
