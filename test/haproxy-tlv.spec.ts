@@ -146,14 +146,18 @@ describe.skipIf(bin == null || !openssl)('v2 TLVs from HAProxy', () => {
 
   /** a TLS client from `localAddress` through HAProxy's route `i`; resolves with its local port once the server answered */
   async function tlsClient (i: number, localAddress: string, options: tls.ConnectionOptions): Promise<number> {
-    const socket = tls.connect({ port: haproxy!.ports[i], host: '127.0.0.1', localAddress, rejectUnauthorized: false, ...options })
+    // bound to its own loopback address first: tls.connect's options do not carry localAddress
+    const raw = net.connect({ port: haproxy!.ports[i], host: '127.0.0.1', localAddress })
+    raw.on('error', () => {})
+    open.push(raw)
+    const socket = tls.connect({ socket: raw, rejectUnauthorized: false, ...options })
     open.push(socket)
     socket.on('error', () => {})
     await waitForEvent(socket, 'secureConnect', 5_000, 'the TLS handshake with HAProxy')
     const answered = waitForEvent(socket, 'data', 5_000, 'the backend to answer through HAProxy')
     socket.write('hello\n')
     await answered
-    return socket.localPort as number
+    return raw.localPort as number
   }
 
   async function plainClient (i: number, localAddress: string): Promise<Socket> {
