@@ -14,7 +14,7 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 300)
 describe('fuzzing the PROXY header reader', () => {
   let loopback: LoopbackReader
   beforeAll(async () => {
-    console.log(`fuzz: seed ${seed} (replay: FUZZ_SEED=${seed} npx vitest run test/fuzz, or npm run fuzz -- --seed ${seed})`)
+    console.log(`fuzz: seed ${seed} (replay: FUZZ_SEED=${seed} npx vitest run test/fuzz, or the first three properties with npm run fuzz -- --seed ${seed} --rounds 1 --batch ${RUNS})`)
     loopback = await new LoopbackReader().start()
   })
   afterAll(async () => { await loopback.stop() })
