@@ -29,5 +29,5 @@ export function allowCidr (cidrs: readonly string[], options: AllowCidrOptions =
   const reason = options.reason ?? 'cidr-not-allowed'
   return admit(() => ({
     judge: ({ remoteAddr }) => matches(remoteAddr) === false ? reason : undefined
-  }))
+  }), options.dryRun)
 }

@@ -27,5 +27,5 @@ export function denyCidr (cidrs: readonly string[], options: DenyCidrOptions = {
   const reason = options.reason ?? 'cidr-denied'
   return admit(() => ({
     judge: ({ remoteAddr }) => matches(remoteAddr) === true ? reason : undefined
-  }))
+  }), options.dryRun)
 }
