@@ -124,9 +124,12 @@ interface Mutable {
  * bytes, a CRC32C that is not 4 bytes or does not match)
  */
 export function decodeTlvs (header: Buffer, start: number): ProxyTlvs | string {
-  // one copy of the TLV bytes: the values are views into it, not into the
-  // socket's chunk, which may hold the whole first flight of payload
-  const block = Buffer.from(header.subarray(start))
+  // one copy of the TLV bytes, of its own (not a slice of Buffer's shared
+  // pool): the values are views into it, not into the socket's chunk, which
+  // may hold the whole first flight of payload, and a long-lived connection
+  // keeping them pins nothing else
+  const block = Buffer.allocUnsafeSlow(header.length - start)
+  header.copy(block, 0, start)
   const listed = list(block)
   if (typeof listed === 'string') {
     return listed
