@@ -4,6 +4,7 @@ import type { DryRunOptions } from './internal/dry-run.ts'
 import type { InboundSocket } from './types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
+/** The options of `maxConnections`. */
 export interface MaxConnectionsOptions extends DryRunOptions {
   /** how many sockets may be open at once */
   max: number

@@ -1,4 +1,4 @@
-import type { InboundSocket } from '../../src/inbound.ts'
+import type { InboundSocket } from '../types.ts'
 
 /**
  * Told about each socket a rule in dry run would have rejected, with the
