@@ -4,6 +4,7 @@ import type { CidrOptions } from './internal/cidr.ts'
 import type { InboundSocket } from './types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
+/** The options of `allowCidr`: the rejection reason (default `'cidr-not-allowed'`). */
 export type AllowCidrOptions = CidrOptions
 
 /**
@@ -29,5 +30,5 @@ export function allowCidr (cidrs: readonly string[], options: AllowCidrOptions =
   const reason = options.reason ?? 'cidr-not-allowed'
   return admit(() => ({
     judge: ({ remoteAddr }) => matches(remoteAddr) === false ? reason : undefined
-  }))
+  }), options.dryRun)
 }

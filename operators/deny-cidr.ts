@@ -4,6 +4,7 @@ import type { CidrOptions } from './internal/cidr.ts'
 import type { InboundSocket } from './types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
+/** The options of `denyCidr`: the rejection reason (default `'cidr-denied'`). */
 export type DenyCidrOptions = CidrOptions
 
 /**
@@ -27,5 +28,5 @@ export function denyCidr (cidrs: readonly string[], options: DenyCidrOptions = {
   const reason = options.reason ?? 'cidr-denied'
   return admit(() => ({
     judge: ({ remoteAddr }) => matches(remoteAddr) === true ? reason : undefined
-  }))
+  }), options.dryRun)
 }

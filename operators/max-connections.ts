@@ -1,9 +1,11 @@
 import { InvalidParametersError } from '@libp2p/interface'
 import { limitOpen } from './internal/limit-open.ts'
+import type { DryRunOptions } from './internal/dry-run.ts'
 import type { InboundSocket } from './types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
-export interface MaxConnectionsOptions {
+/** The options of `maxConnections`. */
+export interface MaxConnectionsOptions extends DryRunOptions {
   /** how many sockets may be open at once */
   max: number
   /** the rejection reason (default `'max-connections'`) */
@@ -28,5 +30,5 @@ export function maxConnections (options: MaxConnectionsOptions): MonoTypeOperato
   if (!(max >= 0)) {
     throw new InvalidParametersError('maxConnections: max must not be negative')
   }
-  return limitOpen(max, reason, () => 'all')
+  return limitOpen(max, reason, () => 'all', options.dryRun)
 }

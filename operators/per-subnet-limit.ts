@@ -2,10 +2,11 @@ import { InvalidParametersError } from '@libp2p/interface'
 import { subnetKeyer } from './internal/addresses.ts'
 import { limitOpen } from './internal/limit-open.ts'
 import type { SubnetOptions } from './internal/addresses.ts'
+import type { DryRunOptions } from './internal/dry-run.ts'
 import type { InboundSocket } from './types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
-export interface PerSubnetLimitOptions extends SubnetOptions {
+export interface PerSubnetLimitOptions extends SubnetOptions, DryRunOptions {
   /** how many sockets one subnet may hold open at once */
   max: number
   /** the rejection reason (default `'subnet-limit'`) */
@@ -34,5 +35,5 @@ export function perSubnetLimit (options: PerSubnetLimitOptions): MonoTypeOperato
     throw new InvalidParametersError('perSubnetLimit: max must be at least 1')
   }
   const subnetOf = subnetKeyer(options)
-  return limitOpen(max, reason, ({ remoteAddr }) => subnetOf(remoteAddr))
+  return limitOpen(max, reason, ({ remoteAddr }) => subnetOf(remoteAddr), options.dryRun)
 }

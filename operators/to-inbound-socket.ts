@@ -4,6 +4,7 @@ import type { InboundSocket, Intake, RejectListener } from './types.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'
 
+/** The options of `toInboundSocket`. */
 export interface ToInboundSocketOptions {
   /** the address the socket was accepted on */
   localAddr: Multiaddr

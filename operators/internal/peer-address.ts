@@ -4,8 +4,11 @@ import type { Socket } from 'node:net'
 
 /** A socket's peer as Node describes it (`remoteAddress`, `remotePort`, `remoteFamily`). */
 export interface PeerAddress {
+  /** the IP address, as Node writes it (`203.0.113.7`, `2001:db8::1`, `::ffff:203.0.113.7`) */
   address: string
+  /** the TCP port */
   port: number
+  /** `'IPv4'` or `'IPv6'`, as `socket.remoteFamily` gives it */
   family: 'IPv4' | 'IPv6'
 }
 
