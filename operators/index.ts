@@ -32,7 +32,7 @@ export { proxyProtocol, DEFAULT_PROXY_HEADER_TIMEOUT, DEFAULT_MAX_PROXY_HEADER_B
 export { balancerAddress, type PeerAddress } from './balancer-address.ts'
 export type { ProxyHeader, ProxiedClient } from './internal/proxy-header.ts'
 export { PP2_TYPE, PP2_CLIENT, type ProxyTlv, type ProxyTlvs, type ProxySsl } from './internal/proxy-tlv.ts'
-export { proxyEventKeys, type ProxyProtocolEvent, type ProxyEventOptions } from './internal/proxy-events.ts'
+export { proxyEventKeys, type ProxyProtocolEvent, type ProxyHeaderFound, type ProxyHeaderMalformed, type ProxyHeaderTimeout, type ProxyHeaderMissing, type ProxyHeaderRefused, type ProxyEventOptions } from './internal/proxy-events.ts'
 export { upgradeCap, type UpgradeCap, type UpgradeCapOptions } from './upgrade-cap.ts'
 export { upgradeDeadline, type UpgradeDeadlineOptions } from './upgrade-deadline.ts'
 export { metricsTap, LISTENER_EVENTS_METRIC, type MetricsTap, type MetricsTapOptions } from './metrics-tap.ts'

@@ -13,13 +13,49 @@ import type { CounterGroup, MetricGroup, Metrics } from '@libp2p/interface'
  * - `disallowed`: a header of a version left out of `versions`;
  * - `untrusted`: a header from a peer outside `trusted`, refused under `untrusted: 'reject'`.
  */
-export type ProxyProtocolEvent =
-  | { readonly kind: 'found', readonly version: 1 | 2, readonly header: ProxyHeader }
-  | { readonly kind: 'malformed', readonly version: 1 | 2, readonly why: string }
-  | { readonly kind: 'timeout', readonly version?: 1 | 2 }
-  | { readonly kind: 'missing' }
-  | { readonly kind: 'disallowed', readonly version: 1 | 2 }
-  | { readonly kind: 'untrusted', readonly version: 1 | 2 }
+export type ProxyProtocolEvent = ProxyHeaderFound | ProxyHeaderMalformed | ProxyHeaderTimeout | ProxyHeaderMissing | ProxyHeaderRefused
+
+/** The event of a valid header. */
+export interface ProxyHeaderFound {
+  /** a valid header */
+  readonly kind: 'found'
+  /** its version */
+  readonly version: 1 | 2
+  /** what it said */
+  readonly header: ProxyHeader
+}
+
+/** The event of a broken header. */
+export interface ProxyHeaderMalformed {
+  /** a broken header, or one past `maxHeaderBytes` */
+  readonly kind: 'malformed'
+  /** the version its first byte begins (`P`: 1, `\r`: 2) */
+  readonly version: 1 | 2
+  /** what was wrong */
+  readonly why: string
+}
+
+/** The event of a header that did not complete in time. */
+export interface ProxyHeaderTimeout {
+  /** no complete header within `timeout` */
+  readonly kind: 'timeout'
+  /** the version of the part that had arrived, if any had */
+  readonly version?: 1 | 2
+}
+
+/** The event of a trusted socket without a header. */
+export interface ProxyHeaderMissing {
+  /** bytes that are no signature, or the end before any byte */
+  readonly kind: 'missing'
+}
+
+/** The event of a header refused by the policy. */
+export interface ProxyHeaderRefused {
+  /** `disallowed`: a version left out of `versions`; `untrusted`: from outside `trusted`, under `untrusted: 'reject'` */
+  readonly kind: 'disallowed' | 'untrusted'
+  /** the version of its signature */
+  readonly version: 1 | 2
+}
 
 /**
  * The keys an event is counted under in `libp2p_tcp_listener_events_total`,

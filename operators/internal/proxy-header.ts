@@ -14,7 +14,9 @@ const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51
 
 /** An IP address and a TCP port, as a balancer reports them. */
 export interface ProxiedClient {
+  /** the IP address as the balancer wrote it (an IPv4-mapped IPv6 address as IPv4) */
   ip: string
+  /** the TCP port */
   port: number
 }
 

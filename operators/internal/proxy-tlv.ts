@@ -9,17 +9,29 @@ import { crc32c } from './crc32c.ts'
 
 /** The TLV types this decoder names (`PP2_TYPE_*` and `PP2_SUBTYPE_SSL_*` of the specification, and the cloud ones). */
 export const PP2_TYPE = {
+  /** the application protocol the client negotiated (TLS ALPN) */
   ALPN: 0x01,
+  /** the host name the client asked for (SNI, Host) */
   AUTHORITY: 0x02,
+  /** CRC-32C of the whole header, this field zeroed */
   CRC32C: 0x03,
+  /** padding, to be ignored */
   NOOP: 0x04,
+  /** the balancer's opaque ID of the connection, at most 128 bytes */
   UNIQUE_ID: 0x05,
+  /** client and verify fields, then the SSL sub-TLVs */
   SSL: 0x20,
+  /** sub-TLV of SSL: the TLS version */
   SSL_VERSION: 0x21,
+  /** sub-TLV of SSL: the Common Name of the client's certificate */
   SSL_CN: 0x22,
+  /** sub-TLV of SSL: the cipher */
   SSL_CIPHER: 0x23,
+  /** sub-TLV of SSL: the signature algorithm of the balancer's certificate */
   SSL_SIG_ALG: 0x24,
+  /** sub-TLV of SSL: the key algorithm of the balancer's certificate */
   SSL_KEY_ALG: 0x25,
+  /** the network namespace the connection was accepted in */
   NETNS: 0x30,
   /** Google Cloud Private Service Connect: the connection ID, 8 bytes big-endian */
   GCP: 0xe0,
@@ -30,14 +42,23 @@ export const PP2_TYPE = {
 } as const
 
 /** `PP2_CLIENT_*`: the bits of the SSL TLV's `client` field */
-export const PP2_CLIENT = { SSL: 0x01, CERT_CONN: 0x02, CERT_SESS: 0x04 } as const
+export const PP2_CLIENT = {
+  /** the client connected over SSL/TLS */
+  SSL: 0x01,
+  /** the client sent a certificate on this connection */
+  CERT_CONN: 0x02,
+  /** the client sent a certificate at least once in this TLS session */
+  CERT_SESS: 0x04
+} as const
 
 /** the longest unique ID the specification allows */
 const UNIQUE_ID_MAX_BYTES = 128
 
 /** One TLV as it was sent: its type and a copy of its value bytes. */
 export interface ProxyTlv {
+  /** the TLV's type byte (`PP2_TYPE`, or any other) */
   readonly type: number
+  /** its value, a copy of the bytes as sent */
   readonly value: Buffer
 }
 
@@ -89,11 +110,20 @@ export interface ProxyTlvs {
   /** `PP2_TYPE_CRC32C`: the header's checksum, which matched (a mismatch rejects the header) */
   readonly crc32c?: number
   /** AWS PrivateLink (`0xEA`): the VPC endpoint ID (`vpce-…`) */
-  readonly aws?: { readonly vpceId: string }
+  readonly aws?: {
+    /** the VPC endpoint ID, `vpce-…` (subtype 0x01) */
+    readonly vpceId: string
+  }
   /** Azure Private Link (`0xEE`): the private endpoint's link ID */
-  readonly azure?: { readonly linkId: number }
+  readonly azure?: {
+    /** the private endpoint's link ID (subtype 0x01), sent little-endian */
+    readonly linkId: number
+  }
   /** Google Cloud Private Service Connect (`0xE0`): the PSC connection ID */
-  readonly gcp?: { readonly pscConnectionId: bigint }
+  readonly gcp?: {
+    /** the PSC connection ID, sent as 8 bytes big-endian */
+    readonly pscConnectionId: bigint
+  }
   /** the text fields whose bytes were not UTF-8: `authority`, `ssl.cn`, `aws.vpceId`… */
   readonly notUtf8?: readonly string[]
   /** every TLV as sent, in order, NOOP left out */
