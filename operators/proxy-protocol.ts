@@ -58,7 +58,12 @@ export interface ProxyProtocolOptions extends ProxyEventOptions {
  * balancer such as HAProxy sends before the client's bytes, and passes the
  * socket on with the client's address as its `remoteAddr`, so that every
  * later stage (CIDR rules, per-subnet limits), the libp2p `Connection`, its
- * gater and identify see the client instead of the balancer.
+ * gater and identify see the client instead of the balancer. The socket
+ * itself reads the client as its peer too (unless `socketPeer:
+ * 'balancer'`): its `remoteAddress`, `remotePort` and `remoteFamily`, those
+ * of a TLSSocket over it, and so `req.socket` of an `http`, `https` or
+ * `http2` server behind `guardServer`; `balancerAddress(socket)` gives the
+ * balancer's.
  *
  * Headers are read only from sockets whose peer is in `trusted`; any other
  * socket passes at once and untouched, and a header it sends is just bytes

@@ -14,12 +14,13 @@ import net from 'node:net'
 import tls from 'node:tls'
 import { pipe, tap } from 'rxjs'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { balancerAddress, guardServer, proxyProtocol } from '../operators/index.ts'
+import { balancerAddress, denyCidr, guardServer, metricsTap, proxyProtocol } from '../operators/index.ts'
 import { selfSigned } from './fixtures/certificate.ts'
 import { v1Header, v2Header } from './fixtures/proxy-headers.ts'
 import { destroyAll } from './fixtures/raw-sockets.ts'
 import { waitForEvent, within } from './fixtures/wait.ts'
 import type { InboundOperator, ProxyProtocolOptions } from '../operators/index.ts'
+import type { Logger } from '@libp2p/interface'
 import type { AddressInfo, Server, Socket } from 'node:net'
 import type { Subscription } from 'rxjs'
 
@@ -172,6 +173,29 @@ describe('the client\'s address where the server reads it', () => {
       }
     })
   }
+
+  it('a socket a later stage rejects is reported under the client: onReject and a metricsTap placed before proxyProtocol', async () => {
+    const rejected: string[] = []
+    const logged: string[] = []
+    const log = Object.assign((format: string, addr: unknown) => {
+      if (format.startsWith('rejected')) logged.push(String(addr))
+    }, { enabled: true, error: () => {}, trace: () => {}, newScope: () => log }) as unknown as Logger
+    const tap = metricsTap({ log })
+    const server = net.createServer((socket) => { socket.end('served') })
+    servers.push(server)
+    subscriptions.push(guardServer(server, pipe(tap.inbound, guard(), denyCidr(['203.0.113.0/24'])), {
+      onReject: ({ remoteAddr }, reason) => { rejected.push(`${remoteAddr.toString()} ${reason}`) }
+    }).subscribe())
+    await within(new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve)), 2_000, 'the server to listen')
+    const raw = net.connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port })
+    raw.on('error', () => {})
+    sockets.push(raw)
+    const closed = waitForEvent(raw, 'close', 5_000, 'the denied client to be closed')
+    raw.write(v1Header('203.0.113.7', 5555))
+    await closed
+    expect(rejected).toEqual(['/ip4/203.0.113.7/tcp/5555 cidr-denied'])
+    expect(logged).toEqual(['/ip4/203.0.113.7/tcp/5555'])
+  })
 
   it('a socket from outside trusted is left alone: its header is bytes, its peer its own', async () => {
     const port = await serve('net', proxyProtocol({ trusted: ['10.0.0.0/8'] }))

@@ -111,10 +111,9 @@ export function markProxied (socket: Socket, ip: string, port: number, remoteAdd
   const proxied: Proxied = { client: clientPeer(ip, port, remoteAddr), balancer, remoteAddr, expose }
   // not enumerable: a socket logged or inspected stays as it was
   Object.defineProperty(marked, PROXIED, { configurable: true, enumerable: false, writable: true, value: proxied })
-  if (!expose) {
+  if (!expose || !defineGetters(socket)) {
     return
   }
-  Object.defineProperties(socket, CLIENT_GETTERS)
   const handle = marked._handle
   if (viaHandle && handle != null && typeof handle.getpeername === 'function') {
     handle[PROXIED] = proxied
@@ -171,5 +170,19 @@ export function exposeOnTlsSocket (tlsSocket: Socket): void {
     return
   }
   Object.defineProperty(marked, PROXIED, { configurable: true, enumerable: false, writable: true, value: proxied })
-  Object.defineProperties(tlsSocket, CLIENT_GETTERS)
+  defineGetters(tlsSocket)
+}
+
+/**
+ * Puts the client's getters on a socket instance. A runtime whose socket has
+ * these as own properties that cannot be redefined keeps its own peer (the
+ * pipeline's element still carries the client): false then.
+ */
+function defineGetters (socket: Socket): boolean {
+  try {
+    Object.defineProperties(socket, CLIENT_GETTERS)
+    return true
+  } catch {
+    return false
+  }
 }

@@ -8,17 +8,18 @@
 import net from 'node:net'
 import { defaultLogger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
+import { pipe } from 'rxjs'
 import { TestScheduler } from 'rxjs/testing'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { allowCidr, denyCidr, maxConnections, perSubnetLimit, perSubnetRateLimit } from '../../operators/index.ts'
+import { allowCidr, denyCidr, guardServer, maxConnections, metricsTap, perSubnetLimit, perSubnetRateLimit } from '../../operators/index.ts'
 import { tcp } from '../../src/index.ts'
 import { recordingMetrics } from '../fixtures/metrics.ts'
 import { fakeInbounds, marbleScheduler } from '../fixtures/operators-fakes.ts'
 import { destroyAll } from '../fixtures/raw-sockets.ts'
 import { passThroughUpgrader } from '../fixtures/upgraders.ts'
-import { waitUntil } from '../fixtures/wait.ts'
+import { waitForEvent, waitUntil } from '../fixtures/wait.ts'
 import type { InboundSocket } from '../../operators/index.ts'
-import type { Socket } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
 describe('dryRun', () => {
@@ -73,6 +74,31 @@ describe('dryRun', () => {
       expect(strict.rejected.map((line) => line.replace(/ @\d+$/, ''))).toEqual(would)
     })
   }
+
+  it('behind guardServer, a metricsTap counts what a dry-run denyCidr would reject, in its own group', async () => {
+    const metrics = recordingMetrics()
+    const tap = metricsTap({ metrics })
+    const server = net.createServer((socket) => { socket.end('served') })
+    const subscription = guardServer(server, pipe(tap.inbound, denyCidr(['127.0.0.3/32'], { dryRun: true }))).subscribe()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as AddressInfo).port
+    const clients: Socket[] = []
+    try {
+      for (const localAddress of ['127.0.0.2', '127.0.0.3']) {
+        const socket = net.connect({ port, host: '127.0.0.1', localAddress })
+        socket.on('error', () => {})
+        clients.push(socket)
+        expect(String(await waitForEvent(socket, 'data', 3_000, `the server to serve ${localAddress}`))).toBe('served')
+      }
+      const events = metrics.values.libp2p_tcp_listener_events_total ?? {}
+      expect(events[`127.0.0.1:${port} dry_run_cidr-denied`]).toBe(1)
+      expect(events[`127.0.0.1:${port} accepted`]).toBe(2)
+    } finally {
+      subscription.unsubscribe()
+      await destroyAll(clients)
+      await new Promise((resolve) => { server.close(resolve) })
+    }
+  })
 
   it('in an rx-tcp listener: a dry-run perSubnetLimit lets every socket be upgraded and counts dry_run_subnet-limit', async () => {
     const metrics = recordingMetrics()
