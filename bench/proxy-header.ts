@@ -11,7 +11,7 @@
 //   a net.Server, each mode in a fresh child process, after a full GC.
 // The listener is a child process; the clients are this one.
 import { fork } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { scanProxyHeader } from '../operators/internal/proxy-header.ts'
@@ -32,10 +32,17 @@ const values = parseCli({
     reps: { type: 'integer', min: 1, default: 3, description: 'repetitions of each figure, alternating the sides' },
     concurrency: { type: 'integer', min: 1, default: 32, description: 'connections in flight in the throughput runs' },
     record: { type: 'string', placeholder: 'NAME', description: recordHelp('bench-proxy', 'bench/results') },
-    out: { type: 'string', placeholder: 'FILE', description: 'write the summary to FILE' }
+    out: { type: 'string', placeholder: 'FILE', description: 'write the summary to FILE' },
+    chart: { type: 'string', placeholder: 'FILE', description: 'only draw the chart of a run\'s JSON, next to it' }
   },
-  examples: ['npm run bench:proxy -- --reps 1 --seconds 1', 'npm run bench:proxy -- --record proxy-header-2026-12-01']
+  examples: ['npm run bench:proxy -- --reps 1 --seconds 1', 'npm run bench:proxy -- --chart bench/results/proxy-header-2026-12-01.json', 'npm run bench:proxy -- --record proxy-header-2026-12-01']
 })
+if (values.chart !== undefined) {
+  const svg = sibling(values.chart, '.svg')
+  writeFileSync(svg, chart(JSON.parse(readFileSync(values.chart, 'utf8'))))
+  console.log(`bench:proxy: chart of ${shown(values.chart)} drawn to ${shown(svg)}`)
+  process.exit(0)
+}
 const SOCKETS = values.sockets
 const SECONDS = values.seconds
 const REPS = values.reps

@@ -1,5 +1,5 @@
 // npm run fuzz -- --help for the options
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { parseCli } from '../fixtures/cli.ts'
 import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
@@ -19,11 +19,18 @@ const values = parseCli({
     batch: { type: 'integer', min: 1, default: 200, description: 'runs of each property per round' },
     rounds: { type: 'integer', min: 1, description: 'stop after this many rounds, whatever the time' },
     record: { type: 'string', placeholder: 'NAME', description: recordHelp('fuzz', 'test/fuzz/results') },
-    out: { type: 'string', placeholder: 'FILE', description: 'write the summary to FILE' }
+    out: { type: 'string', placeholder: 'FILE', description: 'write the summary to FILE' },
+    chart: { type: 'string', placeholder: 'FILE', description: 'only draw the chart of a run\'s JSON, next to it' }
   },
-  examples: ['npm run fuzz -- --minutes 10', 'npm run fuzz -- --seed 42 --properties chunking --rounds 1 --batch 200']
+  examples: ['npm run fuzz -- --minutes 10', 'npm run fuzz -- --chart test/fuzz/results/10min.json', 'npm run fuzz -- --seed 42 --properties chunking --rounds 1 --batch 200']
 })
 
+if (values.chart !== undefined) {
+  const svg = sibling(values.chart, '.svg')
+  writeFileSync(svg, fuzzChart(JSON.parse(readFileSync(values.chart, 'utf8'))))
+  console.log(`fuzz: chart of ${shown(values.chart)} drawn to ${shown(svg)}`)
+  process.exit(0)
+}
 if (values.minutes !== undefined && values.seconds !== undefined) {
   console.error('fuzz: give --minutes or --seconds, not both; usage: npm run fuzz -- [--minutes N | --seconds N] (--help for details)')
   process.exit(2)
