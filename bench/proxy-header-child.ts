@@ -10,7 +10,7 @@
 //   accepts: acceptSockets alone, each socket destroyed at its first byte
 //            (the same loop without a header to read: the ceiling)
 // IPC: sends { type: 'listening', port }; on { type: 'measure', expect }
-// waits until `expect` sockets are held, collects, replies { type: 'heap', heapUsed };
+// waits until `expect` sockets are held, collects, replies { type: 'heap', heapUsed, arrayBuffers };
 // on { type: 'count' } replies { type: 'count', passed }.
 import net from 'node:net'
 import { acceptSockets, proxyProtocol } from '../operators/index.ts'
@@ -21,7 +21,7 @@ import type { Socket } from 'node:net'
 export type ProxyChildMode = 'plain' | 'held' | 'waiting' | 'reads' | 'accepts'
 export type ProxyChildReport =
   | { type: 'listening', port: number }
-  | { type: 'heap', heapUsed: number, held: number }
+  | { type: 'heap', heapUsed: number, arrayBuffers: number, held: number }
   | { type: 'count', passed: number }
 
 const mode = process.argv[2] as ProxyChildMode
@@ -75,6 +75,7 @@ process.on('message', (msg: { type: 'measure', expect: number } | { type: 'count
     await until(30_000, () => `${msg.expect} sockets held (${held.size} so far)`, () => held.size >= msg.expect)
     await new Promise((resolve) => setTimeout(resolve, 300))
     await fullGc()
-    send({ type: 'heap', heapUsed: process.memoryUsage().heapUsed, held: held.size })
+    const { heapUsed, arrayBuffers } = process.memoryUsage()
+    send({ type: 'heap', heapUsed, arrayBuffers, held: held.size })
   })()
 })

@@ -118,13 +118,13 @@ async function throughput (mode: 'reads' | 'accepts', bytes: Buffer): Promise<nu
   return passed / elapsed
 }
 
-/** the listener's heap with SOCKETS held, per socket, over its heap with none */
-async function memory (mode: 'plain' | 'held' | 'waiting'): Promise<number> {
+/** the listener's heap (JS heap + ArrayBuffers outside it) with SOCKETS held, per socket, over its heap with none */
+async function memory (mode: 'plain' | 'held' | 'waiting'): Promise<{ heap: number, arrayBuffers: number }> {
   const child = await startChild(mode)
   const sockets: Socket[] = []
   try {
     child.child.send({ type: 'measure', expect: 0 })
-    const { heapUsed: before } = await child.next('heap') as { heapUsed: number }
+    const before = await child.next('heap') as { heapUsed: number, arrayBuffers: number }
     for (let i = 0; i < SOCKETS; i += 100) {
       await Promise.all(Array.from({ length: Math.min(100, SOCKETS - i) }, async () => new Promise<void>((resolve, reject) => {
         const socket = net.connect({ port: child.port, host: '127.0.0.1' })
@@ -138,8 +138,8 @@ async function memory (mode: 'plain' | 'held' | 'waiting'): Promise<number> {
       })))
     }
     child.child.send({ type: 'measure', expect: SOCKETS })
-    const { heapUsed: after } = await child.next('heap') as { heapUsed: number }
-    return (after - before) / SOCKETS
+    const after = await child.next('heap') as { heapUsed: number, arrayBuffers: number }
+    return { heap: (after.heapUsed - before.heapUsed) / SOCKETS, arrayBuffers: (after.arrayBuffers - before.arrayBuffers) / SOCKETS }
   } finally {
     for (const socket of sockets) socket.destroy()
     await until(10_000, 'the clients to close', () => sockets.every((socket) => socket.closed))
@@ -170,7 +170,7 @@ const v2 = Buffer.concat([withCrc32c(v2Header({
 })), Buffer.from('x')])
 
 console.log(`bench:proxy: sockets=${SOCKETS} seconds=${SECONDS} reps=${REPS} concurrency=${CONCURRENCY} node=${process.version}; v1 header ${v1.length - 1} B, v2 header ${v2.length - 1} B (CRC32C, ALPN, authority, unique ID, SSL)`)
-const runs: Record<string, number[]> = { v1: [], v2: [], accepts: [], plain: [], held: [], waiting: [], parseV1: [], parseV2: [] }
+const runs: Record<string, number[]> = { v1: [], v2: [], accepts: [], plain: [], held: [], waiting: [], plainArrayBuffers: [], heldArrayBuffers: [], waitingArrayBuffers: [], parseV1: [], parseV2: [] }
 for (let rep = 0; rep < REPS; rep++) {
   // alternate the order of the sides each repetition
   const order: Array<[string, () => Promise<number>]> = [
@@ -187,8 +187,10 @@ for (let rep = 0; rep < REPS; rep++) {
     console.log(`bench:proxy: rep ${rep + 1}/${REPS} ${name.padEnd(8)} ${Math.round(runs[name].at(-1) as number)} headers/s parsed in process`)
   }
   for (const mode of rep % 2 === 0 ? ['plain', 'held', 'waiting'] as const : ['waiting', 'held', 'plain'] as const) {
-    runs[mode].push(await memory(mode))
-    console.log(`bench:proxy: rep ${rep + 1}/${REPS} ${mode.padEnd(8)} ${Math.round(runs[mode].at(-1) as number)} B of heap per socket`)
+    const { heap, arrayBuffers } = await memory(mode)
+    runs[mode].push(heap)
+    runs[`${mode}ArrayBuffers`].push(arrayBuffers)
+    console.log(`bench:proxy: rep ${rep + 1}/${REPS} ${mode.padEnd(8)} ${Math.round(heap)} B of JS heap and ${Math.round(arrayBuffers)} B of ArrayBuffers per socket`)
   }
 }
 
@@ -200,7 +202,10 @@ const figures = {
   parseV2PerSecond: { median: median(runs.parseV2), runs: runs.parseV2 },
   plainHeapPerSocket: { median: median(runs.plain), runs: runs.plain },
   heldHeapPerSocket: { median: median(runs.held), runs: runs.held },
-  waitingHeapPerSocket: { median: median(runs.waiting), runs: runs.waiting }
+  waitingHeapPerSocket: { median: median(runs.waiting), runs: runs.waiting },
+  plainArrayBuffersPerSocket: { median: median(runs.plainArrayBuffers), runs: runs.plainArrayBuffers },
+  heldArrayBuffersPerSocket: { median: median(runs.heldArrayBuffers), runs: runs.heldArrayBuffers },
+  waitingArrayBuffersPerSocket: { median: median(runs.waitingArrayBuffers), runs: runs.waitingArrayBuffers }
 }
 const summary = { tool: 'bench:proxy', date: new Date().toISOString(), node: process.version, sockets: SOCKETS, seconds: SECONDS, reps: REPS, concurrency: CONCURRENCY, headerBytes: { v1: v1.length - 1, v2: v2.length - 1 }, figures }
 const out = resolve(typeof values.out === 'string' ? values.out : `.results/bench-proxy/${summary.date.replace(/[:.]/g, '-')}.json`)
@@ -214,6 +219,7 @@ const f = figures
 console.log(`bench:proxy: header reads/s, median (spread) over ${REPS}: v1 ${Math.round(f.v1ReadsPerSecond.median)} (${spread(runs.v1)}), v2 ${Math.round(f.v2ReadsPerSecond.median)} (${spread(runs.v2)}); the same loop without a header ${Math.round(f.acceptsPerSecond.median)} (${spread(runs.accepts)}): v1 ${(f.v1ReadsPerSecond.median / f.acceptsPerSecond.median).toFixed(2)}x, v2 ${(f.v2ReadsPerSecond.median / f.acceptsPerSecond.median).toFixed(2)}x`)
 console.log(`bench:proxy: headers parsed in process (scanProxyHeader alone): v1 ${Math.round(f.parseV1PerSecond.median)}/s (${spread(runs.parseV1)}), v2 ${Math.round(f.parseV2PerSecond.median)}/s (${spread(runs.parseV2)})`)
 console.log(`bench:proxy: heap per socket, median (spread): waiting for its header ${Math.round(f.waitingHeapPerSocket.median)} B (${spread(runs.waiting)}), held by acceptSockets without proxyProtocol ${Math.round(f.heldHeapPerSocket.median)} B (${spread(runs.held)}), plain net.Server ${Math.round(f.plainHeapPerSocket.median)} B (${spread(runs.plain)}): waiting costs +${Math.round(f.waitingHeapPerSocket.median - f.plainHeapPerSocket.median)} B over plain, +${Math.round(f.waitingHeapPerSocket.median - f.heldHeapPerSocket.median)} B over held`)
+console.log(`bench:proxy: ArrayBuffers per socket, median: waiting ${Math.round(f.waitingArrayBuffersPerSocket.median)} B (${spread(runs.waitingArrayBuffers)}), held ${Math.round(f.heldArrayBuffersPerSocket.median)} B, plain ${Math.round(f.plainArrayBuffersPerSocket.median)} B`)
 console.log(`bench:proxy: PASS v1 ${Math.round(f.v1ReadsPerSecond.median)}/s, v2 ${Math.round(f.v2ReadsPerSecond.median)}/s, a waiting socket +${Math.round(f.waitingHeapPerSocket.median - f.plainHeapPerSocket.median)} B of heap`)
 
 function chart (s: typeof summary): string {

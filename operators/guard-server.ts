@@ -1,6 +1,7 @@
 import tls from 'node:tls'
 import { defer, finalize, tap } from 'rxjs'
-import { acceptSockets } from './accept-sockets.ts'
+import { ACCEPT_SOCKETS_RULES, acceptSockets } from './accept-sockets.ts'
+import { checkOptions, fn, netServer, required } from './internal/check.ts'
 import { exposeOnTlsSocket, tlsFallbackKey } from './internal/peer-address.ts'
 import type { AcceptSocketsOptions } from './accept-sockets.ts'
 import type { InboundOperator, InboundSocket } from './types.ts'
@@ -49,6 +50,8 @@ import type { Observable } from 'rxjs'
  * @returns the sockets handed to the server, as they are handed
  */
 export function guardServer (server: Server, inbound: InboundOperator, options: AcceptSocketsOptions = {}): Observable<InboundSocket> {
+  checkOptions('guardServer', { server, inbound }, { server: required(netServer()), inbound: required(fn()) })
+  checkOptions('guardServer', options, ACCEPT_SOCKETS_RULES)
   return defer(() => {
     const own = server.listeners('connection') as Array<(socket: Socket) => void>
     for (const listener of own) {

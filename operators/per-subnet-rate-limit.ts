@@ -1,7 +1,8 @@
-import { InvalidParametersError } from '@libp2p/interface'
 import { asyncScheduler } from 'rxjs'
 import { admit } from './internal/admit.ts'
-import { subnetKeyer } from './internal/addresses.ts'
+import { SUBNET_RULES, subnetKeyer } from './internal/addresses.ts'
+import { checkOptions, integer, number, required, scheduler as schedulerLike, text } from './internal/check.ts'
+import { DRY_RUN_RULE } from './internal/dry-run.ts'
 import type { SubnetOptions } from './internal/addresses.ts'
 import type { DryRunOptions } from './internal/dry-run.ts'
 import type { InboundSocket } from './types.ts'
@@ -56,10 +57,16 @@ interface Bucket {
  * @returns an operator that rejects sockets beyond their subnet's rate
  */
 export function perSubnetRateLimit (options: PerSubnetRateLimitOptions): MonoTypeOperatorFunction<InboundSocket> {
+  checkOptions('perSubnetRateLimit', options, {
+    ...SUBNET_RULES,
+    rate: required(number({ above: 0 })),
+    burst: required(number({ min: 1 })),
+    reason: text(),
+    scheduler: schedulerLike(),
+    maxSubnets: integer({ min: 1 }),
+    dryRun: DRY_RUN_RULE
+  })
   const { rate, burst, reason = 'subnet-rate-limit', scheduler = asyncScheduler, maxSubnets = DEFAULT_MAX_SUBNETS } = options
-  if (!(rate > 0) || !(burst >= 1) || !(maxSubnets >= 1)) {
-    throw new InvalidParametersError('perSubnetRateLimit: rate must be positive, burst and maxSubnets at least 1')
-  }
   const subnetOf = subnetKeyer(options)
   const refill = (bucket: Bucket, now: number): number =>
     Math.min(burst, bucket.tokens + (now - bucket.at) * rate / 1000)

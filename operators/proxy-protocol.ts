@@ -1,4 +1,4 @@
-import { InvalidMessageError, InvalidParametersError, TimeoutError } from '@libp2p/interface'
+import { InvalidMessageError, TimeoutError } from '@libp2p/interface'
 import { asyncScheduler, Observable } from 'rxjs'
 import { cidrMatcher } from './internal/cidr.ts'
 import { markProxied } from './internal/peer-address.ts'
@@ -6,6 +6,7 @@ import { proxyEventReporter } from './internal/proxy-events.ts'
 import { completeSignatureVersion, scanProxyHeader, signatureVersion, V1_MAX_BYTES } from './internal/proxy-header.ts'
 import { UntrustedPeek } from './internal/untrusted-peek.ts'
 import { tcpMultiaddr } from './to-inbound-socket.ts'
+import { boolean, checkOptions, cidr, fn, integer, invalidOption, list, ms, object, oneOf, required, scheduler as schedulerLike, text } from './internal/check.ts'
 import type { ProxyEventOptions, ProxyProtocolEvent } from './internal/proxy-events.ts'
 import type { ProxiedClient, ProxyHeader } from './internal/proxy-header.ts'
 import type { InboundSocket } from './types.ts'
@@ -114,6 +115,20 @@ export interface ProxyProtocolOptions extends ProxyEventOptions {
  * @throws InvalidParametersError when a trusted block does not parse or a bound is out of range
  */
 export function proxyProtocol (options: ProxyProtocolOptions): MonoTypeOperatorFunction<InboundSocket> {
+  checkOptions('proxyProtocol', options, {
+    trusted: required(list(cidr())),
+    timeout: ms(),
+    optional: boolean(),
+    maxHeaderBytes: integer({ min: V1_MAX_BYTES }),
+    shutdownReason: text(),
+    scheduler: schedulerLike(),
+    untrusted: oneOf('pass', 'reject'),
+    versions: list(oneOf(1, 2)),
+    socketPeer: oneOf('client', 'balancer'),
+    metrics: object(),
+    events: object(),
+    onEvent: fn()
+  })
   const {
     timeout = DEFAULT_PROXY_HEADER_TIMEOUT,
     optional = false,
@@ -124,14 +139,8 @@ export function proxyProtocol (options: ProxyProtocolOptions): MonoTypeOperatorF
     versions = [1, 2],
     socketPeer = 'client'
   } = options
-  if (!(timeout >= 0) || !(maxHeaderBytes >= V1_MAX_BYTES)) {
-    throw new InvalidParametersError(`proxyProtocol: timeout must not be negative and maxHeaderBytes must be at least ${V1_MAX_BYTES}`)
-  }
-  if (untrusted !== 'pass' && untrusted !== 'reject') {
-    throw new InvalidParametersError(`proxyProtocol: untrusted must be 'pass' or 'reject', not ${String(untrusted)}`)
-  }
-  if (versions.length === 0 || versions.some((version) => version !== 1 && version !== 2)) {
-    throw new InvalidParametersError(`proxyProtocol: versions must list 1, 2 or both, not [${versions.join(', ')}]`)
+  if (versions.length === 0) {
+    throw invalidOption('proxyProtocol', 'versions must list 1, 2 or both, got []')
   }
   const trusts = cidrMatcher(options.trusted)
   const report = proxyEventReporter(options)

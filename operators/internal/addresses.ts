@@ -1,4 +1,6 @@
 import { IpNet } from '@chainsafe/netmask'
+import { integer } from './check.ts'
+import type { Rules } from './check.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** Default subnet sizes, as go-libp2p's resource manager groups peers. */
@@ -73,4 +75,10 @@ export function subnetKeyer (options: SubnetOptions = {}): (addr: Multiaddr) => 
     }
     return new IpNet(ip, ip.includes(':') ? v6 : v4).toString()
   }
+}
+
+/** The rules of the subnet options, for the factories that take them */
+export const SUBNET_RULES: Rules<SubnetOptions> = {
+  ipv4Prefix: integer({ min: 0, max: 32 }),
+  ipv6Prefix: integer({ min: 0, max: 128 })
 }

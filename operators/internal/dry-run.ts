@@ -1,3 +1,4 @@
+import type { Rule } from './check.ts'
 import type { InboundSocket } from '../types.ts'
 
 /**
@@ -16,6 +17,12 @@ export interface DryRunOptions {
    * given to the function if one is passed (default false)
    */
   dryRun?: boolean | DryRunListener
+}
+
+/** The `checkOptions` rule of `dryRun`: a boolean or a function */
+export const DRY_RUN_RULE: Rule = {
+  expected: 'true, false or a function',
+  test: (value) => typeof value === 'boolean' || typeof value === 'function'
 }
 
 /** the event a socket a rule in dry run let through is counted under */

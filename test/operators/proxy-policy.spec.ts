@@ -103,6 +103,21 @@ describe('proxyProtocol policy', () => {
     expect(strict.rejected).toEqual([])
   })
 
+  it('untrusted: \'reject\' in an rx-tcp node: a silent untrusted socket does not hold up close(), it is rejected shutdown', async () => {
+    const metrics = recordingMetrics()
+    const transport = tcp({ inbound: proxyProtocol({ trusted: ['127.0.0.2/32'], untrusted: 'reject', timeout: 10_000 }), closeTimeout: 5_000 })({ logger: defaultLogger(), metrics })
+    const listener = transport.createListener({ upgrader: passThroughUpgrader() })
+    await listener.listen(multiaddr('/ip4/127.0.0.1/tcp/0'))
+    const port = Number(listener.getAddrs()[0].getComponents()[1].value)
+    const silent = await client(port, '127.0.0.1', '', false)
+    await waitUntil(() => metrics.values.libp2p_tcp_listener_events_total?.[`127.0.0.1:${port} connection`] === 1, 2_000, 'the silent socket to be accepted')
+    const closing = Date.now()
+    await within(listener.close(), 4_000, 'the listener to close with an untrusted socket being peeked')
+    expect(Date.now() - closing).toBeLessThan(2_000)
+    if (!silent.closed) await waitForEvent(silent, 'close', 2_000, 'the silent socket to be closed')
+    expect(metrics.values.libp2p_tcp_listener_events_total[`127.0.0.1:${port} rejected_shutdown`]).toBe(1)
+  })
+
   it('versions: a header of a version left out is refused proxy-version as soon as its signature is complete', async () => {
     const v2only = await serve({ trusted: ['127.0.0.1/32'], versions: [2] })
     const v1 = await client(v2only.port, '127.0.0.1', 'PROXY ', false)
