@@ -63,7 +63,7 @@ describe('the client\'s address where the server reads it', () => {
   })
 
   /** a server of `kind` that answers each client with what it saw of its peer, as JSON */
-  async function serve (kind: Kind, inbound: InboundOperator): Promise<number> {
+  async function serve (kind: Kind, inbound: InboundOperator, beforeSecure?: (tlsSocket: Socket) => void): Promise<number> {
     const { key, cert } = certificate
     const answer = (socket: Socket): string => JSON.stringify(seen(socket))
     const handler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse): void => {
@@ -85,6 +85,8 @@ describe('the client\'s address where the server reads it', () => {
               : http2.createSecureServer({ key, cert }, handler)
     servers.push(server)
     subscriptions.push(guardServer(server, inbound).subscribe())
+    // put before guardServer's own, which it prepended when subscribed
+    if (beforeSecure !== undefined) server.prependListener('secureConnection', beforeSecure)
     await within(new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve)), 2_000, `the ${kind} server to listen`)
     return (server.address() as AddressInfo).port
   }
@@ -165,6 +167,26 @@ describe('the client\'s address where the server reads it', () => {
       })
 
       if (tlsKinds.has(kind)) {
+        it('with neither the handle\'s getpeername nor a TLSSocket\'s _parent (another runtime), guardServer finds the socket by the TCP peer they share', async () => {
+          // the handle cannot be answered while the header is read, and the TLSSocket then reads the kernel's peer
+          const hide: InboundOperator = tap(({ socket }) => {
+            const handle = (socket as unknown as { _handle?: { getpeername?: unknown } })._handle
+            if (handle != null) handle.getpeername = undefined
+          })
+          const restore: InboundOperator = tap(({ socket }) => {
+            const handle = (socket as unknown as { _handle?: { getpeername?: unknown } })._handle
+            if (handle != null) delete handle.getpeername
+          })
+          let parentless = 0
+          const port = await serve(kind, pipe(hide, guard(), restore), (tlsSocket) => {
+            delete (tlsSocket as unknown as { _parent?: unknown })._parent
+            parentless++
+          })
+          const got = await ask(kind, port, v2Header({ ip: '203.0.113.10', port: 7070 }))
+          expect(parentless).toBe(1)
+          expect(got).toMatchObject({ address: '203.0.113.10', port: 7070, family: 'IPv4', balancer: '127.0.0.1' })
+        })
+
         it('without getpeername on the socket\'s handle (another runtime), guardServer gives the TLSSocket the client before any handler', async () => {
           const port = await serve(kind, pipe(hideHandlePeer, guard()))
           const got = await ask(kind, port, v1Header('203.0.113.9', 7777))

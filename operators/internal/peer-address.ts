@@ -19,6 +19,8 @@ interface Proxied {
   remoteAddr: Multiaddr
   /** whether the socket reads the client as its own peer */
   expose: boolean
+  /** whether its handle answers with the client too (so a TLSSocket over it does) */
+  viaHandle: boolean
 }
 
 // a registered symbol, so that two copies of the package (or a bundle) agree on it
@@ -108,7 +110,7 @@ export function markProxied (socket: Socket, ip: string, port: number, remoteAdd
   const marked = socket as unknown as Marked
   // behind two balancers, the first one's address is the one the socket came from
   const balancer = marked[PROXIED]?.balancer ?? ownPeer(socket)
-  const proxied: Proxied = { client: clientPeer(ip, port, remoteAddr), balancer, remoteAddr, expose }
+  const proxied: Proxied = { client: clientPeer(ip, port, remoteAddr), balancer, remoteAddr, expose, viaHandle: false }
   // not enumerable: a socket logged or inspected stays as it was
   Object.defineProperty(marked, PROXIED, { configurable: true, enumerable: false, writable: true, value: proxied })
   if (!expose || !defineGetters(socket)) {
@@ -118,7 +120,21 @@ export function markProxied (socket: Socket, ip: string, port: number, remoteAdd
   if (viaHandle && handle != null && typeof handle.getpeername === 'function') {
     handle[PROXIED] = proxied
     handle.getpeername = clientPeername
+    proxied.viaHandle = true
   }
+}
+
+/**
+ * The TCP peer (`address:port`, the balancer) of a socket whose TLSSocket
+ * will not read the client through the handle, or undefined when the
+ * handle answers already (Node) or the socket shows its own peer.
+ */
+export function tlsFallbackKey (socket: Socket): string | undefined {
+  const proxied = (socket as unknown as Marked)[PROXIED]
+  if (proxied === undefined || !proxied.expose || proxied.viaHandle || proxied.balancer === undefined) {
+    return undefined
+  }
+  return `${proxied.balancer.address}:${proxied.balancer.port}`
 }
 
 function ownPeer (socket: Socket): PeerAddress | undefined {
@@ -157,15 +173,18 @@ export function clientOf (socket: unknown): PeerAddress | undefined {
 /**
  * The fallback for a TLSSocket whose peer does not come from its handle
  * (a runtime without Node's `getpeername` on the handle): gives it the
- * client's getters of its own once its server hands it over. Does nothing
- * when the TLSSocket already reads the client, or carries none.
+ * client's getters of its own once its server hands it over. The socket
+ * under it is found by Node's `_parent` where there is one, else by
+ * `underlying`, which `guardServer` answers from the TLSSocket's own peer
+ * (public: the TCP peer both share). Does nothing when the TLSSocket
+ * already reads the client, or carries none.
  */
-export function exposeOnTlsSocket (tlsSocket: Socket): void {
+export function exposeOnTlsSocket (tlsSocket: Socket, underlying?: (tlsSocket: Socket) => Socket | undefined): void {
   const marked = tlsSocket as unknown as Marked
   if (marked[PROXIED] !== undefined) {
     return
   }
-  const proxied = proxiedOf(marked._parent)
+  const proxied = proxiedOf(marked._parent) ?? proxiedOf(underlying?.(tlsSocket))
   if (proxied === undefined || !proxied.expose || tlsSocket.remoteAddress === proxied.client.address) {
     return
   }
