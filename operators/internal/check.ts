@@ -46,7 +46,11 @@ export interface Rule {
 /** One rule per option of `T`, none left out */
 export type Rules<T> = { readonly [K in keyof T]-?: Rule }
 
-/** The longest delay Node's timers take (2^31 - 1 ms, about 24.8 days); longer ones are cut to 1 ms with a warning */
+/**
+ * The longest delay Node's timers take, 2^31 - 1 ms (about 24.8 days): a
+ * longer one makes `setTimeout` fire after 1 ms and `socket.setTimeout` cut
+ * it to this, each with a `TimeoutOverflowWarning`.
+ */
 export const TIMEOUT_MAX = 2 ** 31 - 1
 
 /**
