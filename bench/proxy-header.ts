@@ -8,7 +8,8 @@
 //   same loop where the listener destroys each socket at its first byte;
 // - what a socket waiting for its header costs the listener's heap: N
 //   trusted sockets that sent half a header, against N plain sockets held by
-//   a net.Server, each mode in a fresh child process, after a full GC.
+//   a net.Server (and N held by acceptSockets alone) that were sent the same
+//   bytes, each mode in a fresh child process, after a full GC.
 // The listener is a child process; the clients are this one.
 import { fork } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -107,8 +108,8 @@ async function memory (mode: 'plain' | 'held' | 'waiting'): Promise<{ heap: numb
         sockets.push(socket)
         socket.on('error', reject)
         socket.once('connect', () => {
-          // half a header: the reader has read bytes and waits for the rest
-          if (mode === 'waiting') socket.write('PROXY TCP4 203.0.113.')
+          // half a header, on every side: the reader has read it and waits for the rest, a plain socket holds it unread
+          socket.write('PROXY TCP4 203.0.113.')
           resolve()
         })
       })))
