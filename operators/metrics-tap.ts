@@ -76,6 +76,11 @@ export function metricsTap (options: MetricsTapOptions = {}): MetricsTap {
       log?.('accepted %a on %a', accepted.remoteAddr, accepted.localAddr)
       const counted: InboundSocket = {
         ...accepted,
+        // what later stages count (proxyProtocol's proxy_v2_found…) goes to the tap's group too
+        count: (event) => {
+          accepted.count?.(event)
+          count(counted, event)
+        },
         reject: (reason, err) => {
           const first = accepted.reject(reason, err)
           if (first) {
