@@ -444,11 +444,14 @@ impl Scenario {
                 }
                 if count > 1 {
                     times.sort_by(|a, b| a.total_cmp(b));
-                    let at = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
+                    let n = times.len();
+                    let median = if n % 2 == 1 { times[n / 2] } else { (times[n / 2 - 1] + times[n / 2]) / 2.0 };
+                    // nearest rank: the smallest time that at least 95 % of the requests stayed within
+                    let p95 = times[((n as f64 * 0.95).ceil() as usize).clamp(1, n) - 1];
                     event("perf-summary", &[
                         ("count", count.to_string()),
-                        ("medianMs", ms(at(0.5))),
-                        ("p95Ms", ms(at(0.95))),
+                        ("medianMs", ms(median)),
+                        ("p95Ms", ms(p95)),
                     ]);
                 }
                 Ok(())
