@@ -189,6 +189,13 @@ async fn run(opts: Opts) -> i32 {
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .unwrap_or_else(|e| fail(&format!("SIGTERM handler: {e}")));
     let listening = opts.listen.is_some();
+    let unspecified = opts.listen.as_ref().is_some_and(|a| a.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_unspecified(),
+        Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    }));
+    let mut listen_addrs: Vec<String> = Vec::new();
+    let mut listen_gather: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
 
     if let Some(addr) = &opts.listen {
         if let Err(e) = swarm.listen_on(addr.clone()) {
@@ -206,9 +213,14 @@ async fn run(opts: Opts) -> i32 {
             swarm_event = swarm.select_next_some() => match swarm_event {
                 SwarmEvent::NewListenAddr { address, .. } => {
                     if !listen_printed {
-                        listen_printed = true;
-                        let full = address.with(Protocol::P2p(local));
-                        event("listening", &[("peerId", s(&local.to_string())), ("addrs", list([full.to_string()]))]);
+                        listen_addrs.push(address.with(Protocol::P2p(local)).to_string());
+                        if !unspecified {
+                            listen_printed = true;
+                            event("listening", &[("peerId", s(&local.to_string())), ("addrs", list(&listen_addrs))]);
+                        } else if listen_gather.is_none() {
+                            // 0.0.0.0 / :: yields one address per interface, reported one by one
+                            listen_gather = Some(Box::pin(tokio::time::sleep(Duration::from_millis(200))));
+                        }
                     }
                 }
                 SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
@@ -309,6 +321,10 @@ async fn run(opts: Opts) -> i32 {
                     return 0;
                 }
                 fail(&format!("no connection to {} within 15 s", opts.dial.as_ref().map(|a| a.to_string()).unwrap_or_default()))
+            }
+            _ = async { listen_gather.as_mut().expect("guarded").await }, if listen_gather.is_some() && !listen_printed => {
+                listen_printed = true;
+                event("listening", &[("peerId", s(&local.to_string())), ("addrs", list(&listen_addrs))]);
             }
             _ = &mut stdin_closed, if listening => return 0,
             _ = sigterm.recv() => return 0,
