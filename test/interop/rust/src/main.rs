@@ -237,7 +237,14 @@ async fn run(opts: Opts) -> i32 {
                         started = true;
                         remote = Some((peer_id, connection_id));
                         let run = opts.run.expect("dial has a scenario");
-                        if run != Run::Identify {
+                        if run == Run::Identify {
+                            // bounded: a remote that never answers identify fails the scenario
+                            let ctl = ctl_tx.clone();
+                            tokio::spawn(async move {
+                                tokio::time::sleep(Duration::from_secs(15)).await;
+                                let _ = ctl.send(Ctl::Finished(Err("no identify from the remote within 15 s".to_string())));
+                            });
+                        } else {
                             let (opener, ctl, scenario) = (opener.clone(), ctl_tx.clone(), Scenario::from(&opts));
                             tokio::spawn(async move {
                                 let result = scenario.run(run, connection_id, &opener, &ctl).await;
@@ -298,8 +305,9 @@ async fn run(opts: Opts) -> i32 {
                         return 0;
                     }
                 }
-                Ctl::Finished(Err(e)) => fail(&e),
-                Ctl::Finished(Ok(())) => {
+                Ctl::Finished(Err(e)) if !finishing => fail(&e),
+                Ctl::Finished(Err(_)) => {}
+                Ctl::Finished(Ok(())) if !finishing => {
                     // leave with a clean close, so the remote sees the connection end rather than the process
                     finishing = true;
                     stop_deadline = Box::pin(tokio::time::sleep(Duration::from_secs(5)));
@@ -309,6 +317,7 @@ async fn run(opts: Opts) -> i32 {
                         return 0;
                     }
                 }
+                Ctl::Finished(Ok(())) => {}
             },
             _ = &mut stop_deadline, if !listening && (!started || finishing || report_closed.is_some()) => {
                 if finishing || report_closed.is_some() {

@@ -191,7 +191,10 @@ pub async fn ping(mut stream: Stream, count: u64, mut each: impl FnMut(Duration)
         let start = Instant::now();
         stream.write_all(&sent).await.map_err(|e| io("ping write", e))?;
         stream.flush().await.map_err(|e| io("ping flush", e))?;
-        stream.read_exact(&mut back).await.map_err(|e| io("ping read", e))?;
+        tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut back))
+            .await
+            .map_err(|_| "ping: no answer within 10 s".to_string())?
+            .map_err(|e| io("ping read", e))?;
         let rtt = start.elapsed();
         if back != sent {
             return Err("ping: the answer differs from what was sent".to_string());
