@@ -154,7 +154,14 @@ async fn run(opts: Opts) -> i32 {
             identify: identify::Behaviour::new(
                 identify::Config::new("/ipfs/id/1.0.0".to_string(), key.public()).with_agent_version(agent.clone()),
             ),
-            ping: ping::Behaviour::default(),
+            // --run ping counts the ping behaviour's own round trips, one every 50 ms; rust-libp2p
+            // answers one inbound ping stream per connection and drops the older one when another
+            // comes, so a second ping stream of ours would race the behaviour's
+            ping: ping::Behaviour::new(if opts.run == Some(Run::Ping) {
+                ping::Config::new().with_interval(Duration::from_millis(50)).with_timeout(Duration::from_secs(10))
+            } else {
+                ping::Config::new()
+            }),
             streams,
         })
         .unwrap_or_else(|e| fail(&format!("behaviour: {e}")))
@@ -183,6 +190,7 @@ async fn run(opts: Opts) -> i32 {
     let mut started = false;
     let mut finishing = false;
     let mut report_closed: Option<u64> = None;
+    let mut pings_left = 0u64;
     let mut listen_printed = false;
     let mut stop_deadline: std::pin::Pin<Box<tokio::time::Sleep>> = Box::pin(tokio::time::sleep(Duration::from_secs(15)));
     let mut stdin_closed = Box::pin(stdin_eof());
@@ -237,7 +245,12 @@ async fn run(opts: Opts) -> i32 {
                         started = true;
                         remote = Some((peer_id, connection_id));
                         let run = opts.run.expect("dial has a scenario");
-                        if run == Run::Identify {
+                        if run == Run::Ping {
+                            pings_left = opts.count.unwrap_or(10);
+                            if pings_left == 0 {
+                                let _ = ctl_tx.send(Ctl::Finished(Ok(())));
+                            }
+                        } else if run == Run::Identify {
                             // bounded: a remote that never answers identify fails the scenario
                             let ctl = ctl_tx.clone();
                             tokio::spawn(async move {
@@ -285,6 +298,23 @@ async fn run(opts: Opts) -> i32 {
                     ]);
                     if opts.run == Some(Run::Identify) && remote.map(|r| r.0) == Some(peer_id) && !finishing {
                         let _ = ctl_tx.send(Ctl::Finished(Ok(())));
+                    }
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, connection, result })) => {
+                    if pings_left > 0 && remote.map(|r| r.1) == Some(connection) {
+                        match result {
+                            Ok(rtt) => {
+                                event("ping", &[("rttMs", ms(rtt.as_secs_f64()))]);
+                                pings_left -= 1;
+                                if pings_left == 0 {
+                                    let _ = ctl_tx.send(Ctl::Finished(Ok(())));
+                                }
+                            }
+                            Err(e) => {
+                                pings_left = 0;
+                                let _ = ctl_tx.send(Ctl::Finished(Err(format!("ping {peer}: {e}"))));
+                            }
+                        }
                     }
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Error { peer_id, error, .. })) => {
@@ -390,12 +420,6 @@ impl From<&Opts> for Scenario {
 impl Scenario {
     async fn run(self, run: Run, conn: ConnectionId, opener: &streams::Opener, ctl: &mpsc::UnboundedSender<Ctl>) -> Result<(), String> {
         match run {
-            Run::Ping => {
-                let stream = opener.open(conn, protocols::PING).await?;
-                protocols::ping(stream, self.count.unwrap_or(10), |rtt| {
-                    event("ping", &[("rttMs", ms(rtt.as_secs_f64()))]);
-                }).await
-            }
             Run::Echo => {
                 let payload = protocols::Rng::new().bytes(self.bytes.unwrap_or(1 << 20) as usize);
                 let stream = opener.open(conn, protocols::ECHO).await?;
@@ -481,7 +505,7 @@ impl Scenario {
                 }
                 Ok(())
             }
-            Run::Identify | Run::Abandon => unreachable!("handled by the swarm loop"),
+            Run::Ping | Run::Identify | Run::Abandon => unreachable!("handled by the swarm loop"),
         }
     }
 }
