@@ -11,8 +11,9 @@
  * With a warm npm cache it took 21–36 s on the 2-core CI machine shared with
  * other work (pack 7–9 s, install 6–17 s, then the .mjs and both tsc runs
  * side by side, 6–8 s; ~27 s of CPU), and up to 90 s under a load of 15.
- * Each step is killed after its own bound, and a failure names the step, its
- * command and its stderr.
+ * Each step is killed after its own bound (each test waits up to 90 s, as
+ * steps run side by side on a loaded machine), and a failure names the step,
+ * its command and its stderr. publint and attw check the tarball itself.
  */
 import { execFile } from 'node:child_process'
 import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
@@ -143,12 +144,12 @@ describe('the packed tarball, installed in an empty project', () => {
     expect(stdout).toContain('echoed 262144 bytes through rx-tcp, noise and yamux')
     expect(stdout).toContain('a denyCidr listener refused the dial')
     expect(stdout).toContain('all nodes stopped')
-  })
+  }, 90_000)
 
   it.concurrent('passes publint with warnings counted as errors', async ({ expect }) => {
     const stdout = await step('publint', bin('publint'), ['run', '--strict', join(dir, tarball)], dir, 60_000)
     expect(stdout).toContain('All good!')
-  })
+  }, 90_000)
 
   it.concurrent('has types that resolve for node16 (ESM) and bundler, with attw', async ({ expect }) => {
     // esm-only: the package has no CommonJS build, which the README says; attw still checks every other resolution
@@ -158,7 +159,7 @@ describe('the packed tarball, installed in an empty project', () => {
     expect(Object.keys(analysis.entrypoints)).toEqual(['.', './operators'])
     const counted = analysis.problems.filter(problem => problem.resolutionKind == null || ['node16-esm', 'bundler'].includes(problem.resolutionKind))
     expect(counted).toEqual([])
-  })
+  }, 90_000)
 
   for (const resolution of ['node16', 'bundler']) {
     it.concurrent(`type-checks a consumer importing rx-tcp and rx-tcp/operators with moduleResolution ${resolution}`, async ({ expect }) => {
@@ -166,6 +167,6 @@ describe('the packed tarball, installed in an empty project', () => {
       // the declarations import each other as './x.ts': each must have resolved to its .d.ts
       const loaded = stdout.split('\n').map(line => relative(installed, line.trim())).filter(file => !file.startsWith('..'))
       expect(loaded).toEqual(expect.arrayContaining(['dist/src/index.d.ts', 'dist/operators/index.d.ts', 'dist/operators/types.d.ts']))
-    })
+    }, 90_000)
   }
 })
