@@ -464,13 +464,18 @@ impl Scenario {
             }
             Run::Hold => {
                 let count = self.count.unwrap_or(8);
-                let mut open = 0u64;
+                let ended = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
                 for _ in 0..count {
                     let stream = opener.open(conn, protocols::ECHO).await?;
-                    tokio::spawn(protocols::slow_echo(stream, 1024, Duration::from_millis(50)));
-                    open += 1;
+                    let ended = ended.clone();
+                    tokio::spawn(async move {
+                        protocols::slow_echo(stream, 1024, Duration::from_millis(50)).await;
+                        ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    });
                 }
                 tokio::time::sleep(Duration::from_millis(self.hold_ms)).await;
+                // the streams still open when the connection is cut
+                let open = count - ended.load(std::sync::atomic::Ordering::SeqCst);
                 let _ = ctl.send(Ctl::CloseAndReport(conn, open));
                 // the swarm loop ends the process once the connection is closed
                 std::future::pending::<()>().await;
@@ -493,14 +498,16 @@ impl Scenario {
                 }
                 if count > 1 {
                     times.sort_by(|a, b| a.total_cmp(b));
-                    let n = times.len();
-                    let median = if n % 2 == 1 { times[n / 2] } else { (times[n / 2 - 1] + times[n / 2]) / 2.0 };
-                    // nearest rank: the smallest time that at least 95 % of the requests stayed within
-                    let p95 = times[((n as f64 * 0.95).ceil() as usize).clamp(1, n) - 1];
+                    // linear interpolation between ranks, as the go peer computes them
+                    let quantile = |q: f64| {
+                        let pos = q * (times.len() - 1) as f64;
+                        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+                        times[lo] + (times[hi] - times[lo]) * (pos - lo as f64)
+                    };
                     event("perf-summary", &[
                         ("count", count.to_string()),
-                        ("medianMs", ms(median)),
-                        ("p95Ms", ms(p95)),
+                        ("medianMs", ms(quantile(0.5))),
+                        ("p95Ms", ms(quantile(0.95))),
                     ]);
                 }
                 Ok(())
