@@ -1,7 +1,8 @@
 /**
  * The rust-libp2p interop peer (`test/interop/rust/`, contract in
  * `test/interop/PEERS.md`) against itself: one process listens, another
- * dials and runs ping, echo and identify. This proves the peer `npm run
+ * dials and runs ping, echo, identify, hold (both the dialer's cut and the
+ * listener's `--close-inbound-after-ms`) and perf. This proves the peer `npm run
  * interop` drives works before any JS node is involved, so a matrix failure
  * points at the JS side or the wire, not at the peer.
  *
@@ -94,8 +95,8 @@ async function dial (args: string[], ms = 20_000): Promise<{ code: number | stri
   return { code, lines: peer.lines, stderr: peer.stderr.join('') }
 }
 
-async function listen (): Promise<{ peer: Peer, addr: string, id: string }> {
-  const peer = start(['--listen', '/ip4/127.0.0.1/tcp/0'])
+async function listen (...options: string[]): Promise<{ peer: Peer, addr: string, id: string }> {
+  const peer = start(['--listen', '/ip4/127.0.0.1/tcp/0', ...options])
   const listening = await peer.line('listening')
   expect(listening.addrs).toHaveLength(1)
   expect(listening.addrs[0]).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\/12D3KooW/)
@@ -152,6 +153,45 @@ describe.skipIf(reason != null)('the rust-libp2p interop peer, rust ↔ rust', (
     expect(seen?.listenAddrs).toEqual([addr.replace(/\/p2p\/.*$/, '')])
     const connected = await peer.line('connected')
     expect(seen?.observedAddr).toBe(connected.remoteAddr)
+  })
+
+  it('holds 8 slow streams, then cuts the connection and says how many were open', async () => {
+    const { peer, addr } = await listen()
+    const run = await dial(['--dial', addr, '--run', 'hold', '--hold-ms', '300'])
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.lines.slice(-3)).toEqual([
+      { event: 'disconnected', peerId: expect.any(String) },
+      { event: 'closed', streams: 8 },
+      { event: 'done' }
+    ])
+    await peer.line('disconnected')
+  })
+
+  it('as a listener, cuts each inbound connection after --close-inbound-after-ms, with streams open', async () => {
+    const { peer, addr } = await listen('--close-inbound-after-ms', '200', '--open-streams', '2')
+    const started = Date.now()
+    const run = await dial(['--dial', addr, '--run', 'hold', '--hold-ms', '3000'])
+    expect(run.code, run.stderr).toBe(0)
+    // the listener's cut ended every stream before the dialer's own 3 s were up
+    expect(run.lines.find(l => l.event === 'closed')).toEqual({ event: 'closed', streams: 0 })
+    const disconnected = run.lines.findIndex(l => l.event === 'disconnected')
+    expect(disconnected).toBeGreaterThan(-1)
+    expect(disconnected).toBeLessThan(run.lines.findIndex(l => l.event === 'closed'))
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3_000)
+    await peer.line('disconnected')
+  })
+
+  it('runs perf requests one after another and sums them up', async () => {
+    const { addr } = await listen()
+    const run = await dial(['--dial', addr, '--run', 'perf', '--count', '20', '--bytes', '1000', '--download', '5000'])
+    expect(run.code, run.stderr).toBe(0)
+    const perf = run.lines.filter(l => l.event === 'perf')
+    expect(perf).toHaveLength(20)
+    for (const line of perf) expect(line).toMatchObject({ upload: 1000, download: 5000, seconds: expect.any(Number) })
+    const summary = run.lines.find(l => l.event === 'perf-summary')
+    expect(summary).toMatchObject({ count: 20 })
+    expect(summary?.medianMs).toBeGreaterThan(0)
+    expect(summary?.p95Ms).toBeGreaterThanOrEqual(summary?.medianMs)
   })
 
   it('answers a bad option with one line, the usage and exit code 2', async () => {
