@@ -15,6 +15,8 @@ import { spawn, spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 
@@ -192,6 +194,13 @@ describe.skipIf(reason != null)('the rust-libp2p interop peer, rust ↔ rust', (
     expect(summary).toMatchObject({ count: 20 })
     expect(summary?.medianMs).toBeGreaterThan(0)
     expect(summary?.p95Ms).toBeGreaterThanOrEqual(summary?.medianMs)
+  })
+
+  it('derives its key from --seed as the JS stack does (ed25519, a 32-byte seed filled with n)', async () => {
+    const { id, addr } = await listen('--seed', '7')
+    const expected = peerIdFromPrivateKey(await generateKeyPairFromSeed('Ed25519', new Uint8Array(32).fill(7))).toString()
+    expect(id).toBe(expected)
+    expect(addr.endsWith(`/p2p/${expected}`)).toBe(true)
   })
 
   it('answers a bad option with one line, the usage and exit code 2', async () => {
