@@ -22,7 +22,9 @@ const { values: args } = parseArgs({
     'hold-ms': { type: 'string' },
     'close-inbound-after-ms': { type: 'string' },
     'open-streams': { type: 'string' },
-    seed: { type: 'string' }
+    seed: { type: 'string' },
+    // not in the contract: the perf breakdown's plaintext server
+    encrypter: { type: 'string' }
   }
 })
 
@@ -132,7 +134,7 @@ async function abandon (target: string): Promise<void> {
 
 try {
   if (args.listen != null) {
-    const node = await interopNode({ transport: 'rx', listen: [args.listen] })
+    const node = await interopNode({ transport: 'rx', listen: [args.listen], encrypter: args.encrypter === 'plaintext' ? 'plaintext' : 'noise' })
     watch(node)
     say({ event: 'listening', peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String) })
     process.stdin.resume()

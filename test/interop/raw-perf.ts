@@ -48,7 +48,7 @@ export async function rawPerf (port: number, upload: number, download: number): 
 }
 
 if (process.argv[1] === import.meta.filename) {
-  const server = net.createServer({ noDelay: true }, (socket) => {
+  const server = net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
     let header = Buffer.alloc(0)
     let requested: number | undefined
     socket.on('error', () => {})
