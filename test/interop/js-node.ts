@@ -19,7 +19,7 @@ import { createLibp2p } from 'libp2p'
 import { tcp as rxTcp } from '../../src/index.ts'
 import { handlePerf } from './perf-protocol.ts'
 import type { Identify } from '@libp2p/identify'
-import type { Libp2p, MultiaddrConnection, PeerId, Stream } from '@libp2p/interface'
+import type { Libp2p, MultiaddrConnection, PeerId, Stream, StreamMessageEvent } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 
 /** `rx`: this package; `ref`: `@libp2p/tcp` 11, the implementation it replaces. */
@@ -63,7 +63,9 @@ export async function interopNode (options: InteropNodeOptions): Promise<Interop
     connectionEncrypters: [options.encrypter === 'plaintext' ? plaintext() : noise()],
     streamMuxers: [yamux()],
     nodeInfo: { userAgent: AGENT(options.transport) },
-    services: { identify: identify(), ping: ping() },
+    // ping closes its stream without waiting for the remote's close, so the next
+    // ping of a quick series can find the last one still counted against a limit of 1
+    services: { identify: identify(), ping: ping({ maxOutboundStreams: 4 }) },
     connectionGater: {
       // the peers live on loopback or in a private namespace subnet
       denyDialMultiaddr: () => false,
@@ -83,17 +85,46 @@ export async function interopNode (options: InteropNodeOptions): Promise<Interop
   return node
 }
 
-/** Copies every byte back until the remote closes its write side, then closes ours (PEERS.md). */
+/**
+ * Copies every byte back until the remote closes its write side, then closes
+ * ours (PEERS.md). Written with listeners and `whenEnded`, not `for await`:
+ * see `whenEnded` for the js-libp2p behaviour go-libp2p's 64 streams at once
+ * run into.
+ */
 export async function handleEcho (node: Libp2p, onBytes?: (bytes: number, stream: Stream) => void): Promise<void> {
-  await node.handle(ECHO, async (stream) => {
-    try {
-      for await (const chunk of stream) {
-        onBytes?.(chunk.byteLength, stream)
-        if (!stream.send(chunk)) await stream.onDrain()
+  await node.handle(ECHO, (stream) => {
+    whenEnded(stream, () => {
+      stream.close().catch((err) => { stream.abort(err) })
+    }, (data) => {
+      onBytes?.(data.byteLength, stream)
+      if (stream.writeStatus !== 'writable') return
+      if (!stream.send(data)) {
+        stream.pause()
+        // the stream may have closed meanwhile: nothing to resume then
+        stream.onDrain().then(() => { if (stream.readStatus === 'paused') stream.resume() }, () => {})
       }
-      await stream.close()
-    } catch (err: any) {
-      stream.abort(err)
-    }
+    })
   }, { maxInboundStreams: 256, maxOutboundStreams: 256, force: true })
+}
+
+/**
+ * Delivers every message of an inbound stream to `onData`, then runs `onEnd`
+ * once, when the remote has closed its write side and all it sent was
+ * delivered. The stream's own 'end' (and 'remoteCloseWrite', which its
+ * async iterator waits for) cannot be relied on here: with @libp2p/utils 7.4
+ * the remote's data and close can arrive during protocol negotiation, the
+ * events fire before the handler runs, and the data is delivered after. A
+ * `for await` over such a stream never ends; go-libp2p, which sends a
+ * stream's protocol, data and close in one burst, does this routinely.
+ */
+export function whenEnded (stream: Stream, onEnd: () => void, onData: (data: StreamMessageEvent['data']) => void): void {
+  let done = false
+  const end = (): void => { if (!done) { done = true; onEnd() } }
+  const ended = (): boolean => stream.remoteWriteStatus === 'closed' && stream.readBufferLength === 0
+  stream.addEventListener('message', (evt) => {
+    onData(evt.data)
+    if (ended()) end()
+  })
+  stream.addEventListener('end', end, { once: true })
+  if (ended()) queueMicrotask(end)
 }

@@ -22,11 +22,11 @@ export const INTEROP_DIR = import.meta.dirname
 
 /**
  * Where the peers' build scripts put their binaries and stamps:
- * `$RX_TCP_INTEROP_BUILD_DIR` when set (CI keeps it under `$HOME/.cache`, so
- * that it survives a fresh clone), test/interop/.build otherwise.
+ * test/interop/.build (ignored). CI makes it a link into `$HOME/.cache`, so
+ * that a build survives a fresh clone (.ci/run).
  */
 export function buildDir (): string {
-  return resolve(process.env.RX_TCP_INTEROP_BUILD_DIR ?? join(INTEROP_DIR, '.build'))
+  return resolve(INTEROP_DIR, '.build')
 }
 
 export interface PeerBinary {
@@ -54,7 +54,6 @@ export function buildPeer (kind: PeerKind, log: (line: string) => void = () => {
   const start = performance.now()
   const run = spawnSync('nice', ['-n', '10', 'bash', script], {
     encoding: 'utf8',
-    env: { ...process.env, RX_TCP_INTEROP_BUILD_DIR: buildDir() },
     // a cold cargo build of rust-libp2p on two loaded cores takes minutes
     timeout: 30 * 60_000,
     maxBuffer: 64 * 1024 * 1024

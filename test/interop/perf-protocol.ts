@@ -9,6 +9,7 @@
  * await handlePerf(server)
  * const r = await perf(client, addr, { upload: 100 * MiB, download: 0 })
  */
+import { whenEnded } from './js-node.ts'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -26,24 +27,28 @@ async function sendBytes (stream: Stream, total: number, signal?: AbortSignal): 
   }
 }
 
-/** Serves `/perf/1.0.0` on `node`. */
+/**
+ * Serves `/perf/1.0.0` on `node`. Event listeners from the moment the
+ * handler runs, not `for await` (see `handleEcho` in js-node.ts: a client
+ * that sends its header, its bytes and its close at once would otherwise
+ * hang the iterator).
+ */
 export async function handlePerf (node: Libp2p): Promise<void> {
-  await node.handle(PERF, async (stream) => {
-    try {
-      let header: Uint8Array = new Uint8Array(0)
-      let requested: bigint | undefined
-      for await (const chunk of stream) {
-        if (requested != null) continue
-        const bytes = chunk.subarray()
-        header = header.byteLength === 0 ? bytes : concat(header, bytes)
-        if (header.byteLength >= 8) requested = new DataView(header.buffer, header.byteOffset, 8).getBigUint64(0)
-      }
-      if (requested == null) throw new Error(`perf request ended after ${header.byteLength} of the 8 header bytes`)
-      await sendBytes(stream, Number(requested))
-      await stream.close()
-    } catch (err: any) {
-      stream.abort(err)
-    }
+  await node.handle(PERF, (stream) => {
+    let header: Uint8Array = new Uint8Array(0)
+    let requested: bigint | undefined
+    whenEnded(stream, () => {
+      void (async () => {
+        if (requested == null) throw new Error(`perf request ended after ${header.byteLength} of the 8 header bytes`)
+        await sendBytes(stream, Number(requested))
+        await stream.close()
+      })().catch((err) => { stream.abort(err) })
+    }, (data) => {
+      if (requested != null) return
+      const bytes = data.subarray()
+      header = header.byteLength === 0 ? bytes : concat(header, bytes)
+      if (header.byteLength >= 8) requested = new DataView(header.buffer, header.byteOffset, 8).getBigUint64(0)
+    })
   }, { maxInboundStreams: 256, maxOutboundStreams: 256, force: true })
 }
 

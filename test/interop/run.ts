@@ -33,8 +33,8 @@ const HELP = `npm run interop -- [options]
   --record FILE       also write the JSON to FILE (a committed copy, e.g. docs/results/interop-<date>.json)
   --perf              run the perf comparison instead (see --perf --help)
   --help              this text
-env RX_TCP_INTEROP_BUILD_DIR: where the peers' build scripts put binaries and stamps
-  (default test/interop/.build)`
+The peers are built by test/interop/{go,rust}/build.sh into test/interop/.build/ (rebuilt only
+when their sources or lockfile change); without go or cargo their cells are skipped, saying why.`
 
 const TRANSPORTS: JsTransport[] = ['rx', 'ref']
 const DIRECTIONS: Record<string, Direction> = { dial: 'js-dials', listen: 'js-listens' }

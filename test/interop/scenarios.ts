@@ -157,7 +157,9 @@ const identifyBoth: Scenario = async (ctx) => {
   } else {
     node = await ctx.node({ listen: true })
     const seen = ctx.nodeEvent(node, 'peer:identify', () => true, ctx.ms(10_000), 'identify of the peer')
-    peer = ctx.dialingPeer(ctx.addrOf(node), 'identify')
+    // `--run identify` exits once it has identified us, which can cut our own
+    // identify of it short; `hold` keeps the connection while both complete
+    peer = ctx.dialingPeer(ctx.addrOf(node), 'hold', ['--count', '1', '--hold-ms', String(ctx.ms(10_000))])
     const r = await seen
     check(String(r.agentVersion).startsWith(`rx-tcp-interop/${kind}/`), `the peer's agent version is ${r.agentVersion}`)
     check(hostPort(r.observedAddr?.toString()) === hostPort(ctx.addrOf(node)), `observed address ${r.observedAddr?.toString()} ≠ our listen address ${ctx.addrOf(node)}`)
@@ -168,7 +170,6 @@ const identifyBoth: Scenario = async (ctx) => {
     const remote = r.connection.remoteAddr.toString()
     check(hostPort(pe.observedAddr) === hostPort(remote), `the peer was told it was seen at ${pe.observedAddr}, the JS node's connection is from ${remote}`)
     weSawPeer = () => `the peer saw ${pe.agentVersion}, observed at ${hostPort(pe.observedAddr)}`
-    await finished(ctx, peer, 5000)
   }
   return `${peerSawUs()}; ${weSawPeer()}`
 }
