@@ -23,8 +23,35 @@ async function sendBytes (stream: Stream, total: number, signal?: AbortSignal): 
   while (left > 0) {
     const n = Math.min(left, BLOCK.byteLength)
     left -= n
-    if (!stream.send(n === BLOCK.byteLength ? BLOCK : BLOCK.subarray(0, n))) await stream.onDrain({ signal })
+    if (!stream.send(n === BLOCK.byteLength ? BLOCK : BLOCK.subarray(0, n))) await writable(stream, signal)
   }
+}
+
+/**
+ * Waits until the stream has handed its whole write buffer to the muxer.
+ * Not `stream.onDrain()`: in @libp2p/utils 7.4 its promise is kept once
+ * resolved, so after a stream's first drain it resolves at once and the
+ * write buffer grows without bound; yamux 8 then sends it as one frame the
+ * size of the send window (MiBs once the window has grown), and rust-libp2p's
+ * yamux closes the connection ("frame body is too large").
+ */
+export async function writable (stream: Stream, signal?: AbortSignal): Promise<void> {
+  if (stream.writeBufferLength === 0) return
+  await new Promise<void>((resolve, reject) => {
+    const done = (err?: Error): void => {
+      stream.removeEventListener('idle', onIdle)
+      stream.removeEventListener('close', onClose)
+      signal?.removeEventListener('abort', onAbort)
+      if (err != null) reject(err)
+      else resolve()
+    }
+    const onIdle = (): void => { done() }
+    const onClose = (evt: any): void => { done(evt?.error ?? new Error('the stream closed with bytes still to send')) }
+    const onAbort = (): void => { done(signal?.reason) }
+    stream.addEventListener('idle', onIdle)
+    stream.addEventListener('close', onClose)
+    signal?.addEventListener('abort', onAbort)
+  })
 }
 
 /**

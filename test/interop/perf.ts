@@ -5,8 +5,7 @@
 // transport): the same client against a JS server with noise and with
 // plaintext, plain node:net sockets, and a CPU profile of the JS client.
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { Session } from 'node:inspector/promises'
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { cpus } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -178,28 +177,14 @@ async function measure (pair: PairSpec): Promise<Sample> {
   }
 }
 
-async function jsClient (transport: JsTransport, target: string, options: { plaintext?: boolean, profile?: string } = {}): Promise<Sample> {
-  const profile = options.profile
+async function jsClient (transport: JsTransport, target: string, options: { plaintext?: boolean } = {}): Promise<Sample> {
   const node = await interopNode({ transport, encrypter: options.plaintext === true ? 'plaintext' : 'noise' })
   try {
     const ma = multiaddr(target)
     await node.dial(ma, { signal: AbortSignal.timeout(15_000) })
     const signal = AbortSignal.timeout(600_000)
-    let session: Session | undefined
-    if (profile != null) {
-      session = new Session()
-      session.connect()
-      await session.post('Profiler.enable')
-      await session.post('Profiler.start')
-    }
     const up = await perf(node, ma, { upload, download: 0, signal })
     const down = await perf(node, ma, { upload: 0, download, signal })
-    if (session != null && profile != null) {
-      const { profile: p } = await session.post('Profiler.stop')
-      writeFileSync(profile, JSON.stringify(p))
-      session.disconnect()
-      return { uploadMBps: upload / up.seconds / 1e6, downloadMBps: download / down.seconds / 1e6, latencyMs: Number.NaN }
-    }
     const lat: number[] = []
     for (let i = 0; i < roundTrips; i++) lat.push((await perf(node, ma, { upload: 1, download: 1, signal })).seconds)
     return { uploadMBps: upload / up.seconds / 1e6, downloadMBps: download / down.seconds / 1e6, latencyMs: median(lat) * 1000 }
@@ -235,22 +220,26 @@ for (const pair of runnable) {
   if (s.some((x) => Number.isFinite(x.latencyMs))) figures[2].values[pair.id] = spread(s.map((x) => x.latencyMs))
 }
 
-// where the JS client's time goes: a CPU profile of one upload + download, rx-tcp → go
+// where the JS client's time goes: a CPU profile (`node --cpu-prof`) of a
+// process that only runs the JS client, one upload + one download, rx-tcp → go
 let profileSummary: { file: string, buckets: Record<string, number>, text: string } | undefined
 if (args['no-profile'] !== true && binaries.go != null) {
-  const dir = join(REPO, '.results/interop')
+  const dir = join(REPO, '.results/interop/profile')
+  rmSync(dir, { recursive: true, force: true })
   mkdirSync(dir, { recursive: true })
-  const file = join(dir, 'perf-rx-go.cpuprofile')
   const server = await startServer(PAIRS['go-go'])
   try {
-    const s = await jsClient('rx', server.target, { profile: file })
-    log(`  profiled run rx-tcp → go: up ${s.uploadMBps.toFixed(1)} MB/s, down ${s.downloadMBps.toFixed(1)} MB/s (slower: the profiler samples)`)
+    const run = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, '--import', tsx, join(import.meta.dirname, 'perf-client.ts'), server.target, 'rx', String(upload), String(download)], { encoding: 'utf8', timeout: 600_000 })
+    const r = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}')
+    log(`  profiled run rx-tcp → go (--cpu-prof): up ${(upload / r.upload / 1e6).toFixed(1)} MB/s, down ${(download / r.download / 1e6).toFixed(1)} MB/s`)
   } finally {
     await server.stop()
   }
-  const run = spawnSync(process.execPath, ['--import', tsx, join(REPO, 'bench/profile-summary.ts'), file, '25'], { encoding: 'utf8' })
-  const text = run.stdout
-  profileSummary = { file, buckets: bucket(text), text }
+  const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f))[0]
+  if (file != null) {
+    const text = spawnSync(process.execPath, ['--import', tsx, join(REPO, 'bench/profile-summary.ts'), file, '25'], { encoding: 'utf8' }).stdout
+    profileSummary = { file, buckets: bucket(text), text }
+  }
 }
 
 /** sums the by-package lines of bench/profile-summary.ts into noise / yamux / transport / … */
@@ -260,19 +249,18 @@ function bucket (text: string): Record<string, number> {
   for (const m of section.matchAll(/^\s*([\d.]+) %\s+(.+)$/gm)) {
     const share = Number(m[1])
     const place = m[2].trim()
-    const name = /libp2p-noise|chacha|as-sha256|@noble/.test(place)
-      ? 'noise (JS side of the crypto)'
-      : /libp2p-yamux/.test(place)
-        ? 'yamux'
-        : /^src\/|@libp2p\/tcp/.test(place)
-          ? 'the TCP transport (rx-tcp src/)'
-          : /^node:(net|stream|internal\/(net|stream|streams))/.test(place)
-            ? 'node:net and streams'
-            : place === '(native/vm)'
-              ? 'native: crypto, syscalls, GC'
-              : /^(libp2p|@libp2p\/|uint8arraylist|it-|@multiformats|uint8arrays|race-signal|main-event|p-)/.test(place)
-                ? 'libp2p and its utilities'
-                : /^test\//.test(place) ? 'the perf harness' : 'other'
+    const rules: Array<[RegExp, string]> = [
+      [/^(tsx|esbuild)$|^node:internal\/(modules|url|source_map|process\/pre_execution)|^node:(path|fs|module)$/, 'process start (loading modules)'],
+      [/libp2p-noise|chacha|as-sha256|@noble|^node:internal\/crypto/, 'noise (its JS and node:crypto calls)'],
+      [/libp2p-yamux/, 'yamux'],
+      [/^src\/|@libp2p\/tcp/, 'the TCP transport (rx-tcp src/)'],
+      [/^node:(net|stream|internal\/(net|stream|streams|stream_base_commons))/, 'node:net and streams'],
+      [/^node:buffer|uint8arraylist|uint8arrays/, 'buffer copies (node:buffer, uint8arraylist)'],
+      [/^\(native\/vm\)$/, 'native (syscalls, GC, crypto kernels)'],
+      [/^(libp2p|@libp2p\/|it-|@multiformats|race-signal|main-event|p-|progress-events)|^node:internal\/event_target/, 'libp2p, its utilities and event dispatch'],
+      [/^test\//, 'the perf harness']
+    ]
+    const name = rules.find(([re]) => re.test(place))?.[1] ?? 'other'
     out[name] = (out[name] ?? 0) + share
   }
   return out
@@ -314,7 +302,7 @@ for (const file of [out, ...(args.record != null ? [args.record] : [])]) {
 console.log(`\ninterop perf, ${result.date}, Node ${process.version}, ${machine}\n${result.method}; ${result.durationSeconds} s\n`)
 console.log(table)
 if (profileSummary != null) {
-  console.log('\nwhere the JS client\'s CPU goes (rx-tcp → go, one upload + one download, profiled):')
+  console.log(`\nwhere the JS client's CPU goes (rx-tcp → go, one upload + one download, --cpu-prof, ${profileSummary.text.split('\n')[0]}):`)
   for (const [k, v] of Object.entries(profileSummary.buckets).sort((a, b) => b[1] - a[1])) console.log(`  ${v.toFixed(1).padStart(5)} %  ${k}`)
 }
 for (const [k, why] of Object.entries(skipped)) console.log(`\n${k} skipped: ${why}`)

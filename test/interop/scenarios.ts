@@ -9,6 +9,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { settledTcpHandles } from '../fixtures/netns.ts'
 import { AGENT, CLOSE_TIMEOUT_MS, ECHO, handleEcho } from './js-node.ts'
 import { NotApplicable, bounded, check, hostPort } from './cells.ts'
+import { writable } from './perf-protocol.ts'
 import type { CellContext, Scenario } from './cells.ts'
 import type { InteropNode } from './js-node.ts'
 import type { Peer, PeerEvent } from './peers.ts'
@@ -29,7 +30,7 @@ async function echoOn (stream: Stream, data: Uint8Array, signal: AbortSignal): P
     return Buffer.concat(chunks)
   })()
   for (let i = 0; i < data.byteLength; i += 64 * 1024) {
-    if (!stream.send(data.subarray(i, i + 64 * 1024))) await stream.onDrain({ signal })
+    if (!stream.send(data.subarray(i, i + 64 * 1024))) await writable(stream, signal)
   }
   await stream.close({ signal })
   return reading
@@ -258,7 +259,7 @@ const killMidStream: Scenario = async (ctx) => {
       try {
         while (sent < 64 * MiB && stream.writeStatus === 'writable') {
           sent += chunk.byteLength
-          if (!stream.send(chunk)) await stream.onDrain({ signal: AbortSignal.timeout(ctx.ms(10_000)) })
+          if (!stream.send(chunk)) await writable(stream, AbortSignal.timeout(ctx.ms(10_000)))
         }
         return 'stopped'
       } catch (err: any) { return err?.name ?? 'error' }
