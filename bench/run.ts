@@ -91,7 +91,6 @@ if (selected.length === 0) {
   process.exit(2)
 }
 
-
 function details (f: FigureSpec): string {
   switch (f.group) {
     case 'noise': case 'plaintext': return `${formatSize(opts.size)} in ${formatSize(opts.chunk)} writes`
@@ -214,8 +213,17 @@ const result = {
   subjects: { rx: rx.name, ref: ref.name },
   method: `one process, ${opts.reps} repetitions per side (max conns: 1), alternating A B / B A, one untimed warm-up per side for throughput, round trips, bare and accept; medians`,
   sizes: {
-    echo: opts.size, bareEcho: opts.bareSize, chunk: opts.chunk, window: opts.window, messages: opts.messages, messageSize: opts.messageSize,
-    acceptConns: opts.acceptConns, acceptConcurrency: opts.acceptConcurrency, stalled: opts.stalled, idleConns: opts.idleConns, maxConns: opts.maxConns
+    echo: opts.size,
+    bareEcho: opts.bareSize,
+    chunk: opts.chunk,
+    window: opts.window,
+    messages: opts.messages,
+    messageSize: opts.messageSize,
+    acceptConns: opts.acceptConns,
+    acceptConcurrency: opts.acceptConcurrency,
+    stalled: opts.stalled,
+    idleConns: opts.idleConns,
+    maxConns: opts.maxConns
   },
   reps: opts.reps,
   durationSeconds: Math.round((Date.now() - started) / 1000),
@@ -239,4 +247,3 @@ for (const [group, byKey] of Object.entries(notes)) {
   for (const [key, note] of Object.entries(byKey)) console.log(`\n${group}, ${key === 'rx' ? rx.name : ref.name}: ${note}`)
 }
 console.log(`\nwrote ${out} and ${svg}`)
-

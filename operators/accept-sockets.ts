@@ -8,6 +8,7 @@ import type { InboundSocket, RejectListener } from './types.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Server, Socket } from 'node:net'
 
+/** The options of `acceptSockets`. */
 export interface AcceptSocketsOptions extends Pick<ServerIntakeOptions, 'listen'> {
   /** told once about each refused socket, after it was destroyed */
   onReject?: RejectListener

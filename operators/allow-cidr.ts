@@ -4,6 +4,7 @@ import type { CidrOptions } from './internal/cidr.ts'
 import type { InboundSocket } from './types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
+/** The options of `allowCidr`: the rejection reason (default `'cidr-not-allowed'`). */
 export type AllowCidrOptions = CidrOptions
 
 /**

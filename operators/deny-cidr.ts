@@ -4,6 +4,7 @@ import type { CidrOptions } from './internal/cidr.ts'
 import type { InboundSocket } from './types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
+/** The options of `denyCidr`: the rejection reason (default `'cidr-denied'`). */
 export type DenyCidrOptions = CidrOptions
 
 /**

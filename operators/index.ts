@@ -20,6 +20,7 @@ export { guardServer } from './guard-server.ts'
 export { serverIntake, type ServerIntake, type ServerIntakeOptions } from './server-intake.ts'
 export { toInboundSocket, remoteMultiaddr, tcpMultiaddr, type ToInboundSocketOptions } from './to-inbound-socket.ts'
 
+export type { CidrOptions } from './internal/cidr.ts'
 export { allowCidr, type AllowCidrOptions } from './allow-cidr.ts'
 export { denyCidr, type DenyCidrOptions } from './deny-cidr.ts'
 export { perSubnetLimit, type PerSubnetLimitOptions } from './per-subnet-limit.ts'

@@ -3,6 +3,7 @@ import { limitOpen } from './internal/limit-open.ts'
 import type { InboundSocket } from './types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
+/** The options of `maxConnections`. */
 export interface MaxConnectionsOptions {
   /** how many sockets may be open at once */
   max: number

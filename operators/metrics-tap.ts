@@ -7,6 +7,7 @@ import type { MonoTypeOperatorFunction } from 'rxjs'
 /** The counter group `@libp2p/tcp` counts listener events in. */
 export const LISTENER_EVENTS_METRIC = 'libp2p_tcp_listener_events_total'
 
+/** The options of `metricsTap`. */
 export interface MetricsTapOptions {
   /** where to register `libp2p_tcp_listener_events_total` */
   metrics?: Metrics
@@ -21,7 +22,9 @@ export interface MetricsTapOptions {
  * rejected sockets, `lifetime` counts upgraded ones.
  */
 export interface MetricsTap {
+  /** counts and logs every accepted and every rejected socket */
   inbound: MonoTypeOperatorFunction<InboundSocket>
+  /** counts and logs every socket whose upgrade succeeded */
   lifetime: LifetimeHook
 }
 

@@ -4,6 +4,7 @@ import { OpenSockets } from './internal/open-sockets.ts'
 import type { InboundSocket, Intake } from './types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
+/** The options of `pauseOnMaxConnections`. */
 export interface PauseOnMaxConnectionsOptions {
   /** pause intake once this many sockets are open */
   closeAbove: number

@@ -14,6 +14,7 @@ export const DEFAULT_PROXY_HEADER_TIMEOUT = 5_000
 /** The longest header, TLVs included, accepted when no `maxHeaderBytes` is given */
 export const DEFAULT_MAX_PROXY_HEADER_BYTES = 4_096
 
+/** The options of `proxyProtocol`. */
 export interface ProxyProtocolOptions {
   /** CIDR blocks (IPv4 or IPv6) of the balancers whose headers are believed; sockets from anywhere else pass unchanged */
   trusted: readonly string[]

@@ -2,6 +2,7 @@ import { closeListeningHandle } from './internal/close-handle.ts'
 import type { Intake } from './types.ts'
 import type { ListenOptions, Server } from 'node:net'
 
+/** The options of `serverIntake`. */
 export interface ServerIntakeOptions {
   /** how to re-open the handle on resume (default: the host and port, or unix path, it was bound to when paused) */
   listen?: ListenOptions

@@ -3,6 +3,7 @@ import type { InboundSocket, Intake, RejectListener } from './types.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'
 
+/** The options of `toInboundSocket`. */
 export interface ToInboundSocketOptions {
   /** the address the socket was accepted on */
   localAddr: Multiaddr
@@ -124,4 +125,3 @@ export function tcpMultiaddr (ip: string, port: number): Multiaddr {
   // parsed from a string so that the address is written in its canonical form
   return multiaddr(`${zone === undefined ? '' : `/ip6zone/${zone}`}/ip6/${address}/tcp/${port}`)
 }
-

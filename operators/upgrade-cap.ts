@@ -4,6 +4,7 @@ import type { InboundSocket, Intake, LifetimeHook } from './types.ts'
 import type { Socket } from 'node:net'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
+/** The options of `upgradeCap`. */
 export interface UpgradeCapOptions {
   /** how many sockets may be in upgrade at once */
   max: number
@@ -25,7 +26,9 @@ export interface UpgradeCapOptions {
  * into upgrade, `lifetime` tells it when an upgrade has finished.
  */
 export interface UpgradeCap {
+  /** admits sockets into upgrade while fewer than `max` are in flight */
   inbound: MonoTypeOperatorFunction<InboundSocket>
+  /** frees a slot when a socket's upgrade has settled, whichever way */
   lifetime: LifetimeHook
 }
 

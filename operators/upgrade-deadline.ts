@@ -3,6 +3,7 @@ import { asyncScheduler, EMPTY, timeout } from 'rxjs'
 import type { LifetimeHook } from './types.ts'
 import type { SchedulerLike } from 'rxjs'
 
+/** The options of `upgradeDeadline`. */
 export interface UpgradeDeadlineOptions {
   /** how long the upgrade of one socket may take */
   ms: number

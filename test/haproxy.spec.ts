@@ -115,7 +115,7 @@ describe.skipIf(bin == null)('behind HAProxy', () => {
   let haproxy: Haproxy | undefined
 
   beforeAll(async () => {
-    for (const _ of versions) {
+    for (let i = 0; i < versions.length; i++) {
       const started = await backend()
       backends.push(started)
       nodes.push(started.node)

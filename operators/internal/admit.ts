@@ -1,5 +1,5 @@
 import { defer, filter, finalize } from 'rxjs'
-import type { InboundSocket } from '../../src/inbound.ts'
+import type { InboundSocket } from '../types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
 /**

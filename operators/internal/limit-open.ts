@@ -1,6 +1,6 @@
 import { admit } from './admit.ts'
 import { OpenSockets } from './open-sockets.ts'
-import type { InboundSocket } from '../../src/inbound.ts'
+import type { InboundSocket } from '../types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
 /**

@@ -26,7 +26,7 @@ type Line = Record<string, any> & { event: string }
 /** Builds the peer (a cold build fetches go-libp2p from the module proxy: minutes). */
 function build (): { reason?: string } {
   const run = spawnSync('bash', [join(root, 'test/interop/go/build.sh')], { encoding: 'utf8', timeout: 600_000 })
-  if (run.status === 3) return { reason: run.stdout.trim() }
+  if (run.status === 3) return { reason: run.stdout.trim().replace(/^skip: /, '') }
   if (run.status !== 0) throw new Error(`test/interop/go/build.sh failed (${run.status ?? run.signal}):\n${run.stdout}${run.stderr}`)
   return {}
 }
@@ -175,6 +175,30 @@ describe.skipIf(reason != null)('go-libp2p peer against itself (PEERS.md contrac
     expect(back.listenAddrs).toEqual([])
     expect(back.observedAddr).toBe(addr.replace(/\/p2p\/.*$/, ''))
     expect(seen?.observedAddr).toBe(inbound.remoteAddr)
+  })
+
+  it('abandons a handshake halfway (raw TCP, RST) and leaves the listener serving', async () => {
+    const quitter = start(['--dial', addr, '--run', 'abandon'])
+    expect(await quitter.exit(10_000)).toBe(0)
+    expect(quitter.lines).toEqual([{ event: 'abandoned' }, { event: 'done' }])
+    const after = start(['--dial', addr, '--run', 'ping', '--count', '1'])
+    expect(await after.exit(20_000)).toBe(0)
+    expect(after.lines.filter(l => l.event === 'ping')).toHaveLength(1)
+  })
+
+  it('--close-inbound-after-ms closes the connection under the dialer with its streams open', async () => {
+    const closer = start(['--listen', '/ip4/127.0.0.1/tcp/0', '--close-inbound-after-ms', '300', '--open-streams', '2'])
+    const target = (await closer.line(l => l.event === 'listening', 10_000, 'the closing listener')).addrs[0]
+    const started = Date.now()
+    const holder = start(['--dial', target, '--run', 'hold', '--count', '4', '--hold-ms', '3000'])
+    expect(await holder.exit(20_000)).toBe(0)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3_000)
+    const events = holder.lines.map(l => l.event)
+    // the listener's close came first: the dialer saw it before its own hold ran out, with no stream left
+    expect(events.indexOf('disconnected')).toBeGreaterThan(-1)
+    expect(events.indexOf('disconnected')).toBeLessThan(events.indexOf('closed'))
+    expect(holder.lines.find(l => l.event === 'closed')).toEqual({ event: 'closed', streams: 0 })
+    await closer.line(l => l.event === 'disconnected', 5_000, 'the closing listener to report the close')
   })
 
   it('answers a bad command line with one error line and exit 1', async () => {

@@ -66,7 +66,7 @@ const base: Omit<ScenarioOptions, 'mode'> = {
 
 // handlers first: a signal that comes while the namespaces are being built
 // is handled once the build returns, and then removes them
-let net: SimNetwork | undefined
+let net: SimNetwork | undefined // eslint-disable-line prefer-const -- assigned once the build returns, after the handlers are in place
 const teardown = (): void => { net?.teardown() }
 process.once('exit', teardown)
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
