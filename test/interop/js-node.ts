@@ -61,7 +61,10 @@ export async function interopNode (options: InteropNodeOptions): Promise<Interop
     addresses: { listen: options.listen ?? [] },
     transports: [transport],
     connectionEncrypters: [options.encrypter === 'plaintext' ? plaintext() : noise()],
-    streamMuxers: [yamux()],
+    // go and rust open their streams the moment the muxer is up, before the
+    // JS upgrade has made the connection; more than `maxEarlyStreams` of them
+    // (default 10) and js-libp2p aborts the whole connection: 64 at once does
+    streamMuxers: [yamux({ maxEarlyStreams: 128 })],
     nodeInfo: { userAgent: AGENT(options.transport) },
     // ping closes its stream without waiting for the remote's close, so the next
     // ping of a quick series can find the last one still counted against a limit of 1

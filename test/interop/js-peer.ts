@@ -51,7 +51,14 @@ function trickle (stream: Stream): void {
     if (stream.writeStatus !== 'writable') { clearInterval(timer); return }
     stream.send(new Uint8Array(1024))
   }, 20)
-  void (async () => { try { for await (const _ of stream) {} } catch {} clearInterval(timer) })()
+  void (async () => {
+    try {
+      for await (const chunk of stream) void chunk
+    } catch {
+      // a reset ends the trickle as well as a close
+    }
+    clearInterval(timer)
+  })()
 }
 
 let identified: Promise<unknown> = Promise.resolve()

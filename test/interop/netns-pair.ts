@@ -5,7 +5,7 @@
  * never share them; `teardown()` deletes both (and so the veth pair).
  */
 import { randomBytes } from 'node:crypto'
-import { impair, netnsUnavailable, sh } from '../fixtures/netns.ts'
+import { droppedPackets, impair, netnsUnavailable, sh } from '../fixtures/netns.ts'
 
 export interface NetnsPair {
   jsNs: string
@@ -14,6 +14,8 @@ export interface NetnsPair {
   peerIp: string
   /** the impairment, in words */
   impairment: string
+  /** packets the nftables loss rules dropped so far, per side (undefined under netem) */
+  dropped: () => { js?: number, peer?: number }
   teardown: () => void
 }
 
@@ -48,7 +50,7 @@ export function netnsPair (lossPercent = 3): NetnsPair | string {
       impairment = impair(ns, dev, { lossPercent, rate: '1gbit' })
     }
     process.once('exit', teardown)
-    return { jsNs, peerNs, jsIp, peerIp, impairment: `${impairment}, each way`, teardown }
+    return { jsNs, peerNs, jsIp, peerIp, impairment: `${impairment}, each way`, teardown, dropped: () => ({ js: droppedPackets(jsNs), peer: droppedPackets(peerNs) }) }
   } catch (err: any) {
     teardown()
     return `could not build the namespaces: ${String(err?.stderr ?? err?.message).trim()}`

@@ -129,6 +129,10 @@ export function spawnPeer (binary: PeerBinary, args: string[], options: SpawnOpt
     child.once('exit', (c, s) => { code = c ?? s ?? 'unknown'; alive.delete(peer); resolve(code) })
     child.once('error', (err) => { code = `spawn error: ${err.message}`; alive.delete(peer); resolve(code) })
   })
+  const closed = new Promise<void>((resolve) => {
+    child.once('close', () => { resolve() })
+    child.once('error', () => { resolve() })
+  })
   const label = `${binary.kind} peer (${args.join(' ')})`
   const peer: Peer = {
     kind: binary.kind,
@@ -149,9 +153,10 @@ export function spawnPeer (binary: PeerBinary, args: string[], options: SpawnOpt
         }, ms)
         const w = { match, resolve: (e: PeerEvent) => { clearTimeout(timer); resolve(e) } }
         waiters.push(w)
-        void exited.then((c) => {
+        // 'close' comes after stdout has ended, so every line printed before the exit has been read
+        void closed.then(() => {
           setImmediate(() => {
-            // the lines printed just before the exit have been delivered by now
+            const c = code
             if (!waiters.includes(w)) return
             waiters.splice(waiters.indexOf(w), 1)
             clearTimeout(timer)

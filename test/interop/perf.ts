@@ -103,6 +103,7 @@ const pairs = args.pairs.split(',').map((s) => s.trim()).map((id) => PAIRS[id] ?
 const started = Date.now()
 const log = (line: string): void => { process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`) }
 process.once('exit', killAllPeers)
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { killAllPeers(); process.exit(130) })
 const tsx = createRequire(import.meta.url).resolve('tsx/esm')
 
 log(`interop perf on Node ${process.version}; ${reps} alternating runs; upload ${formatSize(upload)}, download ${formatSize(download)}, ${roundTrips} one-byte round trips; pairs ${pairs.map((p) => p.id).join(',')}`)

@@ -154,6 +154,9 @@ async function matrix (): Promise<void> {
   if (remote.length > 0 && pair != null && typeof pair !== 'string') {
     const place: Placement = { jsIp: pair.jsIp, peerIp: pair.peerIp, peerNetns: pair.peerNs, slow: 3 }
     await inNamespace(pair.jsNs, remote, binaries, place, (r) => { report(r, results.length) }, log)
+    const dropped = pair.dropped()
+    netnsNote += `; the loss rules dropped ${dropped.js ?? '?'} packets leaving the JS side and ${dropped.peer ?? '?'} leaving the peer's`
+    log(`netns: ${netnsNote}`)
     pair.teardown()
   }
 

@@ -44,7 +44,8 @@ function trickle (stream: Stream): Promise<string> {
   }, 20)
   return (async () => {
     try {
-      for await (const _ of stream) {}
+      // only the end matters: what the peer sends is discarded
+      for await (const chunk of stream) void chunk
       return 'ended'
     } catch (err: any) {
       return err?.name ?? 'error'
@@ -216,10 +217,10 @@ const killMidUpgrade: Scenario = async (ctx) => {
     check(open.length === 0, `TCP handles open after the failed dial: ${open.join(', ')}`)
     return `peer killed after TCP, before noise; the dial failed with ${err.name}: ${String(err.message).slice(0, 80)}`
   }
-  let peer: Peer | undefined
+  const dialer: { peer?: Peer } = {}
   let killed = false
-  const node = await ctx.node({ listen: true, hooks: { inbound: async () => { killed = true; await peer?.signal('SIGKILL') } } })
-  peer = ctx.dialingPeer(ctx.addrOf(node), 'ping', ['--count', '1'])
+  const node = await ctx.node({ listen: true, hooks: { inbound: async () => { killed = true; await dialer.peer?.signal('SIGKILL') } } })
+  const peer = dialer.peer = ctx.dialingPeer(ctx.addrOf(node), 'ping', ['--count', '1'])
   await bounded(peer.exited, ctx.ms(10_000), 'the peer to be killed mid-upgrade')
   check(killed, 'the gater never ran: the peer never reached the upgrade')
   // the upgrade goes on against a dead socket: it must fail and let the socket go
@@ -269,15 +270,15 @@ const killMidStream: Scenario = async (ctx) => {
     await bounded(peer.exited, ctx.ms(3000), 'the killed peer to exit')
     return `peer killed after ${(received / 1024).toFixed(0)} KiB echoed; stream read ${r}, write ${w}; the JS node reported the close`
   }
-  let peer: Peer | undefined
+  const dialer: { peer?: Peer } = {}
   let received = 0
   const node = await ctx.node({ listen: true })
   await handleEcho(node, (bytes) => {
     received += bytes
-    if (received >= THRESHOLD && peer?.exitCode() == null) void peer?.signal('SIGKILL')
+    if (received >= THRESHOLD && dialer.peer?.exitCode() == null) void dialer.peer?.signal('SIGKILL')
   })
   const closed = ctx.nodeEvent(node, 'connection:close', () => true, ctx.ms(15_000), 'the JS node to report the close')
-  peer = ctx.dialingPeer(ctx.addrOf(node), 'echo', ['--bytes', String(64 * MiB)])
+  const peer = dialer.peer = ctx.dialingPeer(ctx.addrOf(node), 'echo', ['--bytes', String(64 * MiB)])
   await closed
   await bounded(peer.exited, ctx.ms(3000), 'the killed peer to exit')
   return `peer killed after the JS node echoed ${(received / 1024).toFixed(0)} KiB; the JS node reported the close`
