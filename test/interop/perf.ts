@@ -16,6 +16,7 @@ import { formatSize, median, parseSize } from '../../bench/stats.ts'
 import { interopNode } from './js-node.ts'
 import { perf } from './perf-protocol.ts'
 import { renderPerfChart } from './perf-chart.ts'
+import { profileBuckets } from './profile-buckets.ts'
 import { buildPeer, killAllPeers, listenAddr, spawnPeer } from './peers.ts'
 import type { JsTransport } from './js-node.ts'
 import type { PerfFigure } from './perf-chart.ts'
@@ -239,32 +240,8 @@ if (args['no-profile'] !== true && binaries.go != null) {
   const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f))[0]
   if (file != null) {
     const text = spawnSync(process.execPath, ['--import', tsx, join(REPO, 'bench/profile-summary.ts'), file, '25'], { encoding: 'utf8' }).stdout
-    profileSummary = { file, buckets: bucket(text), text }
+    profileSummary = { file, buckets: profileBuckets(file).layers, text }
   }
-}
-
-/** sums the by-package lines of bench/profile-summary.ts into noise / yamux / transport / … */
-function bucket (text: string): Record<string, number> {
-  const out: Record<string, number> = {}
-  const section = text.split('by function')[0]
-  for (const m of section.matchAll(/^\s*([\d.]+) %\s+(.+)$/gm)) {
-    const share = Number(m[1])
-    const place = m[2].trim()
-    const rules: Array<[RegExp, string]> = [
-      [/^(tsx|esbuild)$|^node:internal\/(modules|url|source_map|process\/pre_execution)|^node:(path|fs|module)$/, 'process start (loading modules)'],
-      [/libp2p-noise|chacha|as-sha256|@noble|^node:internal\/crypto/, 'noise (its JS and node:crypto calls)'],
-      [/libp2p-yamux/, 'yamux'],
-      [/^src\/|@libp2p\/tcp/, 'the TCP transport (rx-tcp src/)'],
-      [/^node:(net|stream|internal\/(net|stream|streams|stream_base_commons))/, 'node:net and streams'],
-      [/^node:buffer|uint8arraylist|uint8arrays/, 'buffer copies (node:buffer, uint8arraylist)'],
-      [/^\(native\/vm\)$/, 'native (syscalls, GC, crypto kernels)'],
-      [/^(libp2p|@libp2p\/|it-|@multiformats|race-signal|main-event|p-|progress-events)|^node:internal\/event_target/, 'libp2p, its utilities and event dispatch'],
-      [/^test\//, 'the perf harness']
-    ]
-    const name = rules.find(([re]) => re.test(place))?.[1] ?? 'other'
-    out[name] = (out[name] ?? 0) + share
-  }
-  return out
 }
 
 const fmt = (v: { median: number, min: number, max: number } | undefined, digits = 1): string =>
