@@ -67,6 +67,17 @@ export function buildPeer (kind: PeerKind, log: (line: string) => void = () => {
   return { kind, command: [binary], buildSeconds }
 }
 
+/**
+ * The peer of `kind` as last built, without building it: for `npm test`,
+ * which must not start a cold cargo build (minutes). Skips, saying why, when
+ * there is no binary yet; `npm run interop` (or the build script) makes one.
+ */
+export function builtPeer (kind: 'go' | 'rust'): PeerBinary {
+  const binary = join(buildDir(), `${kind}-peer`)
+  if (!existsSync(binary)) return { kind, command: [binary], skip: `${binary} is not built: run \`npm run interop\` or test/interop/${kind}/build.sh first`, buildSeconds: 0 }
+  return { kind, command: [binary], buildSeconds: 0 }
+}
+
 /** One line a peer printed, as PEERS.md lists them. */
 export interface PeerEvent {
   event: string
