@@ -1,5 +1,6 @@
 import { map, tap } from 'rxjs'
 import { metricAddress } from './internal/addresses.ts'
+import { checkOptions, fn, withMethods } from './internal/check.ts'
 import type { InboundSocket, LifetimeHook } from './types.ts'
 import type { CounterGroup, Logger, MetricGroup, Metrics } from '@libp2p/interface'
 import type { MonoTypeOperatorFunction } from 'rxjs'
@@ -55,6 +56,11 @@ export interface MetricsTap {
  * @returns the inbound and lifetime operators of the tap
  */
 export function metricsTap (options: MetricsTapOptions = {}): MetricsTap {
+  checkOptions('metricsTap', options, {
+    metrics: withMethods('a libp2p Metrics component', 'registerMetricGroup'),
+    events: withMethods('a metric group (with increment())', 'increment'),
+    log: fn()
+  })
   const { log } = options
   const events = options.events ?? options.metrics?.registerMetricGroup(LISTENER_EVENTS_METRIC, {
     label: 'address',
@@ -70,6 +76,11 @@ export function metricsTap (options: MetricsTapOptions = {}): MetricsTap {
       log?.('accepted %a on %a', accepted.remoteAddr, accepted.localAddr)
       const counted: InboundSocket = {
         ...accepted,
+        // what later stages count (proxyProtocol's proxy_v2_found…) goes to the tap's group too
+        count: (event) => {
+          accepted.count?.(event)
+          count(counted, event)
+        },
         reject: (reason, err) => {
           const first = accepted.reject(reason, err)
           if (first) {

@@ -1,4 +1,5 @@
 import { closeListeningHandle } from './internal/close-handle.ts'
+import { checkOptions, fn, ms, netServer, object, required } from './internal/check.ts'
 import type { Intake } from './types.ts'
 import type { ListenOptions, Server } from 'node:net'
 
@@ -51,6 +52,8 @@ export interface ServerIntake extends Intake {
  * @returns the intake control of `server`
  */
 export function serverIntake (server: Server, options: ServerIntakeOptions = {}): ServerIntake {
+  checkOptions('serverIntake', { server }, { server: required(netServer()) })
+  checkOptions('serverIntake', options, { listen: object(), onError: fn(), retryAfter: ms() })
   const reasons = new Map<string, number>()
   let bound: ListenOptions | undefined
   let reopening = false

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { ProxyHeader } from './internal/proxy-header.ts'
 import type { MultiaddrConnection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'
@@ -43,6 +44,17 @@ export interface InboundSocket {
    * Returns false when the socket had already been rejected.
    */
   reject(reason: string, err?: Error): boolean
+  /** what the PROXY header said (version, addresses, decoded TLVs), once `proxyProtocol` has read one */
+  readonly proxy?: ProxyHeader
+  /**
+   * Counts `event` for this socket where its listener counts events (an
+   * rx-tcp listener's `libp2p_tcp_listener_events_total`, as
+   * `${host:port} ${event}`, or a `metricsTap`'s); absent where nothing
+   * counts. Stages use it for what is not a rejection, such as
+   * `proxyProtocol`'s `proxy_v2_found` or a dry run's `dry_run_<reason>`.
+   * Copies of the element keep it.
+   */
+  readonly count?: (event: string) => void
 }
 
 /**

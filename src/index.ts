@@ -17,6 +17,7 @@
  * ```
  */
 
+import { checkTcpOptions } from './options.ts'
 import { TCP } from './transport.ts'
 import type { InboundOperator, LifetimeOperator } from '../operators/types.ts'
 import type { ComponentLogger, CounterGroup, CreateListenerOptions, DialTransportOptions, Metrics, OutboundConnectionUpgradeEvents, Transport } from '@libp2p/interface'
@@ -34,11 +35,17 @@ export interface CloseServerOnMaxConnectionsOpts {
   onListenError?(err: Error): void
 }
 
-/** The options of `tcp(init)`: `@libp2p/tcp`'s, with the same defaults, and three of rx-tcp's own. */
+/**
+ * The options of `tcp(init)`: `@libp2p/tcp`'s, with the same defaults, and
+ * three of rx-tcp's own. `tcp()` checks them where they are given: timeouts
+ * are ms from 0 to 2147483647 (what Node's timers take), counts are integers
+ * from 0 up, flags are booleans and hooks are functions; anything else is
+ * refused with an `InvalidParametersError` naming the option and the value.
+ */
 export interface TCPOptions {
-  /** Inactivity in ms after which an inbound socket is aborted with a `TimeoutError`. Default: 120000 (2 minutes). */
+  /** Inactivity in ms after which an inbound socket is aborted with a `TimeoutError`. 0 turns it off. Default: 120000 (2 minutes). */
   inboundSocketInactivityTimeout?: number
-  /** Inactivity in ms after which an outbound socket is aborted with a `TimeoutError`. Default: 120000 (2 minutes). */
+  /** Inactivity in ms after which an outbound socket is aborted with a `TimeoutError`. 0 turns it off. Default: 120000 (2 minutes). */
   outboundSocketInactivityTimeout?: number
   /** A socket accepted while this many are open is closed at once (reason `max-connections`). Default: no limit. */
   maxConnections?: number
@@ -110,7 +117,10 @@ export interface TCPMetrics {
 /**
  * Creates the transport factory, exactly as `@libp2p/tcp`'s `tcp()`:
  * `createLibp2p({ transports: [tcp()] })`.
+ *
+ * @throws InvalidParametersError when an option is out of its bounds, naming the option and the value (`tcp: closeTimeout must be a number of ms from 0 to 2147483647, got -5`)
  */
 export function tcp (init: TCPOptions = {}): (components: TCPComponents) => Transport {
+  checkTcpOptions(init)
   return (components: TCPComponents) => new TCP(components, init)
 }

@@ -167,6 +167,11 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     return inbound
   }
 
+  /** counts an event a stage reports for one of the listener's sockets (`InboundSocket.count`) */
+  private readonly countEvent = (event: string): void => {
+    this.metrics.event(event)
+  }
+
   /** counts and logs a rejected socket (the socket was destroyed by its `reject`, once) */
   private readonly onReject = (inbound: InboundSocket, reason: string, err?: Error): void => {
     this.log('rejected inbound socket from %a: %s%s', inbound.remoteAddr, reason, err == null ? '' : ` - ${err.message}`)
@@ -209,7 +214,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     try {
       this.listenAddr = ma
       // one options object for every socket this listener accepts
-      this.accepting = { localAddr: ma, intake: this.intake, onReject: this.onReject }
+      this.accepting = { localAddr: ma, intake: this.intake, onReject: this.onReject, count: this.countEvent }
       await listenOn(this.server, options)
     } catch (err: any) {
       this.listenAddr = undefined

@@ -154,7 +154,14 @@ async fn run(opts: Opts) -> i32 {
             identify: identify::Behaviour::new(
                 identify::Config::new("/ipfs/id/1.0.0".to_string(), key.public()).with_agent_version(agent.clone()),
             ),
-            ping: ping::Behaviour::default(),
+            // --run ping counts the ping behaviour's own round trips, one every 50 ms; rust-libp2p
+            // answers one inbound ping stream per connection and drops the older one when another
+            // comes, so a second ping stream of ours would race the behaviour's
+            ping: ping::Behaviour::new(if opts.run == Some(Run::Ping) {
+                ping::Config::new().with_interval(Duration::from_millis(50)).with_timeout(Duration::from_secs(10))
+            } else {
+                ping::Config::new()
+            }),
             streams,
         })
         .unwrap_or_else(|e| fail(&format!("behaviour: {e}")))
@@ -183,12 +190,20 @@ async fn run(opts: Opts) -> i32 {
     let mut started = false;
     let mut finishing = false;
     let mut report_closed: Option<u64> = None;
+    let mut pings_left = 0u64;
     let mut listen_printed = false;
     let mut stop_deadline: std::pin::Pin<Box<tokio::time::Sleep>> = Box::pin(tokio::time::sleep(Duration::from_secs(15)));
     let mut stdin_closed = Box::pin(stdin_eof());
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .unwrap_or_else(|e| fail(&format!("SIGTERM handler: {e}")));
     let listening = opts.listen.is_some();
+    let unspecified = opts.listen.as_ref().is_some_and(|a| a.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_unspecified(),
+        Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    }));
+    let mut listen_addrs: Vec<String> = Vec::new();
+    let mut listen_gather: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
 
     if let Some(addr) = &opts.listen {
         if let Err(e) = swarm.listen_on(addr.clone()) {
@@ -206,9 +221,14 @@ async fn run(opts: Opts) -> i32 {
             swarm_event = swarm.select_next_some() => match swarm_event {
                 SwarmEvent::NewListenAddr { address, .. } => {
                     if !listen_printed {
-                        listen_printed = true;
-                        let full = address.with(Protocol::P2p(local));
-                        event("listening", &[("peerId", s(&local.to_string())), ("addrs", list([full.to_string()]))]);
+                        listen_addrs.push(address.with(Protocol::P2p(local)).to_string());
+                        if !unspecified {
+                            listen_printed = true;
+                            event("listening", &[("peerId", s(&local.to_string())), ("addrs", list(&listen_addrs))]);
+                        } else if listen_gather.is_none() {
+                            // 0.0.0.0 / :: yields one address per interface, reported one by one
+                            listen_gather = Some(Box::pin(tokio::time::sleep(Duration::from_millis(200))));
+                        }
                     }
                 }
                 SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
@@ -225,7 +245,19 @@ async fn run(opts: Opts) -> i32 {
                         started = true;
                         remote = Some((peer_id, connection_id));
                         let run = opts.run.expect("dial has a scenario");
-                        if run != Run::Identify {
+                        if run == Run::Ping {
+                            pings_left = opts.count.unwrap_or(10);
+                            if pings_left == 0 {
+                                let _ = ctl_tx.send(Ctl::Finished(Ok(())));
+                            }
+                        } else if run == Run::Identify {
+                            // bounded: a remote that never answers identify fails the scenario
+                            let ctl = ctl_tx.clone();
+                            tokio::spawn(async move {
+                                tokio::time::sleep(Duration::from_secs(15)).await;
+                                let _ = ctl.send(Ctl::Finished(Err("no identify from the remote within 15 s".to_string())));
+                            });
+                        } else {
                             let (opener, ctl, scenario) = (opener.clone(), ctl_tx.clone(), Scenario::from(&opts));
                             tokio::spawn(async move {
                                 let result = scenario.run(run, connection_id, &opener, &ctl).await;
@@ -268,6 +300,23 @@ async fn run(opts: Opts) -> i32 {
                         let _ = ctl_tx.send(Ctl::Finished(Ok(())));
                     }
                 }
+                SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, connection, result })) => {
+                    if pings_left > 0 && remote.map(|r| r.1) == Some(connection) {
+                        match result {
+                            Ok(rtt) => {
+                                event("ping", &[("rttMs", ms(rtt.as_secs_f64()))]);
+                                pings_left -= 1;
+                                if pings_left == 0 {
+                                    let _ = ctl_tx.send(Ctl::Finished(Ok(())));
+                                }
+                            }
+                            Err(e) => {
+                                pings_left = 0;
+                                let _ = ctl_tx.send(Ctl::Finished(Err(format!("ping {peer}: {e}"))));
+                            }
+                        }
+                    }
+                }
                 SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Error { peer_id, error, .. })) => {
                     eprintln!("identify with {peer_id}: {error}");
                 }
@@ -286,8 +335,9 @@ async fn run(opts: Opts) -> i32 {
                         return 0;
                     }
                 }
-                Ctl::Finished(Err(e)) => fail(&e),
-                Ctl::Finished(Ok(())) => {
+                Ctl::Finished(Err(e)) if !finishing => fail(&e),
+                Ctl::Finished(Err(_)) => {}
+                Ctl::Finished(Ok(())) if !finishing => {
                     // leave with a clean close, so the remote sees the connection end rather than the process
                     finishing = true;
                     stop_deadline = Box::pin(tokio::time::sleep(Duration::from_secs(5)));
@@ -297,6 +347,7 @@ async fn run(opts: Opts) -> i32 {
                         return 0;
                     }
                 }
+                Ctl::Finished(Ok(())) => {}
             },
             _ = &mut stop_deadline, if !listening && (!started || finishing || report_closed.is_some()) => {
                 if finishing || report_closed.is_some() {
@@ -309,6 +360,10 @@ async fn run(opts: Opts) -> i32 {
                     return 0;
                 }
                 fail(&format!("no connection to {} within 15 s", opts.dial.as_ref().map(|a| a.to_string()).unwrap_or_default()))
+            }
+            _ = async { listen_gather.as_mut().expect("guarded").await }, if listen_gather.is_some() && !listen_printed => {
+                listen_printed = true;
+                event("listening", &[("peerId", s(&local.to_string())), ("addrs", list(&listen_addrs))]);
             }
             _ = &mut stdin_closed, if listening => return 0,
             _ = sigterm.recv() => return 0,
@@ -365,12 +420,6 @@ impl From<&Opts> for Scenario {
 impl Scenario {
     async fn run(self, run: Run, conn: ConnectionId, opener: &streams::Opener, ctl: &mpsc::UnboundedSender<Ctl>) -> Result<(), String> {
         match run {
-            Run::Ping => {
-                let stream = opener.open(conn, protocols::PING).await?;
-                protocols::ping(stream, self.count.unwrap_or(10), |rtt| {
-                    event("ping", &[("rttMs", ms(rtt.as_secs_f64()))]);
-                }).await
-            }
             Run::Echo => {
                 let payload = protocols::Rng::new().bytes(self.bytes.unwrap_or(1 << 20) as usize);
                 let stream = opener.open(conn, protocols::ECHO).await?;
@@ -415,13 +464,18 @@ impl Scenario {
             }
             Run::Hold => {
                 let count = self.count.unwrap_or(8);
-                let mut open = 0u64;
+                let ended = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
                 for _ in 0..count {
                     let stream = opener.open(conn, protocols::ECHO).await?;
-                    tokio::spawn(protocols::slow_echo(stream, 1024, Duration::from_millis(50)));
-                    open += 1;
+                    let ended = ended.clone();
+                    tokio::spawn(async move {
+                        protocols::slow_echo(stream, 1024, Duration::from_millis(50)).await;
+                        ended.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    });
                 }
                 tokio::time::sleep(Duration::from_millis(self.hold_ms)).await;
+                // the streams still open when the connection is cut
+                let open = count - ended.load(std::sync::atomic::Ordering::SeqCst);
                 let _ = ctl.send(Ctl::CloseAndReport(conn, open));
                 // the swarm loop ends the process once the connection is closed
                 std::future::pending::<()>().await;
@@ -444,16 +498,21 @@ impl Scenario {
                 }
                 if count > 1 {
                     times.sort_by(|a, b| a.total_cmp(b));
-                    let at = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
+                    // linear interpolation between ranks, as the go peer computes them
+                    let quantile = |q: f64| {
+                        let pos = q * (times.len() - 1) as f64;
+                        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+                        times[lo] + (times[hi] - times[lo]) * (pos - lo as f64)
+                    };
                     event("perf-summary", &[
                         ("count", count.to_string()),
-                        ("medianMs", ms(at(0.5))),
-                        ("p95Ms", ms(at(0.95))),
+                        ("medianMs", ms(quantile(0.5))),
+                        ("p95Ms", ms(quantile(0.95))),
                     ]);
                 }
                 Ok(())
             }
-            Run::Identify | Run::Abandon => unreachable!("handled by the swarm loop"),
+            Run::Ping | Run::Identify | Run::Abandon => unreachable!("handled by the swarm loop"),
         }
     }
 }

@@ -1,6 +1,5 @@
-//! The stream protocols, both sides: echo (`/echo/1.0.0`), perf (`/perf/1.0.0`,
-//! the test-plans wire format) and the client side of ping (`/ipfs/ping/1.0.0`;
-//! libp2p-ping's behaviour serves inbound pings).
+//! The stream protocols, both sides: echo (`/echo/1.0.0`) and perf (`/perf/1.0.0`,
+//! the test-plans wire format). Ping is libp2p-ping's behaviour.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -10,7 +9,6 @@ use sha2::{Digest as _, Sha256};
 
 pub const ECHO: StreamProtocol = StreamProtocol::new("/echo/1.0.0");
 pub const PERF: StreamProtocol = StreamProtocol::new("/perf/1.0.0");
-pub const PING: StreamProtocol = StreamProtocol::new("/ipfs/ping/1.0.0");
 
 const CHUNK: usize = 64 * 1024;
 
@@ -179,24 +177,4 @@ pub async fn perf(stream: Stream, upload: u64, download: u64, started: Instant) 
         return Err(format!("perf: asked for {download} bytes, got {got}"));
     }
     Ok(started.elapsed().as_secs_f64())
-}
-
-/// Client: `count` pings back to back on one stream; calls `each` with every RTT.
-pub async fn ping(mut stream: Stream, count: u64, mut each: impl FnMut(Duration)) -> Result<(), String> {
-    let mut rng = Rng::new();
-    let mut sent = [0u8; 32];
-    let mut back = [0u8; 32];
-    for _ in 0..count {
-        rng.fill(&mut sent);
-        let start = Instant::now();
-        stream.write_all(&sent).await.map_err(|e| io("ping write", e))?;
-        stream.flush().await.map_err(|e| io("ping flush", e))?;
-        stream.read_exact(&mut back).await.map_err(|e| io("ping read", e))?;
-        let rtt = start.elapsed();
-        if back != sent {
-            return Err("ping: the answer differs from what was sent".to_string());
-        }
-        each(rtt);
-    }
-    stream.close().await.map_err(|e| io("ping close", e))
 }
