@@ -1,4 +1,4 @@
-// npm run bench:proxy -- [--sockets 2000] [--seconds 3] [--reps 3] [--concurrency 32] [--out path] [--record path] [--help]
+// npm run bench:proxy -- --help for the options
 //
 // Two figures of proxyProtocol, each side by side with the same loop
 // without a header to read, alternating, medians with their spread:
@@ -8,69 +8,46 @@
 //   same loop where the listener destroys each socket at its first byte;
 // - what a socket waiting for its header costs the listener's heap: N
 //   trusted sockets that sent half a header, against N plain sockets held by
-//   a net.Server, each mode in a fresh child process, after a full GC.
+//   a net.Server (and N held by acceptSockets alone) that were sent the same
+//   bytes, each mode in a fresh child process, after a full GC.
 // The listener is a child process; the clients are this one.
 import { fork } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
-import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
 import { scanProxyHeader } from '../operators/internal/proxy-header.ts'
-import { median, until } from './stats.ts'
+import { parseCli } from '../test/fixtures/cli.ts'
 import { sslValue, tlv, v1Header, v2Header, withCrc32c } from '../test/fixtures/proxy-headers.ts'
+import { recordHelp, resultFile, shown, sibling } from '../test/fixtures/results.ts'
+import { median, until } from './stats.ts'
 import type { ProxyChildMode, ProxyChildReport } from './proxy-header-child.ts'
 import type { ChildProcess } from 'node:child_process'
 import type { Socket } from 'node:net'
 
-const USAGE = `usage: npm run bench:proxy -- [options]
-
-  --sockets N       sockets held for the memory figure (default 2000)
-  --seconds S       length of one throughput run (default 3)
-  --reps N          repetitions of each figure, alternating the sides (default 3)
-  --concurrency N   connections in flight in the throughput runs (default 32)
-  --out PATH        JSON summary (default .results/bench-proxy/<date>.json, a chart beside it)
-  --record PATH     also write the JSON there (e.g. docs/results/proxy-header-<date>.json)
-  --help            this text`
-
-function usage (problem: string): never {
-  console.error(`bench:proxy: ${problem}`)
-  console.error(USAGE)
-  process.exit(2)
-}
-
-let values: Record<string, string | boolean | undefined>
-try {
-  values = parseArgs({
-    options: {
-      sockets: { type: 'string' },
-      seconds: { type: 'string' },
-      reps: { type: 'string' },
-      concurrency: { type: 'string' },
-      out: { type: 'string' },
-      record: { type: 'string' },
-      help: { type: 'boolean', default: false }
-    },
-    strict: true
-  }).values
-} catch (err: any) {
-  usage(String(err?.message ?? err).split('\n')[0])
-}
-if (values.help === true) {
-  console.log(USAGE)
+const values = parseCli({
+  tool: 'bench:proxy',
+  summary: 'proxyProtocol side by side with the same loop without a header: header reads a second on loopback (v1, v2 with\nTLVs), headers parsed in process, and the listener heap of a socket waiting for its header against plain sockets.',
+  options: {
+    sockets: { type: 'integer', min: 1, default: 2000, description: 'sockets held for the memory figure' },
+    seconds: { type: 'integer', min: 1, default: 3, description: 'length of one throughput run' },
+    reps: { type: 'integer', min: 1, default: 3, description: 'repetitions of each figure, alternating the sides' },
+    concurrency: { type: 'integer', min: 1, default: 32, description: 'connections in flight in the throughput runs' },
+    record: { type: 'string', placeholder: 'NAME', description: recordHelp('bench-proxy', 'bench/results') },
+    out: { type: 'string', placeholder: 'FILE', description: 'write the summary to FILE' },
+    chart: { type: 'string', placeholder: 'FILE', description: 'only draw the chart of a run\'s JSON, next to it' }
+  },
+  examples: ['npm run bench:proxy -- --reps 1 --seconds 1', 'npm run bench:proxy -- --chart bench/results/proxy-header-2026-12-01.json', 'npm run bench:proxy -- --record proxy-header-2026-12-01']
+})
+if (values.chart !== undefined) {
+  const svg = sibling(values.chart, '.svg')
+  writeFileSync(svg, chart(JSON.parse(readFileSync(values.chart, 'utf8'))))
+  console.log(`bench:proxy: chart of ${shown(values.chart)} drawn to ${shown(svg)}`)
   process.exit(0)
 }
-const positive = (name: string, fallback: number): number => {
-  const raw = values[name]
-  if (raw === undefined) return fallback
-  const n = Number(raw)
-  if (typeof raw !== 'string' || !Number.isInteger(n) || n <= 0) usage(`--${name} must be a positive integer, not '${String(raw)}'`)
-  return n
-}
-const SOCKETS = positive('sockets', 2000)
-const SECONDS = positive('seconds', 3)
-const REPS = positive('reps', 3)
-const CONCURRENCY = positive('concurrency', 32)
+const SOCKETS = values.sockets
+const SECONDS = values.seconds
+const REPS = values.reps
+const CONCURRENCY = values.concurrency
 const CHILD = fileURLToPath(new URL('proxy-header-child.ts', import.meta.url))
 
 interface Child { child: ChildProcess, port: number, next: (type: ProxyChildReport['type']) => Promise<ProxyChildReport> }
@@ -131,8 +108,8 @@ async function memory (mode: 'plain' | 'held' | 'waiting'): Promise<{ heap: numb
         sockets.push(socket)
         socket.on('error', reject)
         socket.once('connect', () => {
-          // half a header: the reader has read bytes and waits for the rest
-          if (mode === 'waiting') socket.write('PROXY TCP4 203.0.113.')
+          // half a header, on every side: the reader has read it and waits for the rest, a plain socket holds it unread
+          socket.write('PROXY TCP4 203.0.113.')
           resolve()
         })
       })))
@@ -208,13 +185,10 @@ const figures = {
   waitingArrayBuffersPerSocket: { median: median(runs.waitingArrayBuffers), runs: runs.waitingArrayBuffers }
 }
 const summary = { tool: 'bench:proxy', date: new Date().toISOString(), node: process.version, sockets: SOCKETS, seconds: SECONDS, reps: REPS, concurrency: CONCURRENCY, headerBytes: { v1: v1.length - 1, v2: v2.length - 1 }, figures }
-const out = resolve(typeof values.out === 'string' ? values.out : `.results/bench-proxy/${summary.date.replace(/[:.]/g, '-')}.json`)
-for (const target of [out, ...(typeof values.record === 'string' ? [resolve(values.record)] : [])]) {
-  mkdirSync(dirname(target), { recursive: true })
-  writeFileSync(target, JSON.stringify(summary, null, 2) + '\n')
-  writeFileSync(target.replace(/\.json$/, '') + '.svg', chart(summary))
-  console.log(`bench:proxy: summary written to ${target}`)
-}
+const out = resultFile({ tool: 'bench-proxy', committed: 'bench/results', name: 'latest', record: values.record, out: values.out })
+writeFileSync(out, JSON.stringify(summary, null, 2) + '\n')
+writeFileSync(sibling(out, '.svg'), chart(summary))
+console.log(`bench:proxy: summary written to ${shown(out)} (chart ${shown(sibling(out, '.svg'))})`)
 const f = figures
 console.log(`bench:proxy: header reads/s, median (spread) over ${REPS}: v1 ${Math.round(f.v1ReadsPerSecond.median)} (${spread(runs.v1)}), v2 ${Math.round(f.v2ReadsPerSecond.median)} (${spread(runs.v2)}); the same loop without a header ${Math.round(f.acceptsPerSecond.median)} (${spread(runs.accepts)}): v1 ${(f.v1ReadsPerSecond.median / f.acceptsPerSecond.median).toFixed(2)}x, v2 ${(f.v2ReadsPerSecond.median / f.acceptsPerSecond.median).toFixed(2)}x`)
 console.log(`bench:proxy: headers parsed in process (scanProxyHeader alone): v1 ${Math.round(f.parseV1PerSecond.median)}/s (${spread(runs.parseV1)}), v2 ${Math.round(f.parseV2PerSecond.median)}/s (${spread(runs.parseV2)})`)

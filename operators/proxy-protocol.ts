@@ -36,7 +36,8 @@ export interface ProxyProtocolOptions extends ProxyEventOptions {
   /**
    * what a socket from outside `trusted` gets: `'pass'` (default) hands it on
    * at once, unread, a header it sends being bytes for the upgrade to
-   * refuse; `'reject'` reads its first bytes (at most 12, within `timeout`)
+   * refuse; `'reject'` judges its first bytes (12 at most, within `timeout`,
+   * all it read put back)
    * and rejects it `'proxy-untrusted'` if they are a PROXY signature. Only
    * for protocols whose client speaks first: a silent untrusted peer is held
    * until `timeout`, then passed

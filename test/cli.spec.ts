@@ -121,7 +121,9 @@ const TOOLS = [
   { tool: 'chaos', file: 'test/chaos/run.ts', option: '--rounds', bad: ['--rounds', 'x'] },
   { tool: 'load', file: 'test/load/run.ts', option: '--upgraded', bad: ['--variant', 'quic'] },
   { tool: 'sim', file: 'test/sim/run.ts', option: '--nodes', bad: ['--nodes', '-3'] },
-  { tool: 'soak', file: 'test/soak/run.ts', option: '--minutes', bad: ['--minutes', '-1'] }
+  { tool: 'soak', file: 'test/soak/run.ts', option: '--minutes', bad: ['--minutes', '-1'] },
+  { tool: 'fuzz', file: 'test/fuzz/run.ts', option: '--minutes', bad: ['--seconds', 'x'] },
+  { tool: 'bench:proxy', file: 'bench/proxy-header.ts', option: '--sockets', bad: ['--reps', '0'] }
 ]
 
 describe.each(TOOLS)('npm run $tool', ({ tool, file, option, bad }) => {

@@ -1,84 +1,45 @@
-// npm run fuzz -- [--minutes N | --seconds N] [--seed N] [--properties invariants,chunking,valid,loopback] [--batch N] [--rounds N] [--out path] [--record path] [--help]
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
+// npm run fuzz -- --help for the options
+import { readFileSync, writeFileSync } from 'node:fs'
 import fc from 'fast-check'
+import { parseCli } from '../fixtures/cli.ts'
+import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
 import { fuzzChart } from './chart.ts'
 import { LoopbackReader } from './loopback.ts'
 import { chunkingInvariance, invariants, PROPERTIES, realSockets, validHeaders } from './properties.ts'
 import type { PropertyName } from './properties.ts'
 
-const USAGE = `usage: npm run fuzz -- [options]
+const values = parseCli({
+  tool: 'fuzz',
+  summary: 'Fuzzes the PROXY header reader (proxyProtocol) with fast-check, property by property in rounds, until the time\nis up; the seed is printed for replay, the summary goes to .results/fuzz/ unless --record or --out.',
+  options: {
+    minutes: { type: 'number', above: 0, description: 'run for this many minutes (default 1)' },
+    seconds: { type: 'number', above: 0, description: 'run for this many seconds (instead of --minutes)' },
+    seed: { type: 'integer', min: 0, description: 'the first seed (default: random, printed)' },
+    properties: { type: 'list', choices: PROPERTIES, description: 'the properties to run (default: all)' },
+    batch: { type: 'integer', min: 1, default: 200, description: 'runs of each property per round' },
+    rounds: { type: 'integer', min: 1, description: 'stop after this many rounds, whatever the time' },
+    record: { type: 'string', placeholder: 'NAME', description: recordHelp('fuzz', 'test/fuzz/results') },
+    out: { type: 'string', placeholder: 'FILE', description: 'write the summary to FILE' },
+    chart: { type: 'string', placeholder: 'FILE', description: 'only draw the chart of a run\'s JSON, next to it' }
+  },
+  examples: ['npm run fuzz -- --minutes 10', 'npm run fuzz -- --chart test/fuzz/results/10min.json', 'npm run fuzz -- --seed 42 --properties chunking --rounds 1 --batch 200']
+})
 
-Fuzzes the PROXY header reader (proxyProtocol) with fast-check, property by
-property in rounds, until the time is up; prints the seed for replay.
-
-  --minutes N        run for N minutes (default 1)
-  --seconds N        run for N seconds (instead of --minutes)
-  --seed N           the first seed (default: drawn and printed)
-  --properties LIST  comma-separated, of: ${PROPERTIES.join(', ')} (default all)
-  --batch N          runs of each property per round (default 200)
-  --rounds N         stop after N rounds, whatever the time
-  --out PATH         where to write the JSON summary (default .results/fuzz/<date>.json, a chart beside it)
-  --record PATH      also write the JSON there (a run the docs quote, e.g. docs/results/fuzz-<date>.json)
-  --help             this text
-
-The last line is 'fuzz: PASS …' or 'fuzz: FAIL …'; exit code 0, 1 on a failure, 2 on a bad option.`
-
-function usage (problem: string): never {
-  console.error(`fuzz: ${problem}`)
-  console.error(USAGE)
-  process.exit(2)
-}
-
-let values: Record<string, string | boolean | undefined>
-try {
-  values = parseArgs({
-    options: {
-      minutes: { type: 'string' },
-      seconds: { type: 'string' },
-      seed: { type: 'string' },
-      properties: { type: 'string' },
-      batch: { type: 'string' },
-      rounds: { type: 'string' },
-      out: { type: 'string' },
-      record: { type: 'string' },
-      help: { type: 'boolean', default: false }
-    },
-    strict: true,
-    allowPositionals: false
-  }).values
-} catch (err: any) {
-  usage(String(err?.message ?? err).split('\n')[0])
-}
-
-if (values.help === true) {
-  console.log(USAGE)
+if (values.chart !== undefined) {
+  const svg = sibling(values.chart, '.svg')
+  writeFileSync(svg, fuzzChart(JSON.parse(readFileSync(values.chart, 'utf8'))))
+  console.log(`fuzz: chart of ${shown(values.chart)} drawn to ${shown(svg)}`)
   process.exit(0)
 }
-
-function positive (name: string, integer = false): number | undefined {
-  const raw = values[name]
-  if (raw === undefined) return undefined
-  const n = Number(raw)
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
-    usage(`--${name} must be a positive ${integer ? 'integer' : 'number'}, not '${String(raw)}'`)
-  }
-  return n
+if (values.minutes !== undefined && values.seconds !== undefined) {
+  console.error('fuzz: give --minutes or --seconds, not both; usage: npm run fuzz -- [--minutes N | --seconds N] (--help for details)')
+  process.exit(2)
 }
-
-if (values.minutes !== undefined && values.seconds !== undefined) usage('give --minutes or --seconds, not both')
-const seconds = positive('seconds') ?? (positive('minutes') ?? 1) * 60
-const batch = positive('batch', true) ?? 200
-const maxRounds = positive('rounds', true) ?? Number.POSITIVE_INFINITY
-const seedRaw = values.seed
-if (seedRaw !== undefined && !/^-?\d+$/.test(String(seedRaw))) usage(`--seed must be an integer, not '${String(seedRaw)}'`)
-const seed = seedRaw !== undefined ? Number(seedRaw) : Math.floor(Math.random() * 2 ** 31)
-const chosen = (typeof values.properties === 'string' ? values.properties.split(',') : [...PROPERTIES]).map((name) => name.trim())
-for (const name of chosen) {
-  if (!(PROPERTIES as readonly string[]).includes(name)) usage(`unknown property '${name}': expected ${PROPERTIES.join(', ')}`)
-}
-const names = chosen as PropertyName[]
+const seconds = values.seconds ?? (values.minutes ?? 1) * 60
+const batch = values.batch
+const maxRounds = values.rounds ?? Number.POSITIVE_INFINITY
+const seed = values.seed ?? Math.floor(Math.random() * 2 ** 31)
+const names: PropertyName[] = [...(values.properties ?? PROPERTIES)] as PropertyName[]
 
 interface Failure { property: PropertyName, seed: number, batch: number, path?: string, counterexample: string, error: string, replay: string }
 const stats = Object.fromEntries(names.map((name) => [name, { runs: 0, ms: 0, failures: 0 }])) as Record<PropertyName, { runs: number, ms: number, failures: number }>
@@ -156,14 +117,10 @@ for (const failure of failures) {
   console.log(`fuzz:   counterexample ${failure.counterexample.slice(0, 2_000)}`)
   console.log(`fuzz:   replay: ${failure.replay}`)
 }
-const out = resolve(typeof values.out === 'string' ? values.out : `.results/fuzz/${summary.date.replace(/[:.]/g, '-')}.json`)
-const targets = [out, ...(typeof values.record === 'string' ? [resolve(values.record)] : [])]
-for (const target of targets) {
-  mkdirSync(dirname(target), { recursive: true })
-  writeFileSync(target, JSON.stringify(summary, null, 2) + '\n')
-  writeFileSync(target.replace(/\.json$/, '') + '.svg', fuzzChart(summary))
-  console.log(`fuzz: summary written to ${target} (chart ${target.replace(/\.json$/, '')}.svg)`)
-}
+const out = resultFile({ tool: 'fuzz', committed: 'test/fuzz/results', name: 'latest', record: values.record, out: values.out })
+writeFileSync(out, JSON.stringify(summary, null, 2) + '\n')
+writeFileSync(sibling(out, '.svg'), fuzzChart(summary))
+console.log(`fuzz: summary written to ${shown(out)} (chart ${shown(sibling(out, '.svg'))})`)
 const rate = (totalRuns / (durationMs / 1_000)).toFixed(0)
 console.log(failures.length === 0
   ? `fuzz: PASS ${totalRuns} runs of ${names.length} properties in ${(durationMs / 1_000).toFixed(1)} s (${rate}/s), seed ${seed}, nothing found`

@@ -104,7 +104,7 @@ describe('proxyProtocol on real sockets', () => {
     expect(v2).toEqual({ remoteAddr: '/ip4/198.51.100.5/tcp/4321', bytes: 'hello' })
   })
 
-  it('skips the TLVs of a v2 header', async () => {
+  it('takes the TLVs of a v2 header off the stream: the bytes after them reach the upgrade intact', async () => {
     const target = await balanced({ trusted: ['127.0.0.1/32'] })
     const header = v2Header({ ip: '198.51.100.6', port: 5, tlvs: [[0x01, bytes('h2')], [0x05, bytes('unique-id-0123456789')], [0x20, Buffer.from([0x01, 0, 0, 0, 0])]] })
     expect(await arrival(target, [Buffer.concat([header, bytes('\r\n\r\nafter')])], target)).toEqual({ remoteAddr: '/ip4/198.51.100.6/tcp/5', bytes: '\r\n\r\nafter' })
