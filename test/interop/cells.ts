@@ -108,7 +108,9 @@ function installCounters (): void {
   if (installed) return
   installed = true
   const record = (kind: string) => (err: any): void => {
-    const line = `${kind}: ${err?.name ?? 'Error'}: ${err?.message ?? String(err)}`
+    // where it came from: the first frames outside node's internals
+    const at = String(err?.stack ?? '').split('\n').slice(1).filter((l) => !l.includes('node:internal')).slice(0, 3).map((l) => l.trim().replace(/^at /, '')).join(' < ')
+    const line = `${kind}: ${err?.name ?? 'Error'}: ${err?.message ?? String(err)}${at !== '' ? ` (at ${at})` : ''}`
     if (current != null) current.push(line)
     else process.stderr.write(`interop: ${line} (outside any cell)\n`)
   }
