@@ -141,8 +141,11 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     this.log('new outbound connection %a', ma)
 
     // as inbound: the upgrade sees the peer go only once it has settled, and
-    // a peer that goes aborts it
-    const peerGone = (): void => { dial.abort() }
+    // a peer that goes aborts it, with a reason that says so: nobody aborted
+    // this dial, and a bare AbortError would tell the caller they had
+    const peerGone = (): void => {
+      dial.abort(new ConnectionFailedError(`dial to ${ma.toString()} failed: the connection closed during its upgrade`))
+    }
     socket.once('close', peerGone)
     const upgrading = options.upgrader.upgradeOutbound(maConn, { ...options, signal: dial.signal })
     const settled = upgrading.then(() => {}, () => {})
