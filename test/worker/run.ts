@@ -1,0 +1,156 @@
+// npm run worker-exit -- [--runtime node22,node24,node26,bun,deno] [--transport rx,ref] [--reps 3] [--bound 5000] [--record FILE]
+// A libp2p node in a worker thread, stopped with connections, dials and
+// handshakes in flight; how long after stop() resolved the thread exits by
+// itself, on each runtime, for rx-tcp and @libp2p/tcp. One child process per
+// runtime runs this same file with --child and answers JSON.
+import { spawn } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
+import { dirname, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { median } from '../../bench/stats.ts'
+import { isRuntime, RUNTIMES, whichRuntimes } from '../runtimes/which.ts'
+import { TRANSPORT_NAMES } from '../churn/node.ts'
+import type { Runtime, RuntimeBinary } from '../runtimes/which.ts'
+import type { ChurnTransport } from '../churn/node.ts'
+import type { WorkerExitResult } from './host.ts'
+
+const HELP = `npm run worker-exit -- [options]
+  A libp2p node in a worker_threads Worker (inbound and outbound connections,
+  two dials in flight, two inbound handshakes halfway) is stopped and its code
+  returns without process.exit: how long until the thread exits by itself.
+  --runtime LIST     runtimes, comma-separated (default ${RUNTIMES.join(',')})
+  --transport LIST   rx, ref or both (default rx,ref)
+  --reps N           runs per runtime and transport (default 3)
+  --bound MS         how long a thread may take to exit after stop() (default 5000)
+  --close-channels   also run with Deno's un-unref-able BroadcastChannels closed after stop()
+  --out DIR          where the JSON goes (default .results/worker-exit)
+  --record FILE      also write the JSON to FILE, for a run the docs quote
+  --help             this text`
+
+function usage (problem: string): never {
+  console.error(`worker-exit: ${problem}\n\n${HELP}`)
+  process.exit(2)
+}
+
+let values
+try {
+  ({ values } = parseArgs({
+    strict: true,
+    options: {
+      runtime: { type: 'string', default: RUNTIMES.join(',') },
+      transport: { type: 'string', default: 'rx,ref' },
+      reps: { type: 'string', default: '3' },
+      bound: { type: 'string', default: '5000' },
+      'close-channels': { type: 'boolean', default: false },
+      out: { type: 'string', default: '.results/worker-exit' },
+      record: { type: 'string' },
+      child: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false }
+    }
+  }))
+} catch (err: any) {
+  usage(String(err?.message ?? err).split('\n')[0])
+}
+if (values.help) {
+  console.log(HELP)
+  process.exit(0)
+}
+const count = (name: string, text: string): number => {
+  if (!/^\d+$/.test(text) || Number(text) < 1) usage(`--${name} must be a whole number of at least 1, not '${text}'`)
+  return Number(text)
+}
+const runtimes = values.runtime.split(',').map(s => s.trim())
+for (const r of runtimes) if (!isRuntime(r)) usage(`--runtime: unknown runtime '${r}' (known: ${RUNTIMES.join(', ')})`)
+const transports = values.transport.split(',').map(s => s.trim()) as ChurnTransport[]
+for (const t of transports) if (t !== 'rx' && t !== 'ref') usage(`--transport: unknown transport '${t}' (rx or ref)`)
+const reps = count('reps', values.reps)
+const boundMs = count('bound', values.bound)
+
+interface Row { runtime: string, version: string, transport: ChurnTransport, closeChannels: boolean, results: WorkerExitResult[], error?: string }
+
+if (values.child) {
+  // in the runtime under test: every transport × rep here, one JSON line out
+  // first, so that it sees the channels libp2p opens (Deno's cannot be unref'd)
+  await import('../churn/channels.ts')
+  const { runWorkerExit } = await import('./host.ts')
+  const out: Array<{ transport: ChurnTransport, closeChannels: boolean, results: WorkerExitResult[], error?: string }> = []
+  for (const closeChannels of values['close-channels'] ? [false, true] : [false]) {
+    for (const transport of transports) {
+      const results: WorkerExitResult[] = []
+      try {
+        for (let i = 0; i < reps; i++) results.push(await runWorkerExit({ transport, boundMs, closeChannels }))
+        out.push({ transport, closeChannels, results })
+      } catch (err: any) {
+        out.push({ transport, closeChannels, results, error: `${err?.name}: ${err?.message}` })
+      }
+      process.stderr.write(`worker-exit: ${transport}${closeChannels ? ' (channels closed)' : ''}: ${results.map(r => r.exitAfterMs ?? 'no exit').join(', ')}\n`)
+    }
+  }
+  process.stdout.write(`worker-exit-result ${JSON.stringify(out)}\n`)
+  // the host's own nodes are stopped; on Deno mortice's channel would hold this process too
+  const { closeHeldChannels } = await import('../churn/channels.ts')
+  closeHeldChannels()
+} else {
+  const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+  const self = fileURLToPath(import.meta.url)
+  const command = (bin: RuntimeBinary, args: string[]): [string, string[]] => {
+    switch (bin.runtime) {
+      case 'bun': return [bin.path, [self, ...args]]
+      case 'deno': return [bin.path, ['run', '--allow-all', self, ...args]]
+      default: return [bin.path, ['--import', 'tsx', self, ...args]]
+    }
+  }
+  const bins = whichRuntimes(runtimes as Runtime[])
+  console.log(`worker-exit: reps=${reps} bound=${boundMs}ms transports=${transports.join(',')} on ${bins.map(b => `${b.runtime} ${b.version}`).join(', ')}; ${cpus().length} CPUs, load ${loadavg().map(l => l.toFixed(1)).join(' ')}`)
+  const rows: Row[] = []
+  for (const bin of bins) {
+    const [file, args] = command(bin, ['--child', '--transport', transports.join(','), '--reps', String(reps), '--bound', String(boundMs), ...(values['close-channels'] ? ['--close-channels'] : [])])
+    const proc = spawn(file, args, { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NO_COLOR: '1' } })
+    let out = ''
+    proc.stdout.setEncoding('utf8').on('data', (c: string) => { out += c })
+    const killer = setTimeout(() => { proc.kill('SIGKILL') }, (reps * transports.length * 2 * (boundMs + 30_000)) + 60_000)
+    const code = await new Promise<number | null>((resolve) => proc.once('exit', (c) => { resolve(c) }))
+    clearTimeout(killer)
+    const line = out.split('\n').find(l => l.startsWith('worker-exit-result '))
+    if (line == null) {
+      for (const transport of transports) rows.push({ runtime: bin.runtime, version: bin.version, transport, closeChannels: false, results: [], error: `the ${bin.runtime} child exited with code ${String(code)} and no result` })
+      continue
+    }
+    for (const r of JSON.parse(line.slice('worker-exit-result '.length)) as Array<Omit<Row, 'runtime' | 'version'>>) rows.push({ runtime: bin.runtime, version: bin.version, ...r })
+  }
+  const fmt = (r: Row): string[] => {
+    const exits = r.results.map(x => x.exitAfterMs)
+    const ok = exits.filter((x): x is number => x != null)
+    const left = [...new Set(r.results.flatMap(x => x.resourcesLeft))].join(', ')
+    return [
+      `${r.runtime} ${r.version}`,
+      TRANSPORT_NAMES[r.transport] + (r.closeChannels ? ' (channels closed)' : ''),
+      `${ok.length}/${r.results.length}${r.error != null ? ` (${r.error})` : ''}`,
+      ok.length > 0 ? String(median(ok)) : '—',
+      ok.length > 0 ? String(Math.max(...ok)) : '—',
+      r.results.length > 0 ? String(median(r.results.map(x => x.stopMs))) : '—',
+      left === '' ? (ok.length < r.results.length ? '(none listed)' : '') : left
+    ]
+  }
+  const header = ['runtime', 'transport', 'exited', 'exit after stop() p50 ms', 'max ms', 'stop() p50 ms', 'still active when it did not exit']
+  const table = rows.map(fmt)
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map(t => t[i].length)))
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`
+  console.log('')
+  console.log([line(header), `|${widths.map(w => '-'.repeat(w + 2)).join('|')}|`, ...table.map(line)].join('\n'))
+  const failed = rows.filter(r => r.transport === 'rx' && !r.closeChannels && (r.error != null || r.results.some(x => x.exitAfterMs == null)))
+  const report = { date: new Date().toISOString(), params: { runtimes, transports, reps, boundMs }, machine: { cpus: cpus().length, load: loadavg() }, rows }
+  const files = [resolve(repo, values.out, 'latest.json'), ...(values.record != null ? [resolve(values.record)] : [])]
+  for (const f of files) {
+    mkdirSync(dirname(f), { recursive: true })
+    writeFileSync(f, JSON.stringify(report, null, 2) + '\n')
+  }
+  console.log('')
+  console.log(`worker-exit: results in ${files.join(' and ')}`)
+  const n = rows.filter(r => r.transport === 'rx' && !r.closeChannels).reduce((s, r) => s + r.results.length, 0)
+  console.log(`worker-exit: ${failed.length === 0 ? 'PASS' : 'FAIL'} rx-tcp's worker exited by itself within ${boundMs} ms of stop() in ${n - failed.reduce((s, r) => s + r.results.filter(x => x.exitAfterMs == null).length + (r.error != null ? 1 : 0), 0)} of ${n} runs` +
+    (failed.length > 0 ? ` (not on ${failed.map(r => r.runtime).join(', ')})` : ''))
+  process.exitCode = failed.length === 0 ? 0 : 1
+}
