@@ -175,14 +175,17 @@ async function churn (opts: ChurnOptions, uncaught: Map<string, { kind: string, 
     const probe = setTimeout(() => { described = openSockets(node).map(formatSocket) }, slowStopMs)
     try {
       const ms = await stopChurnNode(node)
+      const timed = parts()
       stops.push(ms)
       if (ms > slowStopMs) {
-        slowStops.push({ ms: Math.round(ms), at: Math.round(elapsed()), sockets: described ?? [], parts: parts() })
+        slowStops.push({ ms: Math.round(ms), at: Math.round(elapsed()), sockets: described ?? [], parts: timed })
         log(`slow stop(): ${ms.toFixed(0)} ms at ${(elapsed() / 1000).toFixed(1)} s, the transport still held ${described?.length ?? 0} sockets at ${slowStopMs} ms`)
         for (const line of described ?? []) log(`  ${line}`)
-        for (const line of parts()) log(`  ${line}`)
+        for (const line of timed) log(`  ${line}`)
       }
     } finally {
+      // ends its event-loop watch too, whether or not stop() threw
+      parts()
       clearTimeout(probe)
       stopped.push(node)
     }

@@ -110,12 +110,20 @@ export function timeStopParts (node: Libp2p): () => string[] {
   const t0 = performance.now()
   const at = (): string => `${(performance.now() - t0).toFixed(0)}ms`
   const lines: string[] = []
+  // the longest the event loop went without running a timer during the stop: a loop kept busy (noise's JS crypto on Bun, a loaded machine) shows here
+  let last = t0
+  let gap = 0
+  const beat = setInterval(() => { const t = performance.now(); gap = Math.max(gap, t - last); last = t }, 5)
   const tm = (node as unknown as { components: { transportManager: { getTransports: () => StoppableTransport[], getListeners: () => ListenerLike[] } } }).components.transportManager
   tm.getListeners().forEach((l, i) => {
     const close = l.close.bind(l)
     l.close = async (options) => {
       lines.push(`listener ${i}: close() called at ${at()} with ${[...l.sockets?.values?.() ?? []].length} sockets, upgrades running for ${JSON.stringify(upgradesPending(node))} ms`)
-      const probe = setTimeout(() => { lines.push(`listener ${i}: at ${at()} still ${[...l.sockets?.values?.() ?? []].filter(s => s.closed !== true).length} sockets open, upgrades running for ${JSON.stringify(upgradesPending(node))} ms`) }, 200)
+      const probe = setTimeout(() => {
+        const held = [...l.sockets?.values?.() ?? []]
+        lines.push(`listener ${i}: at ${at()} it still holds ${held.length} sockets, upgrades running for ${JSON.stringify(upgradesPending(node))} ms`)
+        for (const s of held) lines.push(`  ${formatSocket(describeSocket('listener', s))}`)
+      }, 200)
       const handle = l.server?._handle
       if (handle?.close != null) {
         const handleClose = handle.close.bind(handle)
@@ -175,7 +183,10 @@ export function timeStopParts (node: Libp2p): () => string[] {
       }
     }
   }
-  return () => lines
+  return () => {
+    clearInterval(beat)
+    return [...lines, `event loop: longest gap between 5 ms ticks during the stop ${gap.toFixed(0)}ms`]
+  }
 }
 
 /**
