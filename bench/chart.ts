@@ -90,7 +90,7 @@ export function renderChart (input: ChartInput): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${y + 10}" viewBox="0 0 ${WIDTH} ${y + 10}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif">`,
     '<style>.label{font-size:13px;fill:#263238}.small{font-size:11px;fill:#546e7a}.value{font-size:11px;fill:#263238}.ratio{font-size:14px;font-weight:600}</style>',
-    `<rect width="100%" height="100%" fill="#ffffff"/>`,
+    '<rect width="100%" height="100%" fill="#ffffff"/>',
     `<text x="10" y="20" class="label" font-weight="600">${esc(title)}</text>`,
     `<text x="10" y="36" class="small">${esc(`Node ${input.node}, ${input.machine}, ${input.date.slice(0, 16).replace('T', ' ')} UTC`)}</text>`,
     legend,

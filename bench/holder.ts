@@ -71,6 +71,7 @@ async function openOne (req: HoldRequest): Promise<boolean> {
 async function hold (req: HoldRequest): Promise<void> {
   let next = 0
   await Promise.all(Array.from({ length: req.concurrency }, async () => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- `lost` is set by a socket's 'close' handler
     while (next < req.count && !lost) {
       next++
       if (!await openOne(req)) return

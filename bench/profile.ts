@@ -28,12 +28,22 @@ if (group == null) throw new Error(`unknown figure ${figure}: one of ${Object.ke
 const subjects = await loadSubjects(false, rxEntry)
 const subject = key === 'ref' ? subjects.ref : subjects.rx
 const opts: Options = {
-  size: 64 * MiB, bareSize: 256 * MiB, chunk: 64 * 1024, window: 4 * MiB, messages: 5000, messageSize: 1024,
-  acceptConns: 500, acceptConcurrency: 32, stalled: 1000, idleConns: 500, maxConns: 20_000, reps: 1,
+  size: 64 * MiB,
+  bareSize: 256 * MiB,
+  chunk: 64 * 1024,
+  window: 4 * MiB,
+  messages: 5000,
+  messageSize: 1024,
+  acceptConns: 500,
+  acceptConcurrency: 32,
+  stalled: 1000,
+  idleConns: 500,
+  maxConns: 20_000,
+  reps: 1,
   log: (line) => { console.error(line) }
 }
 for (let i = 0; i < Number(repsText); i++) {
-  console.error(`${subject.name} ${figure} ${JSON.stringify(await group.run(subject, opts), (_k, v: unknown) => typeof v === "number" ? Math.round(v) : v)}`)
+  console.error(`${subject.name} ${figure} ${JSON.stringify(await group.run(subject, opts), (_k, v: unknown) => typeof v === 'number' ? Math.round(v) : v)}`)
 }
 
 async function profileClose (): Promise<void> {

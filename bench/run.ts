@@ -1,62 +1,51 @@
-// npm run bench [-- --reps 5 --size 256MiB --only throughput,rpc --aa]
+// npm run bench -- --help for the options
 // rx-tcp against @libp2p/tcp in one process, alternating, medians and ratios.
-import { writeFileSync, mkdirSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
-import { parseArgs } from 'node:util'
-import { fileURLToPath } from 'node:url'
+import { parseCli } from '../test/fixtures/cli.ts'
+import { recordHelp, resultFile, shown, sibling } from '../test/fixtures/results.ts'
 import { renderChart } from './chart.ts'
 import type { ChartFigure } from './chart.ts'
 import { FIGURES, groups } from './figures/index.ts'
 import { fdLimit } from './figures/max-conns.ts'
-import { formatSize, median, MiB, parseSize } from './stats.ts'
+import { formatSize, median, MiB } from './stats.ts'
 import { loadSubjects } from './subjects.ts'
 import type { Options, Sample } from './figures/types.ts'
 import type { FigureSpec } from './figures/index.ts'
 import type { Subject } from './subjects.ts'
 
-const HELP = `npm run bench -- [options]
-  --reps N            repetitions per figure and transport (default 5)
-  --size SIZE         bytes echoed by the throughput figures (default 64MiB)
-  --bare-size SIZE    bytes echoed by the bare-connection figure and plain sockets (default 256MiB)
-  --chunk SIZE        write size for the throughput figures (default 64KiB)
-  --messages N        round trips for the small-message figure (default 5000)
-  --message-size SIZE size of one small message (default 1KiB)
-  --accept N          connections for the accept figure (default 500)
-  --concurrency N     concurrent dials for the accept figure (default 32)
-  --stalled N         stalled handshakes for the close figure (default 1000)
-  --idle N            idle connections for the memory figures (default 500)
-  --max-conns N       cap of the max-connections figure (default 20000)
-  --only LIST         groups to run: noise,plaintext,throughput,rpc,bare,accept,close,memory,memory-listener,maxconns
-  --rx FILE           take rx-tcp from another entry file (an experimental copy of src/index.ts)
-  --ref FILE          put another rx-tcp entry file in the reference's seat (experiments)
-  --aa                compare @libp2p/tcp with itself (A/A), to see the harness's noise
-  --out FILE          JSON to write (default bench/results/latest.json for a full run,
-                      bench/results/partial.json with --only)`
+const GROUPS = ['throughput', 'noise', 'plaintext', 'rpc', 'bare', 'accept', 'close', 'memory', 'memory-listener', 'maxconns'] as const
 
-const { values: args } = parseArgs({
+const args = parseCli({
+  tool: 'bench',
+  summary: 'rx-tcp and @libp2p/tcp side by side in one process, alternating: medians, spread and ratios, and the chart drawn\nfrom the same JSON. Writes .results/bench/latest.json (partial.json with --only) unless --record or --out.',
   options: {
-    reps: { type: 'string', default: '5' },
-    size: { type: 'string', default: '64MiB' },
-    'bare-size': { type: 'string', default: '256MiB' },
-    chunk: { type: 'string', default: '64KiB' },
-    messages: { type: 'string', default: '5000' },
-    'message-size': { type: 'string', default: '1KiB' },
-    accept: { type: 'string', default: '500' },
-    concurrency: { type: 'string', default: '32' },
-    stalled: { type: 'string', default: '1000' },
-    idle: { type: 'string', default: '500' },
-    'max-conns': { type: 'string', default: '20000' },
-    only: { type: 'string' },
-    aa: { type: 'boolean', default: false },
-    rx: { type: 'string' },
-    ref: { type: 'string' },
-    out: { type: 'string' },
-    help: { type: 'boolean', default: false }
-  }
+    reps: { type: 'integer', min: 1, default: 5, description: 'repetitions per figure and transport' },
+    size: { type: 'size', min: 1, default: '64MiB', description: 'bytes echoed by the throughput figures' },
+    'bare-size': { type: 'size', min: 1, default: '256MiB', description: 'bytes echoed by the bare-connection figure and plain sockets' },
+    chunk: { type: 'size', min: 1, default: '64KiB', description: 'write size for the throughput figures' },
+    messages: { type: 'integer', min: 1, default: 5000, description: 'round trips for the small-message figure' },
+    'message-size': { type: 'size', min: 1, default: '1KiB', description: 'size of one small message' },
+    accept: { type: 'integer', min: 1, default: 500, description: 'connections for the accept figure' },
+    concurrency: { type: 'integer', min: 1, default: 32, description: 'concurrent dials for the accept figure' },
+    stalled: { type: 'integer', min: 1, default: 1000, description: 'stalled handshakes for the close figure' },
+    idle: { type: 'integer', min: 1, default: 500, description: 'idle connections for the memory figures' },
+    'max-conns': { type: 'integer', min: 1, default: 20000, description: 'cap of the max-connections figure' },
+    only: { type: 'list', choices: GROUPS, description: 'groups to run (throughput is noise and plaintext)' },
+    rx: { type: 'string', placeholder: 'FILE', description: 'take rx-tcp from another entry file (an experimental copy of src/index.ts)' },
+    ref: { type: 'string', placeholder: 'FILE', description: 'put another rx-tcp entry file in the reference\'s seat (experiments)' },
+    aa: { type: 'boolean', description: 'compare @libp2p/tcp with itself (A/A), to see the harness\'s noise' },
+    record: { type: 'string', placeholder: 'NAME', description: recordHelp('bench', 'bench/results') },
+    out: { type: 'string', placeholder: 'FILE', description: 'write the JSON to FILE (the chart next to it)' },
+    chart: { type: 'string', placeholder: 'FILE', description: 'only draw the chart of a run\'s JSON, next to it' }
+  },
+  examples: ['npm run bench -- --reps 3 --only rpc --messages 500', 'npm run bench -- --record 2026-12-01', 'npm run bench -- --chart bench/results/2026-11-30.json']
 })
 
-if (args.help) {
-  console.log(HELP)
+if (args.chart != null) {
+  const svg = sibling(args.chart, '.svg')
+  writeFileSync(svg, renderChart(JSON.parse(readFileSync(args.chart, 'utf8'))))
+  console.log(`bench: chart ${svg} drawn from ${args.chart}`)
   process.exit(0)
 }
 
@@ -67,30 +56,29 @@ function log (line: string): void {
 }
 
 const opts: Options = {
-  reps: Number(args.reps),
-  size: parseSize(args.size),
-  bareSize: parseSize(args['bare-size']),
-  chunk: parseSize(args.chunk),
+  reps: args.reps,
+  size: args.size,
+  bareSize: args['bare-size'],
+  chunk: args.chunk,
   window: 4 * MiB,
-  messages: Number(args.messages),
-  messageSize: parseSize(args['message-size']),
-  acceptConns: Number(args.accept),
-  acceptConcurrency: Number(args.concurrency),
-  stalled: Number(args.stalled),
-  idleConns: Number(args.idle),
-  maxConns: Number(args['max-conns']),
+  messages: args.messages,
+  messageSize: args['message-size'],
+  acceptConns: args.accept,
+  acceptConcurrency: args.concurrency,
+  stalled: args.stalled,
+  idleConns: args.idle,
+  maxConns: args['max-conns'],
   log
 }
 
 const { rx, ref, aa } = await loadSubjects(args.aa, args.rx, args.ref)
 
-const only = args.only?.split(',').map((s) => s.trim()).flatMap((s) => s === 'throughput' ? ['noise', 'plaintext'] : [s])
+const only = args.only?.flatMap((s) => s === 'throughput' ? ['noise', 'plaintext'] : [s])
 const selected = groups(aa, args.rx, args.ref).filter((g) => only == null || only.includes(g.id))
 if (selected.length === 0) {
-  console.error(`--only ${args.only} selects no group\n\n${HELP}`)
+  console.error(`bench: --only ${args.only?.join(',')} selects no group here (the memory groups need their own subjects); see npm run bench -- --help`)
   process.exit(2)
 }
-
 
 function details (f: FigureSpec): string {
   switch (f.group) {
@@ -214,8 +202,17 @@ const result = {
   subjects: { rx: rx.name, ref: ref.name },
   method: `one process, ${opts.reps} repetitions per side (max conns: 1), alternating A B / B A, one untimed warm-up per side for throughput, round trips, bare and accept; medians`,
   sizes: {
-    echo: opts.size, bareEcho: opts.bareSize, chunk: opts.chunk, window: opts.window, messages: opts.messages, messageSize: opts.messageSize,
-    acceptConns: opts.acceptConns, acceptConcurrency: opts.acceptConcurrency, stalled: opts.stalled, idleConns: opts.idleConns, maxConns: opts.maxConns
+    echo: opts.size,
+    bareEcho: opts.bareSize,
+    chunk: opts.chunk,
+    window: opts.window,
+    messages: opts.messages,
+    messageSize: opts.messageSize,
+    acceptConns: opts.acceptConns,
+    acceptConcurrency: opts.acceptConcurrency,
+    stalled: opts.stalled,
+    idleConns: opts.idleConns,
+    maxConns: opts.maxConns
   },
   reps: opts.reps,
   durationSeconds: Math.round((Date.now() - started) / 1000),
@@ -223,13 +220,9 @@ const result = {
   notes
 }
 
-const outDefault = only == null ? 'results/latest.json' : 'results/partial.json'
-const out = args.out ?? fileURLToPath(new URL(outDefault, import.meta.url))
-mkdirSync(fileURLToPath(new URL('results/', import.meta.url)), { recursive: true })
+const out = resultFile({ tool: 'bench', committed: 'bench/results', name: only == null ? 'latest' : 'partial', record: args.record, out: args.out })
 writeFileSync(out, JSON.stringify(result, null, 2) + '\n')
-const svg = out.replace(/\.json$/, '') === fileURLToPath(new URL('results/latest', import.meta.url))
-  ? fileURLToPath(new URL('results/chart.svg', import.meta.url))
-  : out.replace(/\.json$/, '') + '.svg'
+const svg = sibling(out, '.svg')
 writeFileSync(svg, renderChart(result))
 
 console.log(`\nrx-tcp bench, ${result.date}, Node ${process.version}, ${machine}`)
@@ -238,5 +231,4 @@ console.log(table)
 for (const [group, byKey] of Object.entries(notes)) {
   for (const [key, note] of Object.entries(byKey)) console.log(`\n${group}, ${key === 'rx' ? rx.name : ref.name}: ${note}`)
 }
-console.log(`\nwrote ${out} and ${svg}`)
-
+console.log(`\nwrote ${shown(out)} and ${shown(svg)}`)

@@ -75,6 +75,7 @@ for (let i = 0; i < STALLED; i++) {
   clientClosed.push(new Promise(resolve => socket.once('close', () => { resolve() })))
 }
 const until = Date.now() + 10_000
+// eslint-disable-next-line no-unmodified-loop-condition -- `accepted` counts in the server's 'connection' handler
 while (accepted - before < STALLED && Date.now() < until) {
   await new Promise(resolve => setTimeout(resolve, 10))
 }

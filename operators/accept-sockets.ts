@@ -3,16 +3,26 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { Observable } from 'rxjs'
 import { serverIntake } from './server-intake.ts'
 import { toInboundSocket } from './to-inbound-socket.ts'
+import { checkOptions, fn, multiaddr as multiaddrRule, netServer, object, required } from './internal/check.ts'
+import type { Rules } from './internal/check.ts'
 import type { ServerIntakeOptions } from './server-intake.ts'
 import type { InboundSocket, RejectListener } from './types.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Server, Socket } from 'node:net'
 
+/** The options of `acceptSockets`. */
 export interface AcceptSocketsOptions extends Pick<ServerIntakeOptions, 'listen'> {
   /** told once about each refused socket, after it was destroyed */
   onReject?: RejectListener
   /** the address sockets are accepted on (default: the server's bound address) */
   localAddr?: Multiaddr
+}
+
+/** The rules of `AcceptSocketsOptions`, for `acceptSockets` and `guardServer` */
+export const ACCEPT_SOCKETS_RULES: Rules<AcceptSocketsOptions> = {
+  listen: object(),
+  onReject: fn(),
+  localAddr: multiaddrRule()
 }
 
 // the servers an acceptSockets subscription is taking sockets from
@@ -42,6 +52,8 @@ const subscribed = new WeakSet<Server>()
  * @returns an observable of the accepted sockets, one intake per subscription
  */
 export function acceptSockets (server: Server, options: AcceptSocketsOptions = {}): Observable<InboundSocket> {
+  checkOptions('acceptSockets', { server }, { server: required(netServer()) })
+  checkOptions('acceptSockets', options, ACCEPT_SOCKETS_RULES)
   return new Observable<InboundSocket>((subscriber) => {
     if (subscribed.has(server)) {
       subscriber.error(new InvalidParametersError('acceptSockets: the server already has a subscriber; share() the stream instead'))

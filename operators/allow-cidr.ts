@@ -1,9 +1,12 @@
 import { admit } from './internal/admit.ts'
 import { cidrMatcher } from './internal/cidr.ts'
+import { checkOptions, cidr, list, required, text } from './internal/check.ts'
+import { DRY_RUN_RULE } from './internal/dry-run.ts'
 import type { CidrOptions } from './internal/cidr.ts'
 import type { InboundSocket } from './types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
+/** The options of `allowCidr`: the rejection reason (default `'cidr-not-allowed'`). */
 export type AllowCidrOptions = CidrOptions
 
 /**
@@ -25,9 +28,11 @@ export type AllowCidrOptions = CidrOptions
  * @throws InvalidParametersError when a block does not parse
  */
 export function allowCidr (cidrs: readonly string[], options: AllowCidrOptions = {}): MonoTypeOperatorFunction<InboundSocket> {
+  checkOptions('allowCidr', { cidrs }, { cidrs: required(list(cidr())) })
+  checkOptions('allowCidr', options, { reason: text(), dryRun: DRY_RUN_RULE })
   const matches = cidrMatcher(cidrs)
   const reason = options.reason ?? 'cidr-not-allowed'
   return admit(() => ({
     judge: ({ remoteAddr }) => matches(remoteAddr) === false ? reason : undefined
-  }))
+  }), options.dryRun)
 }

@@ -1,9 +1,12 @@
 import { admit } from './internal/admit.ts'
 import { cidrMatcher } from './internal/cidr.ts'
+import { checkOptions, cidr, list, required, text } from './internal/check.ts'
+import { DRY_RUN_RULE } from './internal/dry-run.ts'
 import type { CidrOptions } from './internal/cidr.ts'
 import type { InboundSocket } from './types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
+/** The options of `denyCidr`: the rejection reason (default `'cidr-denied'`). */
 export type DenyCidrOptions = CidrOptions
 
 /**
@@ -23,9 +26,11 @@ export type DenyCidrOptions = CidrOptions
  * @throws InvalidParametersError when a block does not parse
  */
 export function denyCidr (cidrs: readonly string[], options: DenyCidrOptions = {}): MonoTypeOperatorFunction<InboundSocket> {
+  checkOptions('denyCidr', { cidrs }, { cidrs: required(list(cidr())) })
+  checkOptions('denyCidr', options, { reason: text(), dryRun: DRY_RUN_RULE })
   const matches = cidrMatcher(cidrs)
   const reason = options.reason ?? 'cidr-denied'
   return admit(() => ({
     judge: ({ remoteAddr }) => matches(remoteAddr) === true ? reason : undefined
-  }))
+  }), options.dryRun)
 }

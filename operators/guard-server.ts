@@ -1,5 +1,8 @@
+import tls from 'node:tls'
 import { defer, finalize, tap } from 'rxjs'
-import { acceptSockets } from './accept-sockets.ts'
+import { ACCEPT_SOCKETS_RULES, acceptSockets } from './accept-sockets.ts'
+import { checkOptions, fn, netServer, required } from './internal/check.ts'
+import { exposeOnTlsSocket, tlsFallbackKey } from './internal/peer-address.ts'
 import type { AcceptSocketsOptions } from './accept-sockets.ts'
 import type { InboundOperator, InboundSocket } from './types.ts'
 import type { Server, Socket } from 'node:net'
@@ -28,6 +31,12 @@ import type { Observable } from 'rxjs'
  * the listening handle: idle keep-alive connections of an `http.Server`
  * stay open.
  *
+ * Behind `proxyProtocol`, the server's code sees the client wherever Node
+ * shows a peer: `socket.remoteAddress` of the raw socket and of the
+ * TLSSocket over it, `req.socket.remoteAddress` of `http`, `https` and
+ * `http2` requests, and so Express's `req.ip` and Fastify's `request.ip`.
+ * `balancerAddress(socket)` gives the balancer's.
+ *
  * @example
  * const server = https.createServer({ key, cert }, app)
  * guardServer(server, pipe(denyCidr(['203.0.113.0/24']), perSubnetRateLimit({ rate: 5, burst: 10 })), {
@@ -41,19 +50,49 @@ import type { Observable } from 'rxjs'
  * @returns the sockets handed to the server, as they are handed
  */
 export function guardServer (server: Server, inbound: InboundOperator, options: AcceptSocketsOptions = {}): Observable<InboundSocket> {
+  checkOptions('guardServer', { server, inbound }, { server: required(netServer()), inbound: required(fn()) })
+  checkOptions('guardServer', options, ACCEPT_SOCKETS_RULES)
   return defer(() => {
     const own = server.listeners('connection') as Array<(socket: Socket) => void>
     for (const listener of own) {
       server.off('connection', listener)
     }
+    // where a TLSSocket cannot read the client through its handle, it is given it before any handler sees it,
+    // found by the TCP peer it shares with the socket under it (only such sockets are kept, until they close)
+    const secure = server instanceof tls.Server
+    const awaitingTls = new Map<string, Socket>()
+    const underlying = (tlsSocket: Socket): Socket | undefined => {
+      const key = `${tlsSocket.remoteAddress ?? ''}:${tlsSocket.remotePort ?? ''}`
+      const socket = awaitingTls.get(key)
+      awaitingTls.delete(key)
+      return socket
+    }
+    const exposeClient = (tlsSocket: Socket): void => { exposeOnTlsSocket(tlsSocket, underlying) }
+    const awaitTls = (socket: Socket): void => {
+      const key = secure ? tlsFallbackKey(socket) : undefined
+      if (key !== undefined) {
+        awaitingTls.set(key, socket)
+        socket.once('close', () => {
+          if (awaitingTls.get(key) === socket) awaitingTls.delete(key)
+        })
+      }
+    }
+    if (secure) {
+      server.prependListener('secureConnection', exposeClient)
+    }
     return acceptSockets(server, options).pipe(
       inbound,
       tap(({ socket }) => {
+        awaitTls(socket)
         for (const listener of own) {
           listener.call(server, socket)
         }
       }),
       finalize(() => {
+        if (secure) {
+          server.off('secureConnection', exposeClient)
+        }
+        awaitingTls.clear()
         for (const listener of own) {
           server.on('connection', listener)
         }

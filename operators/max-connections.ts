@@ -1,9 +1,12 @@
-import { InvalidParametersError } from '@libp2p/interface'
 import { limitOpen } from './internal/limit-open.ts'
+import { checkOptions, integer, required, text } from './internal/check.ts'
+import { DRY_RUN_RULE } from './internal/dry-run.ts'
+import type { DryRunOptions } from './internal/dry-run.ts'
 import type { InboundSocket } from './types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
-export interface MaxConnectionsOptions {
+/** The options of `maxConnections`. */
+export interface MaxConnectionsOptions extends DryRunOptions {
   /** how many sockets may be open at once */
   max: number
   /** the rejection reason (default `'max-connections'`) */
@@ -24,9 +27,7 @@ export interface MaxConnectionsOptions {
  * @returns an operator that rejects sockets over the cap
  */
 export function maxConnections (options: MaxConnectionsOptions): MonoTypeOperatorFunction<InboundSocket> {
+  checkOptions('maxConnections', options, { max: required(integer({ min: 0 })), reason: text(), dryRun: DRY_RUN_RULE })
   const { max, reason = 'max-connections' } = options
-  if (!(max >= 0)) {
-    throw new InvalidParametersError('maxConnections: max must not be negative')
-  }
-  return limitOpen(max, reason, () => 'all')
+  return limitOpen(max, reason, () => 'all', options.dryRun)
 }

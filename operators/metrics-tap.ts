@@ -1,5 +1,6 @@
 import { map, tap } from 'rxjs'
 import { metricAddress } from './internal/addresses.ts'
+import { checkOptions, fn, withMethods } from './internal/check.ts'
 import type { InboundSocket, LifetimeHook } from './types.ts'
 import type { CounterGroup, Logger, MetricGroup, Metrics } from '@libp2p/interface'
 import type { MonoTypeOperatorFunction } from 'rxjs'
@@ -7,6 +8,7 @@ import type { MonoTypeOperatorFunction } from 'rxjs'
 /** The counter group `@libp2p/tcp` counts listener events in. */
 export const LISTENER_EVENTS_METRIC = 'libp2p_tcp_listener_events_total'
 
+/** The options of `metricsTap`. */
 export interface MetricsTapOptions {
   /** where to register `libp2p_tcp_listener_events_total` */
   metrics?: Metrics
@@ -21,7 +23,9 @@ export interface MetricsTapOptions {
  * rejected sockets, `lifetime` counts upgraded ones.
  */
 export interface MetricsTap {
+  /** counts and logs every accepted and every rejected socket */
   inbound: MonoTypeOperatorFunction<InboundSocket>
+  /** counts and logs every socket whose upgrade succeeded */
   lifetime: LifetimeHook
 }
 
@@ -52,6 +56,11 @@ export interface MetricsTap {
  * @returns the inbound and lifetime operators of the tap
  */
 export function metricsTap (options: MetricsTapOptions = {}): MetricsTap {
+  checkOptions('metricsTap', options, {
+    metrics: withMethods('a libp2p Metrics component', 'registerMetricGroup'),
+    events: withMethods('a metric group (with increment())', 'increment'),
+    log: fn()
+  })
   const { log } = options
   const events = options.events ?? options.metrics?.registerMetricGroup(LISTENER_EVENTS_METRIC, {
     label: 'address',
@@ -67,6 +76,11 @@ export function metricsTap (options: MetricsTapOptions = {}): MetricsTap {
       log?.('accepted %a on %a', accepted.remoteAddr, accepted.localAddr)
       const counted: InboundSocket = {
         ...accepted,
+        // what later stages count (proxyProtocol's proxy_v2_found…) goes to the tap's group too
+        count: (event) => {
+          accepted.count?.(event)
+          count(counted, event)
+        },
         reject: (reason, err) => {
           const first = accepted.reject(reason, err)
           if (first) {

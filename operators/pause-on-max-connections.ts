@@ -1,9 +1,10 @@
-import { InvalidParametersError } from '@libp2p/interface'
 import { Observable } from 'rxjs'
 import { OpenSockets } from './internal/open-sockets.ts'
+import { checkOptions, integer, invalidOption, required, text } from './internal/check.ts'
 import type { InboundSocket, Intake } from './types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
+/** The options of `pauseOnMaxConnections`. */
 export interface PauseOnMaxConnectionsOptions {
   /** pause intake once this many sockets are open */
   closeAbove: number
@@ -33,9 +34,14 @@ export interface PauseOnMaxConnectionsOptions {
  * @throws InvalidParametersError when closeAbove < listenBelow
  */
 export function pauseOnMaxConnections (options: PauseOnMaxConnectionsOptions): MonoTypeOperatorFunction<InboundSocket> {
+  checkOptions('pauseOnMaxConnections', options, {
+    closeAbove: required(integer({ min: 0 })),
+    listenBelow: required(integer({ min: 0 })),
+    reason: text()
+  })
   const { closeAbove, listenBelow, reason = 'max-connections' } = options
-  if (!(closeAbove >= listenBelow)) {
-    throw new InvalidParametersError('closeAbove must be >= listenBelow')
+  if (closeAbove < listenBelow) {
+    throw invalidOption('pauseOnMaxConnections', `closeAbove (${closeAbove}) must be >= listenBelow (${listenBelow})`)
   }
   return (source) => new Observable<InboundSocket>((subscriber) => {
     let paused: Intake | undefined

@@ -1,11 +1,13 @@
-import { InvalidParametersError } from '@libp2p/interface'
-import { subnetKeyer } from './internal/addresses.ts'
+import { SUBNET_RULES, subnetKeyer } from './internal/addresses.ts'
 import { limitOpen } from './internal/limit-open.ts'
+import { checkOptions, integer, required, text } from './internal/check.ts'
+import { DRY_RUN_RULE } from './internal/dry-run.ts'
 import type { SubnetOptions } from './internal/addresses.ts'
+import type { DryRunOptions } from './internal/dry-run.ts'
 import type { InboundSocket } from './types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
-export interface PerSubnetLimitOptions extends SubnetOptions {
+export interface PerSubnetLimitOptions extends SubnetOptions, DryRunOptions {
   /** how many sockets one subnet may hold open at once */
   max: number
   /** the rejection reason (default `'subnet-limit'`) */
@@ -29,10 +31,8 @@ export interface PerSubnetLimitOptions extends SubnetOptions {
  * @returns an operator that rejects sockets over their subnet's cap
  */
 export function perSubnetLimit (options: PerSubnetLimitOptions): MonoTypeOperatorFunction<InboundSocket> {
+  checkOptions('perSubnetLimit', options, { ...SUBNET_RULES, max: required(integer({ min: 1 })), reason: text(), dryRun: DRY_RUN_RULE })
   const { max, reason = 'subnet-limit' } = options
-  if (!(max >= 1)) {
-    throw new InvalidParametersError('perSubnetLimit: max must be at least 1')
-  }
   const subnetOf = subnetKeyer(options)
-  return limitOpen(max, reason, ({ remoteAddr }) => subnetOf(remoteAddr))
+  return limitOpen(max, reason, ({ remoteAddr }) => subnetOf(remoteAddr), options.dryRun)
 }

@@ -1,12 +1,14 @@
-import { InvalidParametersError } from '@libp2p/interface'
 import { asyncScheduler } from 'rxjs'
 import { admit } from './internal/admit.ts'
-import { subnetKeyer } from './internal/addresses.ts'
+import { SUBNET_RULES, subnetKeyer } from './internal/addresses.ts'
+import { checkOptions, integer, number, required, scheduler as schedulerLike, text } from './internal/check.ts'
+import { DRY_RUN_RULE } from './internal/dry-run.ts'
 import type { SubnetOptions } from './internal/addresses.ts'
+import type { DryRunOptions } from './internal/dry-run.ts'
 import type { InboundSocket } from './types.ts'
 import type { MonoTypeOperatorFunction, SchedulerLike } from 'rxjs'
 
-export interface PerSubnetRateLimitOptions extends SubnetOptions {
+export interface PerSubnetRateLimitOptions extends SubnetOptions, DryRunOptions {
   /** sockets per second a subnet earns back */
   rate: number
   /** how many sockets a subnet may open in a burst (the bucket's size) */
@@ -15,10 +17,19 @@ export interface PerSubnetRateLimitOptions extends SubnetOptions {
   reason?: string
   /** the clock (default `asyncScheduler`) */
   scheduler?: SchedulerLike
+  /**
+   * the most subnets whose buckets are kept (default 16384, as many states
+   * as nginx keeps in a 1 MB `limit_req` zone); beyond it the subnet whose
+   * bucket was touched longest ago is forgotten, and starts again full
+   */
+  maxSubnets?: number
 }
 
 /** Buckets kept before full ones are swept away. */
 const SWEEP_ABOVE = 1024
+
+/** The buckets kept at most when no `maxSubnets` is given. */
+export const DEFAULT_MAX_SUBNETS = 16_384
 
 interface Bucket {
   tokens: number
@@ -32,8 +43,12 @@ interface Bucket {
  *   sockets:              a b c d ---- 400ms ---- e     (all from one subnet)
  *   rate 5/s, burst 2:    a b ------- 400ms ---- e      (c, d rejected, 'subnet-rate-limit')
  *
- * Subnets are /32 for IPv4 and /56 for IPv6 unless configured. Sockets
- * without an IP address are not limited.
+ * Subnets are /32 for IPv4 and /56 for IPv6 unless configured; an IPv4
+ * client seen through a dual-stack listener (`::ffff:a.b.c.d`) is counted
+ * as the IPv4 address it is. Sockets without an IP address are not limited.
+ * State is bounded: full buckets are forgotten, and at most `maxSubnets`
+ * are kept (the least recently touched goes first), so a flood from many
+ * addresses costs a fixed amount of memory.
  *
  * @example
  * tcp({ inbound: pipe(perSubnetRateLimit({ rate: 10, burst: 20 })) })
@@ -42,10 +57,16 @@ interface Bucket {
  * @returns an operator that rejects sockets beyond their subnet's rate
  */
 export function perSubnetRateLimit (options: PerSubnetRateLimitOptions): MonoTypeOperatorFunction<InboundSocket> {
-  const { rate, burst, reason = 'subnet-rate-limit', scheduler = asyncScheduler } = options
-  if (!(rate > 0) || !(burst >= 1)) {
-    throw new InvalidParametersError('perSubnetRateLimit: rate must be positive and burst at least 1')
-  }
+  checkOptions('perSubnetRateLimit', options, {
+    ...SUBNET_RULES,
+    rate: required(number({ above: 0 })),
+    burst: required(number({ min: 1 })),
+    reason: text(),
+    scheduler: schedulerLike(),
+    maxSubnets: integer({ min: 1 }),
+    dryRun: DRY_RUN_RULE
+  })
+  const { rate, burst, reason = 'subnet-rate-limit', scheduler = asyncScheduler, maxSubnets = DEFAULT_MAX_SUBNETS } = options
   const subnetOf = subnetKeyer(options)
   const refill = (bucket: Bucket, now: number): number =>
     Math.min(burst, bucket.tokens + (now - bucket.at) * rate / 1000)
@@ -62,6 +83,13 @@ export function perSubnetRateLimit (options: PerSubnetRateLimitOptions): MonoTyp
       }
       sweepAbove = Math.max(SWEEP_ABOVE, buckets.size * 2)
     }
+    // the map's order is that of the last touch: its first key is the least recently used
+    const evictOldest = (): void => {
+      const oldest = buckets.keys().next()
+      if (oldest.done !== true) {
+        buckets.delete(oldest.value)
+      }
+    }
     return {
       judge: ({ remoteAddr }) => {
         const subnet = subnetOf(remoteAddr)
@@ -77,9 +105,19 @@ export function perSubnetRateLimit (options: PerSubnetRateLimitOptions): MonoTyp
         if (tokens < 1) {
           return reason
         }
-        buckets.set(subnet, { tokens: tokens - 1, at: now })
+        if (bucket === undefined) {
+          if (buckets.size >= maxSubnets) {
+            evictOldest()
+          }
+          buckets.set(subnet, { tokens: tokens - 1, at: now })
+        } else {
+          buckets.delete(subnet)
+          bucket.tokens = tokens - 1
+          bucket.at = now
+          buckets.set(subnet, bucket)
+        }
         return undefined
       }
     }
-  })
+  }, options.dryRun)
 }

@@ -1,7 +1,9 @@
 import { closeListeningHandle } from './internal/close-handle.ts'
+import { checkOptions, fn, ms, netServer, object, required } from './internal/check.ts'
 import type { Intake } from './types.ts'
 import type { ListenOptions, Server } from 'node:net'
 
+/** The options of `serverIntake`. */
 export interface ServerIntakeOptions {
   /** how to re-open the handle on resume (default: the host and port, or unix path, it was bound to when paused) */
   listen?: ListenOptions
@@ -50,6 +52,8 @@ export interface ServerIntake extends Intake {
  * @returns the intake control of `server`
  */
 export function serverIntake (server: Server, options: ServerIntakeOptions = {}): ServerIntake {
+  checkOptions('serverIntake', { server }, { server: required(netServer()) })
+  checkOptions('serverIntake', options, { listen: object(), onError: fn(), retryAfter: ms() })
   const reasons = new Map<string, number>()
   let bound: ListenOptions | undefined
   let reopening = false

@@ -1,8 +1,10 @@
 import { multiaddr } from '@multiformats/multiaddr'
+import { proxiedRemoteAddr } from './internal/peer-address.ts'
 import type { InboundSocket, Intake, RejectListener } from './types.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'
 
+/** The options of `toInboundSocket`. */
 export interface ToInboundSocketOptions {
   /** the address the socket was accepted on */
   localAddr: Multiaddr
@@ -10,6 +12,8 @@ export interface ToInboundSocketOptions {
   intake: Intake
   /** told once about the socket's rejection, after it was destroyed */
   onReject?: RejectListener
+  /** counts an event of the socket (`InboundSocket.count`): one function for all the sockets of a listener */
+  count?: (event: string) => void
 }
 
 /**
@@ -45,15 +49,18 @@ class PipelineSocket implements InboundSocket {
   // own fields, not getters: stages may copy the element with `{ ...inbound }`
   readonly localAddr: Multiaddr
   readonly intake: Intake
+  readonly count?: (event: string) => void
   private rejected = false
 
   constructor (
     readonly socket: Socket,
-    readonly remoteAddr: Multiaddr,
+    // not readonly: a socket whose PROXY header was read is reported under the client's address
+    public remoteAddr: Multiaddr,
     private readonly options: ToInboundSocketOptions
   ) {
     this.localAddr = options.localAddr
     this.intake = options.intake
+    this.count = options.count
   }
 
   reject (reason: string, err?: Error): boolean {
@@ -61,6 +68,8 @@ class PipelineSocket implements InboundSocket {
       return false
     }
     this.rejected = true
+    // a later stage may have learnt the client behind a balancer (proxyProtocol): name the client
+    this.remoteAddr = proxiedRemoteAddr(this.socket) ?? this.remoteAddr
     this.socket.destroy()
     this.options.onReject?.(this, reason, err)
     return true
@@ -124,4 +133,3 @@ export function tcpMultiaddr (ip: string, port: number): Multiaddr {
   // parsed from a string so that the address is written in its canonical form
   return multiaddr(`${zone === undefined ? '' : `/ip6zone/${zone}`}/ip6/${address}/tcp/${port}`)
 }
-

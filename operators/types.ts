@@ -1,7 +1,78 @@
-import type { InboundSocket } from '../src/inbound.ts'
-import type { Observable } from 'rxjs'
+/**
+ * The types of an inbound pipeline: what flows through it (`InboundSocket`),
+ * the control it gives (`Intake`) and the hooks that compose it. They live
+ * with the operators, which use them first; the transport in `src/` imports
+ * them from here.
+ *
+ * @module
+ */
+import type { ProxyHeader } from './internal/proxy-header.ts'
+import type { MultiaddrConnection } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Socket } from 'node:net'
+import type { MonoTypeOperatorFunction, Observable, OperatorFunction } from 'rxjs'
 
-export type { InboundSocket, Intake, InboundOperator, LifetimeOperator } from '../src/inbound.ts'
+/**
+ * Stops and restarts taking sockets from the kernel. Each caller pauses for a
+ * reason of its own; intake runs again once every reason has been resumed.
+ * The transport's listener implements it by closing and re-opening its
+ * listening handle on the same address (sockets already accepted stay open).
+ */
+export interface Intake {
+  /** stops taking sockets from the kernel (the listening handle is closed, open sockets stay) until every `reason` that paused it has resumed */
+  pause(reason: string): void
+  /** takes back one pause given under `reason`; intake resumes once no reason holds it */
+  resume(reason: string): void
+}
+
+/**
+ * One accepted socket on its way through the inbound pipeline, before its
+ * upgrade. It is tracked by its listener from the moment Node hands it over.
+ */
+export interface InboundSocket {
+  /** the accepted socket itself, owned by the listener until the pipeline rejects or upgrades it */
+  readonly socket: Socket
+  /** the peer's address, `/ip4/…/tcp/…`, `/ip6/…/tcp/…`, or the listen address for unix sockets */
+  readonly remoteAddr: Multiaddr
+  /** the address the socket was accepted on */
+  readonly localAddr: Multiaddr
+  /** the pause/resume control of the listener that accepted the socket */
+  readonly intake: Intake
+  /**
+   * Refuses the socket: destroys it, counts it under `reason` in the
+   * listener's metrics and logs it, exactly once whatever the number of calls.
+   * Returns false when the socket had already been rejected.
+   */
+  reject(reason: string, err?: Error): boolean
+  /** what the PROXY header said (version, addresses, decoded TLVs), once `proxyProtocol` has read one */
+  readonly proxy?: ProxyHeader
+  /**
+   * Counts `event` for this socket where its listener counts events (an
+   * rx-tcp listener's `libp2p_tcp_listener_events_total`, as
+   * `${host:port} ${event}`, or a `metricsTap`'s); absent where nothing
+   * counts. Stages use it for what is not a rejection, such as
+   * `proxyProtocol`'s `proxy_v2_found` or a dry run's `dry_run_<reason>`.
+   * Copies of the element keep it.
+   */
+  readonly count?: (event: string) => void
+}
+
+/**
+ * The hook applied to the stream of accepted sockets before they are
+ * upgraded. Sockets it lets through are upgraded; sockets it holds back must
+ * be released or rejected by it (an operator never drops an open socket).
+ */
+export type InboundOperator = OperatorFunction<InboundSocket, InboundSocket>
+
+/**
+ * The hook applied to each socket's own lifetime observable: it emits the
+ * socket's `MultiaddrConnection` once, when its upgrade has succeeded (the
+ * upgrader hands the `Connection` to the node itself), and completes when the
+ * socket has closed.
+ * Unsubscribing from it aborts the upgrade and destroys the socket. Used for
+ * per-connection concerns such as an upgrade deadline.
+ */
+export type LifetimeOperator = (inbound: InboundSocket) => MonoTypeOperatorFunction<MultiaddrConnection>
 
 /**
  * A per-socket operator for the lifetime observable of an accepted socket.

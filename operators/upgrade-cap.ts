@@ -1,9 +1,10 @@
-import { InvalidParametersError } from '@libp2p/interface'
 import { Observable, tap } from 'rxjs'
+import { checkOptions, integer, oneOf, required, text } from './internal/check.ts'
 import type { InboundSocket, Intake, LifetimeHook } from './types.ts'
 import type { Socket } from 'node:net'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
+/** The options of `upgradeCap`. */
 export interface UpgradeCapOptions {
   /** how many sockets may be in upgrade at once */
   max: number
@@ -25,7 +26,9 @@ export interface UpgradeCapOptions {
  * into upgrade, `lifetime` tells it when an upgrade has finished.
  */
 export interface UpgradeCap {
+  /** admits sockets into upgrade while fewer than `max` are in flight */
   inbound: MonoTypeOperatorFunction<InboundSocket>
+  /** frees a slot when a socket's upgrade has settled, whichever way */
   lifetime: LifetimeHook
 }
 
@@ -58,10 +61,14 @@ export interface UpgradeCap {
  * @returns the inbound and lifetime operators, to be used together
  */
 export function upgradeCap (options: UpgradeCapOptions): UpgradeCap {
+  checkOptions('upgradeCap', options, {
+    max: required(integer({ min: 1 })),
+    policy: oneOf('backpressure', 'drop'),
+    maxQueued: integer({ min: 0 }),
+    reason: text(),
+    shutdownReason: text()
+  })
   const { max, policy = 'backpressure', maxQueued = max, reason = 'upgrades-in-flight', shutdownReason = 'shutdown' } = options
-  if (!(max >= 1) || !(maxQueued >= 0)) {
-    throw new InvalidParametersError('upgradeCap: max must be at least 1 and maxQueued not negative')
-  }
   // how the lifetime half finds the slot its socket holds, in whichever subscription admitted it
   const slots = new WeakMap<Socket, () => void>()
 

@@ -1,8 +1,10 @@
-import { InvalidParametersError, TimeoutError } from '@libp2p/interface'
+import { TimeoutError } from '@libp2p/interface'
 import { asyncScheduler, EMPTY, timeout } from 'rxjs'
+import { checkOptions, ms as delay, required, scheduler as schedulerLike, text } from './internal/check.ts'
 import type { LifetimeHook } from './types.ts'
 import type { SchedulerLike } from 'rxjs'
 
+/** The options of `upgradeDeadline`. */
 export interface UpgradeDeadlineOptions {
   /** how long the upgrade of one socket may take */
   ms: number
@@ -27,10 +29,8 @@ export interface UpgradeDeadlineOptions {
  * @returns a lifetime operator enforcing the deadline on each socket
  */
 export function upgradeDeadline (options: UpgradeDeadlineOptions): LifetimeHook {
+  checkOptions('upgradeDeadline', options, { ms: required(delay()), reason: text(), scheduler: schedulerLike() })
   const { ms, reason = 'upgrade-timeout', scheduler = asyncScheduler } = options
-  if (!(ms >= 0)) {
-    throw new InvalidParametersError('upgradeDeadline: ms must not be negative')
-  }
   return (inbound) => (lifetime$) => lifetime$.pipe(
     timeout({
       first: ms,

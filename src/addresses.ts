@@ -1,4 +1,4 @@
-import { InvalidParametersError } from '@libp2p/interface'
+import { InvalidParametersError, ListenError } from '@libp2p/interface'
 import { getThinWaistAddresses } from '@libp2p/utils'
 import { CODE_UNIX, multiaddr } from '@multiformats/multiaddr'
 import { TCP, Unix } from '@multiformats/multiaddr-matcher'
@@ -104,4 +104,22 @@ export function addressLabel (bound: AddressInfo | string | null): string {
   }
 
   return typeof bound === 'string' ? bound : `${bound.address}:${bound.port}`
+}
+
+/**
+ * The error of a failed `listen` on `ma`, naming the address. Node's errno
+ * stays on it as `code` and the original error as `cause`, as in
+ * `@libp2p/tcp`: a retry on another port checks `code`.
+ */
+export function listenError (ma: Multiaddr, err: NodeJS.ErrnoException): ListenError {
+  return Object.assign(new ListenError(`could not listen on ${ma.toString()}: ${describeListenError(err)}`), { cause: err, code: err.code })
+}
+
+function describeListenError (err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'EADDRINUSE': return 'address in use'
+    case 'EACCES': return 'permission denied'
+    case 'EADDRNOTAVAIL': return 'address not available'
+    default: return err.message
+  }
 }

@@ -17,13 +17,15 @@
  * ```
  */
 
+import { checkTcpOptions } from './options.ts'
 import { TCP } from './transport.ts'
-import type { InboundOperator, LifetimeOperator } from './inbound.ts'
+import type { InboundOperator, LifetimeOperator } from '../operators/types.ts'
 import type { ComponentLogger, CounterGroup, CreateListenerOptions, DialTransportOptions, Metrics, OutboundConnectionUpgradeEvents, Transport } from '@libp2p/interface'
 import type { ProgressEvent } from 'progress-events'
 
-export type { InboundOperator, InboundSocket, Intake, LifetimeOperator } from './inbound.ts'
+export type { InboundOperator, InboundSocket, Intake, LifetimeOperator } from '../operators/types.ts'
 
+/** When to pause and resume intake by the number of live sockets, as in `@libp2p/tcp`. */
 export interface CloseServerOnMaxConnectionsOpts {
   /** Intake resumes once the live socket count is below this. */
   listenBelow: number
@@ -33,10 +35,17 @@ export interface CloseServerOnMaxConnectionsOpts {
   onListenError?(err: Error): void
 }
 
+/**
+ * The options of `tcp(init)`: `@libp2p/tcp`'s, with the same defaults, and
+ * three of rx-tcp's own. `tcp()` checks them where they are given: timeouts
+ * are ms from 0 to 2147483647 (what Node's timers take), counts are integers
+ * from 0 up, flags are booleans and hooks are functions; anything else is
+ * refused with an `InvalidParametersError` naming the option and the value.
+ */
 export interface TCPOptions {
-  /** Inactivity in ms after which an inbound socket is aborted with a `TimeoutError`. Default: 120000 (2 minutes). */
+  /** Inactivity in ms after which an inbound socket is aborted with a `TimeoutError`. 0 turns it off. Default: 120000 (2 minutes). */
   inboundSocketInactivityTimeout?: number
-  /** Inactivity in ms after which an outbound socket is aborted with a `TimeoutError`. Default: 120000 (2 minutes). */
+  /** Inactivity in ms after which an outbound socket is aborted with a `TimeoutError`. 0 turns it off. Default: 120000 (2 minutes). */
   outboundSocketInactivityTimeout?: number
   /** A socket accepted while this many are open is closed at once (reason `max-connections`). Default: no limit. */
   maxConnections?: number
@@ -78,28 +87,40 @@ export interface TCPSocketOptions {
   allowHalfOpen?: boolean
 }
 
+/** The progress events a dial emits through `onProgress`: the upgrade's, and `tcp:open-connection` once the socket is open. */
 export type TCPDialEvents =
   OutboundConnectionUpgradeEvents |
   ProgressEvent<'tcp:open-connection'>
 
+/** The options of one dial: the transport's dial options and the socket options that override `dialOpts`. */
 export interface TCPDialOptions extends DialTransportOptions<TCPDialEvents>, TCPSocketOptions {}
 
+/** The options of `createListener`: the upgrader and the socket options that override `listenOpts`. */
 export interface TCPCreateListenerOptions extends CreateListenerOptions, TCPSocketOptions {}
 
+/** What the transport takes from the libp2p node. */
 export interface TCPComponents {
+  /** where the `libp2p_tcp_*` metrics are registered; none are kept without it */
   metrics?: Metrics
+  /** the node's loggers; the transport logs as `libp2p:tcp`, `libp2p:tcp:listener` and `libp2p:tcp:connection` */
   logger: ComponentLogger
 }
 
+/** The dial-side counters, under `@libp2p/tcp`'s names. */
 export interface TCPMetrics {
+  /** `libp2p_tcp_dialer_events_total`: dials that connected, failed, timed out or were aborted */
   events: CounterGroup<'error' | 'timeout' | 'connect' | 'abort'>
+  /** `libp2p_tcp_dialer_errors_total`: where a dial failed after the socket opened */
   errors: CounterGroup<'outbound_to_connection' | 'outbound_upgrade'>
 }
 
 /**
  * Creates the transport factory, exactly as `@libp2p/tcp`'s `tcp()`:
  * `createLibp2p({ transports: [tcp()] })`.
+ *
+ * @throws InvalidParametersError when an option is out of its bounds, naming the option and the value (`tcp: closeTimeout must be a number of ms from 0 to 2147483647, got -5`)
  */
 export function tcp (init: TCPOptions = {}): (components: TCPComponents) => Transport {
+  checkTcpOptions(init)
   return (components: TCPComponents) => new TCP(components, init)
 }

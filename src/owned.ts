@@ -99,3 +99,26 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
     }
   }
 }
+
+/**
+ * A close deadline over owned sockets: after `ms`, or at once when `signal`
+ * aborts, destroys every socket still open and resolves `reached` (for
+ * `drained`). `clear()` drops the timer and the signal's listener.
+ */
+export function closeDeadline (sockets: OwnedSockets, ms: number, signal?: AbortSignal): { reached: Promise<void>, clear(): void } {
+  let reach = (): void => {}
+  const reached = new Promise<void>((resolve) => { reach = resolve })
+  const destroyNow = (): void => {
+    reach()
+    sockets.destroyAll()
+  }
+  const timer = setTimeout(destroyNow, ms)
+  signal?.addEventListener('abort', destroyNow, { once: true })
+  return {
+    reached,
+    clear: () => {
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', destroyNow)
+    }
+  }
+}

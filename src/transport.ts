@@ -5,6 +5,7 @@ import { CustomProgressEvent } from 'progress-events'
 import { isTcpOrUnix, toConnectOptions } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT, toMultiaddrConnection } from './connection.ts'
 import { TCPListener } from './listener.ts'
+import { checkSocketOptions } from './options.ts'
 import { ownedSockets } from './owned.ts'
 import type { TCPComponents, TCPCreateListenerOptions, TCPDialEvents, TCPDialOptions, TCPMetrics, TCPOptions } from './index.ts'
 import type { Connection, Listener, Logger, MultiaddrConnection, Startable, Transport } from '@libp2p/interface'
@@ -96,6 +97,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     if (this.stopping != null) {
       throw new NotStartedError(`cannot dial ${ma.toString()}: the TCP transport is stopped`)
     }
+    checkSocketOptions(`dial to ${ma.toString()}`, options)
     if (options.signal.aborted) {
       // nothing was opened: not counted, as in @libp2p/tcp
       throw new AbortError(`dial to ${ma.toString()} was aborted before it started`)
@@ -219,6 +221,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   }
 
   createListener (options: TCPCreateListenerOptions): Listener {
+    checkSocketOptions('createListener', options)
     const listener = new TCPListener({
       ...this.init.listenOpts,
       ...options,

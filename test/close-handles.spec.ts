@@ -97,6 +97,7 @@ describe('close() resolves after the listening handle is gone', () => {
 
   it('leaves no listening handle when intake was paused an instant before the close', async () => {
     const before = serverHandles()
+    // eslint-disable-next-line prefer-const -- assigned by the destructuring below, after the metrics that read it
     let listener: Listener | undefined
     let closing: Promise<ReturnType<typeof serverHandles>> | undefined
     // the listener reports the pause in the same turn as it closes its handle: close() right there

@@ -39,6 +39,8 @@ interface Backend {
   rejections: string[]
   /** remote addresses the connection gater was asked about */
   gated: string[]
+  /** `127.0.0.3 cidr-denied` from the listener's own 'rejected inbound socket' log lines */
+  listenerRejections: string[]
 }
 
 async function backend (): Promise<Backend> {
@@ -49,7 +51,17 @@ async function backend (): Promise<Backend> {
     if (format.startsWith('rejected')) rejections.push(`${multiaddr(String(addr)).getComponents()[0].value} ${String(why)}`)
   }, { enabled: true, error: () => {}, trace: () => {}, newScope: () => log }) as unknown as Logger
   const tap = metricsTap({ log })
+  // the listener's own log, through the node's component logger
+  const listenerRejections: string[] = []
+  const quiet = Object.assign(() => {}, { enabled: false, error: () => {}, trace: () => {} })
+  const listenerLog = Object.assign((format: string, addr: unknown, why: unknown) => {
+    if (format.startsWith('rejected inbound socket')) listenerRejections.push(`${multiaddr(String(addr)).getComponents()[0].value} ${String(why)}`)
+  }, { enabled: true, error: () => {}, trace: () => {} })
+  const logger = {
+    forComponent: (name: string) => Object.assign(name === 'libp2p:tcp:listener' ? listenerLog : quiet, { newScope: () => quiet }) as unknown as Logger
+  }
   const node = await createLibp2p({
+    logger,
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp({
       inbound: pipe(
@@ -72,7 +84,7 @@ async function backend (): Promise<Backend> {
     connectionMonitor: { enabled: false }
   })
   await handleEcho(node)
-  return { node, port: Number(node.getMultiaddrs()[0].getComponents()[1].value), rejections, gated }
+  return { node, port: Number(node.getMultiaddrs()[0].getComponents()[1].value), rejections, gated, listenerRejections }
 }
 
 /** a dial-only node on `@libp2p/tcp` whose sockets leave from `localAddress`:`localPort` */
@@ -115,7 +127,7 @@ describe.skipIf(bin == null)('behind HAProxy', () => {
   let haproxy: Haproxy | undefined
 
   beforeAll(async () => {
-    for (const _ of versions) {
+    for (let i = 0; i < versions.length; i++) {
       const started = await backend()
       backends.push(started)
       nodes.push(started.node)
@@ -154,14 +166,15 @@ describe.skipIf(bin == null)('behind HAProxy', () => {
         await stopNodes([client])
       })
 
-      it('denyCidr and perSubnetLimit act on 127.0.0.2 and 127.0.0.3, although every socket comes from HAProxy\'s 127.0.0.1', async () => {
+      it('denyCidr and perSubnetLimit act on 127.0.0.2 and 127.0.0.3, although every socket comes from HAProxy\'s 127.0.0.1; the listener\'s own log names them', async () => {
         const { port } = { port: haproxy!.ports[i] }
-        const { rejections } = backends[i]
+        const { rejections, listenerRejections } = backends[i]
         expect(await rawClient(port, '127.0.0.2', open)).toBe('answered')
         expect(await rawClient(port, '127.0.0.2', open)).toBe('refused')
         expect(await rawClient(port, '127.0.0.3', open)).toBe('refused')
         expect(await rawClient(port, '127.0.0.5', open)).toBe('answered')
         expect(rejections).toEqual(['127.0.0.2 subnet-limit', '127.0.0.3 cidr-denied'])
+        expect(listenerRejections).toEqual(['127.0.0.2 subnet-limit', '127.0.0.3 cidr-denied'])
       })
     })
   })

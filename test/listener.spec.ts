@@ -227,9 +227,8 @@ describe('closeServerOnMaxConnections', () => {
     await waitUntil(() => upgrader.inbound.length === 3, 2000, 'the new inbound unix connection')
   })
 
-  it('rejects closeAbove below listenBelow', () => {
-    const transport = createTransport({ closeServerOnMaxConnections: { closeAbove: 1, listenBelow: 5 } })
-    expect(() => transport.createListener({ upgrader: passThroughUpgrader() })).toThrow(InvalidParametersError)
+  it('rejects closeAbove below listenBelow where it is given, at tcp() (@libp2p/tcp only at createListener)', () => {
+    expect(() => createTransport({ closeServerOnMaxConnections: { closeAbove: 1, listenBelow: 5 } })).toThrow(InvalidParametersError)
   })
 })
 

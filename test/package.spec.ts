@@ -11,8 +11,9 @@
  * With a warm npm cache it took 21–36 s on the 2-core CI machine shared with
  * other work (pack 7–9 s, install 6–17 s, then the .mjs and both tsc runs
  * side by side, 6–8 s; ~27 s of CPU), and up to 90 s under a load of 15.
- * Each step is killed after its own bound, and a failure names the step, its
- * command and its stderr.
+ * Each step is killed after its own bound (each test waits up to 90 s, as
+ * steps run side by side on a loaded machine), and a failure names the step,
+ * its command and its stderr. publint and attw check the tarball itself.
  */
 import { execFile } from 'node:child_process'
 import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
@@ -32,7 +33,7 @@ const companions = ['libp2p', '@chainsafe/libp2p-noise', '@chainsafe/libp2p-yamu
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
 
 /** the only paths the tarball may hold */
-const shipped = [/^LICENSE$/, /^README\.md$/, /^package\.json$/, /^dist\/(src|operators)\//, /^(src|operators)\/[\w/-]+\.ts$/]
+const shipped = [/^LICENSE$/, /^README\.md$/, /^CHANGELOG\.md$/, /^package\.json$/, /^dist\/(src|operators)\//, /^(src|operators)\/[\w/-]+\.ts$/]
 
 /** npm settings a user would have (registry, cache, proxy) pass; what `npm test` sets for this project does not */
 const keptNpmEnv = /^npm_config_(registry|cache|userconfig|globalconfig|proxy|https_proxy|noproxy|strict_ssl|cafile)$/i
@@ -73,6 +74,11 @@ async function step (name: string, command: string, args: string[], cwd: string,
   })
 }
 
+/** a tool from this project's node_modules/.bin, run on the pinned Node through `consumerEnv`'s PATH */
+function bin (name: string): string {
+  return join(root, 'node_modules', '.bin', name)
+}
+
 async function versionOf (name: string): Promise<string> {
   const manifest = JSON.parse(await readFile(join(root, 'node_modules', name, 'package.json'), 'utf8'))
   return manifest.version
@@ -81,12 +87,14 @@ async function versionOf (name: string): Promise<string> {
 describe('the packed tarball, installed in an empty project', () => {
   let dir: string
   let installed: string
+  let tarball: string
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'rx-tcp-package-'))
     await step('npm pack', 'npm', ['pack', '--pack-destination', dir], root, 90_000)
-    const tarball = (await readdir(dir)).find(file => file.endsWith('.tgz'))
-    if (tarball == null) throw new Error(`npm pack left no .tgz in ${dir}`)
+    const packed = (await readdir(dir)).find(file => file.endsWith('.tgz'))
+    if (packed == null) throw new Error(`npm pack left no .tgz in ${dir}`)
+    tarball = packed
 
     await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'rx-tcp-consumer', private: true, type: 'module' }, null, 2))
     const specs = await Promise.all(companions.map(async name => `${name}@${await versionOf(name)}`))
@@ -104,7 +112,7 @@ describe('the packed tarball, installed in an empty project', () => {
       .filter(entry => entry.isFile())
       .map(entry => relative(installed, join(entry.parentPath, entry.name)))
     expect(files).toEqual(expect.arrayContaining([
-      'LICENSE', 'README.md', 'package.json',
+      'LICENSE', 'README.md', 'CHANGELOG.md', 'package.json',
       'dist/src/index.js', 'dist/src/index.d.ts', 'dist/operators/index.js', 'dist/operators/index.d.ts'
     ]))
     expect(files.filter(file => !shipped.some(pattern => pattern.test(file)))).toEqual([])
@@ -136,14 +144,29 @@ describe('the packed tarball, installed in an empty project', () => {
     expect(stdout).toContain('echoed 262144 bytes through rx-tcp, noise and yamux')
     expect(stdout).toContain('a denyCidr listener refused the dial')
     expect(stdout).toContain('all nodes stopped')
-  })
+  }, 90_000)
+
+  it.concurrent('passes publint with warnings counted as errors', async ({ expect }) => {
+    const stdout = await step('publint', bin('publint'), ['run', '--strict', join(dir, tarball)], dir, 60_000)
+    expect(stdout).toContain('All good!')
+  }, 90_000)
+
+  it.concurrent('has types that resolve for node16 (ESM) and bundler, with attw', async ({ expect }) => {
+    // esm-only: the package has no CommonJS build, which the README says; attw still checks every other resolution
+    const stdout = await step('attw', bin('attw'), ['--profile', 'esm-only', '--format', 'json', join(dir, tarball)], dir, 60_000)
+    const { analysis } = JSON.parse(stdout) as { analysis: { packageName: string, problems: Array<{ kind: string, resolutionKind?: string, entrypoint?: string }>, entrypoints: Record<string, { resolutions: Record<string, unknown> }> } }
+    expect(analysis.packageName).toBe('rx-tcp')
+    expect(Object.keys(analysis.entrypoints)).toEqual(['.', './operators'])
+    const counted = analysis.problems.filter(problem => problem.resolutionKind == null || ['node16-esm', 'bundler'].includes(problem.resolutionKind))
+    expect(counted).toEqual([])
+  }, 90_000)
 
   for (const resolution of ['node16', 'bundler']) {
     it.concurrent(`type-checks a consumer importing rx-tcp and rx-tcp/operators with moduleResolution ${resolution}`, async ({ expect }) => {
       const stdout = await step(`tsc (${resolution})`, node, [tsc, '--noEmit', '--listFiles', '-p', `tsconfig.${resolution}.json`], dir, 60_000)
       // the declarations import each other as './x.ts': each must have resolved to its .d.ts
       const loaded = stdout.split('\n').map(line => relative(installed, line.trim())).filter(file => !file.startsWith('..'))
-      expect(loaded).toEqual(expect.arrayContaining(['dist/src/index.d.ts', 'dist/src/inbound.d.ts', 'dist/operators/index.d.ts', 'dist/operators/types.d.ts']))
-    })
+      expect(loaded).toEqual(expect.arrayContaining(['dist/src/index.d.ts', 'dist/operators/index.d.ts', 'dist/operators/types.d.ts']))
+    }, 90_000)
   }
 })

@@ -88,12 +88,9 @@ describe('guarding Node servers', () => {
 
   async function guarded (kind: Kind, inbound: InboundOperator): Promise<Guarded> {
     const state: Guarded = { rejections: [], served: [], handshakes: 0, tlsErrors: 0 } as unknown as Guarded
-    // the address the pipeline gave each socket (the client's, behind a balancer), for the handlers;
-    // keyed by the kernel's peer, which a TLS server's own socket shares with the raw one
-    const clients = new Map<string, string>()
-    const peer = (socket: Socket): string => `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`
+    // the socket's own peer: the client's, when proxyProtocol read a header (no map of the app's own)
     const hello = (socket: Socket): string => {
-      const client = clients.get(peer(socket)) ?? '?'
+      const client = socket.remoteAddress ?? '?'
       state.served.push(client)
       return `hello ${client}`
     }
@@ -109,11 +106,7 @@ describe('guarding Node servers', () => {
     servers.push(server)
     subscriptions.push(guardServer(server, inbound, {
       onReject: ({ remoteAddr }, reason) => { state.rejections.push(`${remoteAddr.getComponents()[0].value} ${reason}`) }
-    }).subscribe(({ socket, remoteAddr }) => {
-      const key = peer(socket)
-      clients.set(key, remoteAddr.getComponents()[0].value ?? '?')
-      socket.once('close', () => clients.delete(key))
-    }))
+    }).subscribe())
     await within(new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve)), 2_000, `the ${kind} server to listen`)
     state.server = server
     state.port = (server.address() as AddressInfo).port

@@ -1,4 +1,3 @@
-import net from 'node:net'
 import { AbortError, InvalidParametersError, NotStartedError, serviceCapabilities, transportSymbol } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'

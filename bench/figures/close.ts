@@ -11,7 +11,6 @@ import type { Libp2p, Listener } from '@libp2p/interface'
 import type { AddressInfo, Socket } from 'node:net'
 import type { ChildProcess } from 'node:child_process'
 
-
 export function listenerOf (node: Libp2p): Listener {
   const components = (node as unknown as { components: { transportManager: { getListeners: () => Listener[] } } }).components
   const listeners = components.transportManager.getListeners()

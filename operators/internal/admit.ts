@@ -1,5 +1,7 @@
 import { defer, filter, finalize } from 'rxjs'
-import type { InboundSocket } from '../../src/inbound.ts'
+import { reportDryRun } from './dry-run.ts'
+import type { DryRunListener } from './dry-run.ts'
+import type { InboundSocket } from '../types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
 /**
@@ -14,15 +16,22 @@ export interface Admission {
 
 /**
  * Builds an operator that lets a socket through or rejects it, with state
- * created for each subscription by `createAdmission`.
+ * created for each subscription by `createAdmission`. In dry run, a socket
+ * it would reject is counted and reported and goes on; the admission has
+ * not taken it into its state (a limit does not count it as open, a bucket
+ * spends no token on it), as nginx's dry run does not.
  */
-export function admit (createAdmission: () => Admission): MonoTypeOperatorFunction<InboundSocket> {
+export function admit (createAdmission: () => Admission, dryRun: boolean | DryRunListener = false): MonoTypeOperatorFunction<InboundSocket> {
   return (source) => defer(() => {
     const admission = createAdmission()
     return source.pipe(
       filter((inbound) => {
         const reason = admission.judge(inbound)
         if (reason === undefined) {
+          return true
+        }
+        if (dryRun !== false) {
+          reportDryRun(dryRun, inbound, reason)
           return true
         }
         inbound.reject(reason)

@@ -1,6 +1,7 @@
 import { IpNet } from '@chainsafe/netmask'
 import { InvalidParametersError } from '@libp2p/interface'
 import { ipOf } from './addresses.ts'
+import type { DryRunOptions } from './dry-run.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /**
@@ -17,12 +18,26 @@ export function cidrMatcher (cidrs: readonly string[]): (addr: Multiaddr) => boo
   })
   return (addr) => {
     const ip = ipOf(addr)
-    return ip === undefined ? undefined : nets.some((net) => net.contains(ip))
+    if (ip === undefined) {
+      return undefined
+    }
+    // an IPv4-mapped peer is matched as its IPv4 address, and as written (a `::ffff:0:0/96` block)
+    const written = addr.getComponents().find(({ name }) => name === 'ip6')?.value
+    return nets.some((net) => contains(net, ip) || (written !== undefined && written !== ip && contains(net, written)))
   }
 }
 
 /** Options common to the CIDR operators. */
-export interface CidrOptions {
+export interface CidrOptions extends DryRunOptions {
   /** the rejection reason */
   reason?: string
+}
+
+/** whether `net` holds `ip`, false for an address of the other family */
+function contains (net: IpNet, ip: string): boolean {
+  try {
+    return net.contains(ip)
+  } catch {
+    return false
+  }
 }

@@ -1,13 +1,14 @@
 import { admit } from './admit.ts'
+import type { DryRunListener } from './dry-run.ts'
 import { OpenSockets } from './open-sockets.ts'
-import type { InboundSocket } from '../../src/inbound.ts'
+import type { InboundSocket } from '../types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
 /**
  * Lets a socket through while fewer than `max` sockets of its group (as named
  * by `groupOf`; undefined: not limited) that passed are still open.
  */
-export function limitOpen (max: number, reason: string, groupOf: (inbound: InboundSocket) => string | undefined): MonoTypeOperatorFunction<InboundSocket> {
+export function limitOpen (max: number, reason: string, groupOf: (inbound: InboundSocket) => string | undefined, dryRun: boolean | DryRunListener = false): MonoTypeOperatorFunction<InboundSocket> {
   return admit(() => {
     const open = new OpenSockets()
     return {
@@ -24,5 +25,5 @@ export function limitOpen (max: number, reason: string, groupOf: (inbound: Inbou
       },
       dispose: () => { open.dispose() }
     }
-  })
+  }, dryRun)
 }

@@ -3,7 +3,6 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { createLibp2p } from 'libp2p'
 import type { ConnectionGater, Libp2p, Listener, Transport, Upgrader } from '@libp2p/interface'
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type TransportFactory = (components: any) => Transport
 
 export const ECHO_PROTOCOL = '/chaos/echo/1.0.0'

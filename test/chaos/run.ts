@@ -1,35 +1,39 @@
-// npm run chaos -- [--no-dialer-stop] [--dialer-variant rx|libp2p-tcp] [--rounds 1000] [--seed N] [--round-seed N] [--variant rx|libp2p-tcp|broken] [--kinds a,b] [--out path] [--max-failures N]
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
+// npm run chaos -- --help for the options
+import { writeFileSync } from 'node:fs'
+import { parseCli } from '../fixtures/cli.ts'
+import { recordHelp, resultFile, shown } from '../fixtures/results.ts'
 import { runChaos, runOneRound } from './harness.ts'
 import { randomSeed } from './random.ts'
 import { ROUND_KINDS } from './rounds.ts'
 import { loadSubject } from './subjects.ts'
 import type { RoundKind, RoundResult } from './rounds.ts'
-import type { VariantName } from './subjects.ts'
 
-const { values } = parseArgs({
+const VARIANTS = ['rx', 'libp2p-tcp', 'broken'] as const
+
+const values = parseCli({
+  tool: 'chaos',
+  summary: 'Random rounds of hostile clients against one listener, each ended by a close that must finish in bounded time and\nleave nothing open. A seed is printed for replay; the summary goes to .results/chaos/ unless --record or --out.',
   options: {
-    rounds: { type: 'string', default: '1000' },
-    seed: { type: 'string' },
-    'round-seed': { type: 'string' },
-    variant: { type: 'string', default: 'rx' },
-    'dialer-variant': { type: 'string' },
-    kinds: { type: 'string' },
-    out: { type: 'string' },
-    'max-failures': { type: 'string' },
-    'max-minutes': { type: 'string', default: '30' },
-    quiet: { type: 'boolean', default: false },
-    'no-dialer-stop': { type: 'boolean', default: false }
-  }
+    rounds: { type: 'integer', min: 1, default: 1000, description: 'rounds to run' },
+    seed: { type: 'integer', min: 0, description: 'seed of the run (default: random, printed)' },
+    'round-seed': { type: 'integer', min: 0, description: 'replay the one round of this seed' },
+    variant: { type: 'string', choices: VARIANTS, default: 'rx', description: 'the listener under test' },
+    'dialer-variant': { type: 'string', choices: VARIANTS, description: 'the transport the dialing nodes use (default: the same as the listener)' },
+    kinds: { type: 'list', choices: ROUND_KINDS, description: 'round kinds to draw from (default: all)' },
+    'max-failures': { type: 'integer', min: 1, description: 'stop after this many failed rounds (default: no limit)' },
+    'max-minutes': { type: 'number', above: 0, default: 30, description: 'stop after this many minutes' },
+    quiet: { type: 'boolean', description: 'print failed rounds only, and a line every 50 rounds' },
+    'no-dialer-stop': { type: 'boolean', description: 'skip stopping the dialing node with dials in flight' },
+    record: { type: 'string', placeholder: 'NAME', description: recordHelp('chaos', 'test/chaos/results') },
+    out: { type: 'string', placeholder: 'FILE', description: 'write the summary to FILE' }
+  },
+  examples: ['npm run chaos -- --rounds 50', 'npm run chaos -- --variant libp2p-tcp --seed 42 --record libp2p-tcp']
 })
 
-const variant = values.variant as VariantName
+const variant = values.variant
 const subject = await loadSubject(variant)
-const dialerSubject = values['dialer-variant'] != null ? await loadSubject(values['dialer-variant'] as VariantName) : undefined
-const kinds = values.kinds != null ? values.kinds.split(',') as RoundKind[] : ROUND_KINDS
-for (const k of kinds) if (!(ROUND_KINDS as readonly string[]).includes(k)) throw new Error(`unknown round kind ${k}: expected one of ${ROUND_KINDS.join(', ')}`)
+const dialerSubject = values['dialer-variant'] != null ? await loadSubject(values['dialer-variant']) : undefined
+const kinds: readonly RoundKind[] = values.kinds ?? ROUND_KINDS
 
 const printRound = (r: RoundResult): void => {
   const status = r.ok ? 'ok  ' : 'FAIL'
@@ -42,14 +46,14 @@ const printRound = (r: RoundResult): void => {
 }
 
 if (values['round-seed'] != null) {
-  const roundSeed = Number(values['round-seed'])
+  const roundSeed = values['round-seed']
   console.log(`chaos: replaying one round, variant=${variant} (${subject.description}) round-seed=${roundSeed}`)
   const r = await runOneRound(subject, roundSeed, kinds, dialerSubject)
   printRound(r)
   process.exitCode = r.ok ? 0 : 1
 } else {
-  const seed = values.seed != null ? Number(values.seed) : randomSeed()
-  const rounds = Number(values.rounds)
+  const seed = values.seed ?? randomSeed()
+  const rounds = values.rounds
   console.log(`chaos: variant=${variant} (${subject.description}) seed=${seed} rounds=${rounds} node=${process.version}${dialerSubject != null ? ` dialers=${dialerSubject.name}` : ''}`)
   console.log(`chaos: replay with: npm run chaos -- --variant ${variant} --seed ${seed} --rounds ${rounds}`)
   const summary = await runChaos({
@@ -59,15 +63,14 @@ if (values['round-seed'] != null) {
     rounds,
     seed,
     kinds,
-    maxFailures: values['max-failures'] != null ? Number(values['max-failures']) : undefined,
-    maxDurationMs: Number(values['max-minutes']) * 60_000,
+    maxFailures: values['max-failures'],
+    maxDurationMs: values['max-minutes'] * 60_000,
     onRound: (r) => {
       printRound(r)
       if (values.quiet && (r.index + 1) % 50 === 0) console.log(`chaos: ${r.index + 1} rounds done`)
     }
   })
-  const out = resolve(values.out ?? (variant === 'rx' ? 'test/chaos/results/latest.json' : `test/chaos/results/${variant}.json`))
-  mkdirSync(dirname(out), { recursive: true })
+  const out = resultFile({ tool: 'chaos', committed: 'test/chaos/results', name: variant === 'rx' ? 'latest' : variant, record: values.record, out: values.out })
   writeFileSync(out, JSON.stringify(summary, null, 2) + '\n')
   const l = summary.closeLatencyMs
   console.log('')
@@ -78,7 +81,8 @@ if (values['round-seed'] != null) {
   console.log(`chaos: ${summary.sockets.client} client sockets, ${summary.sockets.accepted} accepted, dials ok ${summary.dials.ok} failed ${summary.dials.failed}`)
   for (const [kind, k] of Object.entries(summary.byKind)) console.log(`chaos:   ${kind.padEnd(17)} ${k.rounds} rounds, ${k.failed} failed`)
   if (summary.failures.length > 0) console.log(`chaos: replay a failed round with: npm run chaos -- --variant ${variant} --round-seed ${summary.failures[0].seed}`)
-  console.log(`chaos: summary written to ${out}`)
-  console.log(`chaos: ${summary.roundsRun - summary.roundsFailed} passed, ${summary.roundsFailed} failed`)
-  process.exitCode = summary.roundsFailed === 0 && summary.roundsRun === rounds ? 0 : 1
+  console.log(`chaos: summary written to ${shown(out)}`)
+  const pass = summary.roundsFailed === 0 && summary.roundsRun === rounds
+  console.log(`chaos: ${pass ? 'PASS' : 'FAIL'} ${summary.roundsRun - summary.roundsFailed} passed, ${summary.roundsFailed} failed of ${rounds} rounds`)
+  process.exitCode = pass ? 0 : 1
 }

@@ -8,7 +8,7 @@ export interface Subject {
   readonly name: VariantName
   readonly description: string
   /** builds the transport factory under test; `init` is passed through to `tcp(init)` */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+
   readonly tcp: (init?: any) => TransportFactory
 }
 

@@ -63,9 +63,13 @@ async function echoOnce (from: Libp2p, to: Multiaddr): Promise<void> {
   expect(Buffer.concat(received).toString()).toBe(payload.toString())
 }
 
-/** the node is undisturbed: the bystander's old connection and a new dial both still echo */
-async function stillServes (s: Scene): Promise<void> {
-  await echoOnce(s.bystander, s.addr)
+/**
+ * The node is undisturbed: the bystander's old connection and a new dial both
+ * still echo. With `oldConnection: false` only the new dial is asked, where a
+ * short inactivity timeout may rightly have closed the bystander's idle one.
+ */
+async function stillServes (s: Scene, { oldConnection = true } = {}): Promise<void> {
+  if (oldConnection) await echoOnce(s.bystander, s.addr)
   const newcomer = await createNode({ transport: tcp() })
   cleanup.push(async () => stopNode(newcomer))
   await echoOnce(newcomer, s.addr)
@@ -127,7 +131,8 @@ describe('bad input on an rx-tcp listener', () => {
     const { closed } = rawClient(s.port, socket => socket.write(MSS_HEADER))
     const ms = await closedWithin(closed, 5_000, 'stalled peer, inboundSocketInactivityTimeout 300 ms')
     expect(ms).toBeGreaterThanOrEqual(250)
-    await stillServes(s)
+    // the bystander's connection is inbound too: idle for 300 ms on a loaded machine, it is closed as it should be
+    await stillServes(s, { oldConnection: false })
   })
 
   it('survives a reset in the middle of a real noise handshake', async () => {

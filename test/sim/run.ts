@@ -1,64 +1,66 @@
-// npm run sim -- [--nodes 30] [--namespaces 4] [--loss 3] [--rate 20mbit] [--seconds 60] [--seed N] [--mode rx,ref,mixed]
-//   [--publish-every 5000] [--dht-every 2000] [--ping-every 2000] [--abort-every 5000] [--churn-every 10000] [--tolerance 0.02] [--loopback] [--out dir]
-// npm run sim -- --chart test/sim/results/latest.json   draws the chart again from a run's JSON
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+// npm run sim -- --help for the options
+// npm run sim -- --chart test/sim/results/busy-machine.json   draws the chart again from a run's JSON, next to it
+import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
-import { resolve } from 'node:path'
-import { parseArgs } from 'node:util'
+import { join } from 'node:path'
 import { randomSeed } from '../chaos/random.ts'
+import { parseCli } from '../fixtures/cli.ts'
+import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
 import { renderSimChart } from './chart.ts'
 import { buildNetwork } from './network.ts'
 import { runScenario, warmUp } from './scenario.ts'
 import { formatTable, verdict } from './verdict.ts'
 import type { SimNetwork } from './network.ts'
-import type { ScenarioOptions, SimMode } from './scenario.ts'
+import type { ScenarioOptions } from './scenario.ts'
 import type { ModeSummary } from './summary.ts'
 
-const { values } = parseArgs({
+const values = parseCli({
+  tool: 'sim',
+  summary: 'A network of libp2p nodes (gossipsub, kad-dht, ping, churn) in network namespaces with loss and a rate limit,\nrun all rx-tcp, all @libp2p/tcp and mixed; the verdict compares them. Writes .results/sim/ unless --record or --out.',
   options: {
-    nodes: { type: 'string', default: '30' },
-    namespaces: { type: 'string', default: '4' },
-    loss: { type: 'string', default: '3' },
-    rate: { type: 'string', default: '20mbit' },
-    seconds: { type: 'string', default: '60' },
-    seed: { type: 'string' },
-    mode: { type: 'string', default: 'rx,ref,mixed' },
-    'publish-every': { type: 'string', default: '5000' },
-    'churn-every': { type: 'string', default: '10000' },
-    'dht-every': { type: 'string', default: '2000' },
-    'ping-every': { type: 'string', default: '2000' },
-    'abort-every': { type: 'string', default: '5000' },
-    tolerance: { type: 'string', default: '0.02' },
-    loopback: { type: 'boolean', default: false },
-    out: { type: 'string', default: 'test/sim/results' },
-    chart: { type: 'string' }
-  }
+    nodes: { type: 'integer', min: 2, default: 30, description: 'libp2p nodes' },
+    namespaces: { type: 'integer', min: 1, default: 4, description: 'network namespaces (hosts) the nodes are spread over' },
+    loss: { type: 'number', min: 0, max: 100, default: 3, description: 'packet loss in % on each host\'s link' },
+    rate: { type: 'string', placeholder: 'RATE', default: '20mbit', description: 'rate limit of each host\'s link (tc syntax)' },
+    seconds: { type: 'number', above: 0, default: 60, description: 'seconds of load per mode' },
+    seed: { type: 'integer', min: 0, description: 'seed of the run (default: random, printed)' },
+    mode: { type: 'list', choices: ['rx', 'ref', 'mixed'], default: ['rx', 'ref', 'mixed'], description: 'modes to run, in this order' },
+    'publish-every': { type: 'number', above: 0, placeholder: 'MS', default: 5000, description: 'ms between gossip publishes of a node' },
+    'churn-every': { type: 'number', above: 0, placeholder: 'MS', default: 10000, description: 'ms between churn events' },
+    'dht-every': { type: 'number', above: 0, placeholder: 'MS', default: 2000, description: 'ms between DHT operations of a node' },
+    'ping-every': { type: 'number', above: 0, placeholder: 'MS', default: 2000, description: 'ms between pings of a node' },
+    'abort-every': { type: 'number', above: 0, placeholder: 'MS', default: 5000, description: 'ms between aborted dials of a node' },
+    tolerance: { type: 'number', min: 0, max: 1, default: 0.02, description: 'how far rx-tcp may fall behind @libp2p/tcp in a ratio' },
+    loopback: { type: 'boolean', description: 'run on loopback addresses, without namespaces' },
+    record: { type: 'string', placeholder: 'NAME', description: recordHelp('sim', 'test/sim/results') },
+    out: { type: 'string', placeholder: 'DIR', description: 'write the result and its chart into DIR' },
+    chart: { type: 'string', placeholder: 'FILE', description: 'only draw the chart of a run\'s JSON, next to it' }
+  },
+  examples: ['npm run sim -- --nodes 8 --seconds 10 --mode rx', 'npm run sim -- --seed 20261130 --record busy-machine', 'npm run sim -- --chart test/sim/results/busy-machine.json']
 })
 
 if (values.chart != null) {
-  // --chart results.json: draws the chart again from a run's JSON, next to it
-  const svg = values.chart.replace(/\.json$/, '.svg')
+  const svg = sibling(values.chart, '.svg')
   writeFileSync(svg, renderSimChart(JSON.parse(readFileSync(values.chart, 'utf8'))))
   console.log(`sim: chart ${svg} drawn from ${values.chart}`)
   process.exit(0)
 }
 
-const seed = values.seed != null ? Number(values.seed) : randomSeed()
-const nodes = Number(values.nodes)
-const hosts = Math.min(Number(values.namespaces), nodes)
-const modes = values.mode.split(',') as SimMode[]
-for (const m of modes) if (!['rx', 'ref', 'mixed'].includes(m)) throw new Error(`unknown mode ${m}: expected rx, ref or mixed`)
-const tolerance = Number(values.tolerance)
-const impairment = { lossPercent: Number(values.loss), rate: values.rate }
+const seed = values.seed ?? randomSeed()
+const nodes = values.nodes
+const hosts = Math.min(values.namespaces, nodes)
+const modes = values.mode
+const tolerance = values.tolerance
+const impairment = { lossPercent: values.loss, rate: values.rate }
 const base: Omit<ScenarioOptions, 'mode'> = {
   seed,
   nodes,
-  seconds: Number(values.seconds),
-  publishEveryMs: Number(values['publish-every']),
-  dhtEveryMs: Number(values['dht-every']),
-  pingEveryMs: Number(values['ping-every']),
-  abortEveryMs: Number(values['abort-every']),
-  churnEveryMs: Number(values['churn-every']),
+  seconds: values.seconds,
+  publishEveryMs: values['publish-every'],
+  dhtEveryMs: values['dht-every'],
+  pingEveryMs: values['ping-every'],
+  abortEveryMs: values['abort-every'],
+  churnEveryMs: values['churn-every'],
   settleMs: 10_000,
   graceMs: 5_000,
   onProgress: (line) => { console.log(line) }
@@ -66,7 +68,7 @@ const base: Omit<ScenarioOptions, 'mode'> = {
 
 // handlers first: a signal that comes while the namespaces are being built
 // is handled once the build returns, and then removes them
-let net: SimNetwork | undefined
+let net: SimNetwork | undefined // eslint-disable-line prefer-const -- assigned once the build returns, after the handlers are in place
 const teardown = (): void => { net?.teardown() }
 process.once('exit', teardown)
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -103,16 +105,16 @@ try {
 }
 
 const result = verdict(summaries, tolerance)
-const outDir = resolve(values.out)
-mkdirSync(outDir, { recursive: true })
 const report = { date: new Date().toISOString(), node: process.version, params: { ...base, onProgress: undefined, hosts, impairment, tolerance, modes }, summaries, verdict: result }
 const name = nodes === 30 && hosts === 4 ? 'latest' : `nodes-${nodes}`
-writeFileSync(resolve(outDir, `${name}.json`), JSON.stringify(report, null, 2) + '\n')
-writeFileSync(resolve(outDir, `${name}.svg`), renderSimChart(report))
+const json = resultFile({ tool: 'sim', committed: 'test/sim/results', name, record: values.record, out: values.out != null ? join(values.out, `${name}.json`) : undefined })
+const svg = sibling(json, '.svg')
+writeFileSync(json, JSON.stringify(report, null, 2) + '\n')
+writeFileSync(svg, renderSimChart(report))
 console.log('')
 console.log(formatTable(summaries))
 console.log('')
-console.log(`sim: results in ${resolve(outDir, `${name}.json`)}, chart ${resolve(outDir, `${name}.svg`)}`)
+console.log(`sim: results in ${shown(json)}, chart ${shown(svg)}`)
 for (const r of result.reasons) console.log(`sim: ${r}`)
 console.log(`sim: ${result.pass ? 'PASS' : 'FAIL'} ${result.line}`)
 process.exitCode = result.pass ? 0 : 1

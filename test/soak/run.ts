@@ -1,56 +1,57 @@
-// npm run soak -- [--minutes 30] [--transport rx|ref|both] [--seed N] [--workers 4] [--warmup-minutes 2] [--quiet-minutes 3] [--sample-seconds 10] [--heap-snapshots] [--chart]
+// npm run soak -- --help for the options
 // One libp2p node under churn in a process of its own; default: rx-tcp and @libp2p/tcp side by side.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { randomSeed } from '../chaos/random.ts'
+import { parseCli } from '../fixtures/cli.ts'
+import { recordHelp, resultFile, shown } from '../fixtures/results.ts'
 import { renderSoakChart } from './chart.ts'
 import { runSoak } from './soak.ts'
 import type { SoakResult } from './soak.ts'
 
-const { values } = parseArgs({
+const values = parseCli({
+  tool: 'soak',
+  summary: 'One libp2p node under churn for a long while, rx-tcp and @libp2p/tcp side by side: heap trend, descriptors and\nhandles at quiet points, uncaught errors. Writes .results/soak/NAME-rx.json, -ref.json and NAME.svg unless --record.',
   options: {
-    minutes: { type: 'string', default: '30' },
-    transport: { type: 'string', default: 'both' },
-    seed: { type: 'string' },
-    workers: { type: 'string', default: '4' },
-    'warmup-minutes': { type: 'string', default: '2' },
-    'quiet-minutes': { type: 'string', default: '3' },
-    'sample-seconds': { type: 'string', default: '10' },
-    chart: { type: 'boolean', default: false },
-    'heap-snapshots': { type: 'boolean', default: false }
-  }
+    minutes: { type: 'number', above: 0, default: 30, description: 'minutes of load' },
+    transport: { type: 'string', choices: ['rx', 'ref', 'both'], default: 'both', description: 'which transport(s) to run' },
+    seed: { type: 'integer', min: 0, description: 'seed of the run (default: random, printed)' },
+    workers: { type: 'integer', min: 1, default: 4, description: 'concurrent load loops' },
+    'warmup-minutes': { type: 'number', min: 0, default: 2, description: 'minutes before the heap trend counts (at most half the run)' },
+    'quiet-minutes': { type: 'number', above: 0, default: 3, description: 'minutes between quiet points' },
+    'sample-seconds': { type: 'number', above: 0, default: 10, description: 'seconds between samples' },
+    'heap-snapshots': { type: 'boolean', description: 'write the first and last heap snapshot of each node next to the results' },
+    record: { type: 'string', placeholder: 'NAME', description: recordHelp('soak', 'test/soak/results').replace('NAME.json', 'NAME-rx.json, NAME-ref.json and NAME.svg') },
+    chart: { type: 'list', placeholder: 'FILE,FILE', description: 'only draw the chart of these runs\' JSON (NAME-rx.json,NAME-ref.json) into NAME.svg next to them' }
+  },
+  examples: ['npm run soak -- --minutes 2 --warmup-minutes 0.5 --quiet-minutes 0.5', 'npm run soak -- --record 30min', 'npm run soak -- --chart test/soak/results/30min-rx.json,test/soak/results/30min-ref.json']
 })
 
-const RESULTS = fileURLToPath(new URL('results/', import.meta.url))
 const MiB = 2 ** 20
 const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`
 
-/** redraws the chart from whichever of results/rx.json and results/ref.json exist */
-function drawChart (): string {
-  const runs = (['rx', 'ref'] as const).map((t) => `${RESULTS}${t}.json`).filter((f) => existsSync(f))
-    .map((f) => JSON.parse(readFileSync(f, 'utf8')) as SoakResult)
-  const svg = `${RESULTS}chart.svg`
+/** the chart of a run, `NAME.svg`, from its files `NAME-rx.json` and `NAME-ref.json` (those that exist) */
+function drawChart (files: readonly string[]): string {
+  const runs = files.filter((f) => existsSync(f)).map((f) => JSON.parse(readFileSync(f, 'utf8')) as SoakResult)
+  const svg = files[0].replace(/(-rx|-ref)?\.json$/, '.svg')
   writeFileSync(svg, renderSoakChart(runs))
   return svg
 }
 
-if (values.chart) {
-  console.log(`soak: chart redrawn: ${drawChart()}`)
+if (values.chart != null) {
+  console.log(`soak: chart ${shown(drawChart(values.chart))} drawn from ${values.chart.join(', ')}`)
   process.exit(0)
 }
 
-const transports = values.transport === 'both' ? ['rx', 'ref'] as const : [values.transport as 'rx' | 'ref']
-for (const t of transports) if (t !== 'rx' && t !== 'ref') throw new Error(`unknown transport ${String(t)}: expected rx, ref or both`)
-const seed = values.seed != null ? Number(values.seed) : randomSeed()
-const minutes = Number(values.minutes)
+const transports = values.transport === 'both' ? ['rx', 'ref'] as const : [values.transport]
+const seed = values.seed ?? randomSeed()
+const minutes = values.minutes
 const started = Date.now()
 const params = {
   durationMs: minutes * 60_000,
-  warmupMs: Math.min(Number(values['warmup-minutes']) * 60_000, minutes * 30_000),
-  quietEveryMs: Number(values['quiet-minutes']) * 60_000,
-  sampleEveryMs: Number(values['sample-seconds']) * 1_000,
-  workers: Number(values.workers)
+  warmupMs: Math.min(values['warmup-minutes'] * 60_000, minutes * 30_000),
+  quietEveryMs: values['quiet-minutes'] * 60_000,
+  sampleEveryMs: values['sample-seconds'] * 1_000,
+  workers: values.workers
 }
 console.log(`soak: ${transports.join(' and ')} for ${minutes} min, seed=${seed}, warm-up ${params.warmupMs / 1000} s, samples every ${params.sampleEveryMs / 1000} s, quiet points every ${params.quietEveryMs / 1000} s and at the end, ${params.workers} load loops, node ${process.version}`)
 console.log(`soak: replay with: npm run soak -- --minutes ${minutes} --transport ${values.transport} --seed ${seed}`)
@@ -59,12 +60,14 @@ const log = (line: string): void => {
   const s = ((Date.now() - started) / 1000).toFixed(0).padStart(5)
   console.log(`[${s}s] ${line}`)
 }
-mkdirSync(RESULTS, { recursive: true })
+// one file per transport, NAME-rx.json and NAME-ref.json, and the chart NAME.svg drawn from them
+const base = resultFile({ tool: 'soak', committed: 'test/soak/results', name: 'latest', record: values.record })
+const fileOf = (transport: string): string => base.replace(/\.json$/, `-${transport}.json`)
 // side by side: both run at once, so they share the machine's load alike
-const results = await Promise.all(transports.map(async (transport) => runSoak({ transport, seed, ...params, onProgress: log, heapSnapshots: values['heap-snapshots'] ? `${RESULTS}heap-${transport}` : undefined })))
+const results = await Promise.all(transports.map(async (transport) => runSoak({ transport, seed, ...params, onProgress: log, heapSnapshots: values['heap-snapshots'] ? base.replace(/\.json$/, `-heap-${transport}`) : undefined })))
 
-for (const r of results) writeFileSync(`${RESULTS}${r.transport}.json`, JSON.stringify(r, null, 2) + '\n')
-const svg = drawChart()
+for (const r of results) writeFileSync(fileOf(r.transport), JSON.stringify(r, null, 2) + '\n')
+const svg = drawChart(transports.map(fileOf))
 
 console.log('')
 for (const r of results) {
@@ -76,7 +79,7 @@ for (const r of results) {
   console.log(`soak[${r.transport}]   uncaught: node ${r.uncaught.node}, load ${r.uncaught.load}; loop delay p99 max ${r.loopDelayP99Max} ms; stop() ${r.stopMs ?? '—'} ms; ${r.pass ? 'PASS' : `FAIL: ${r.failures.join('; ')}`}`)
   for (const e of r.errors.slice(0, 3)) console.log(`soak[${r.transport}]   ${e.split('\n').slice(0, 4).join(' | ')}`)
 }
-console.log(`soak: results in ${transports.map((t) => `${RESULTS}${t}.json`).join(', ')}; chart ${svg}`)
+console.log(`soak: results in ${transports.map((t) => shown(fileOf(t))).join(', ')}; chart ${shown(svg)}`)
 const pass = results.every((r) => r.pass)
 const summary = results.map((r) => `${r.transport} ${r.pass ? 'pass' : 'fail'} (heap ${r.heap.trendPctPer10Min.toFixed(2)} %/10 min, ${r.quietPoints.filter((p) => p.atBaseline).length}/${r.quietPoints.length} quiet points at baseline, ${r.uncaught.node} uncaught)`).join(', ')
 console.log(`soak: ${pass ? 'PASS' : 'FAIL'} ${minutes} min, ${summary}`)
