@@ -121,7 +121,8 @@ const TOOLS = [
   { tool: 'chaos', file: 'test/chaos/run.ts', option: '--rounds', bad: ['--rounds', 'x'] },
   { tool: 'load', file: 'test/load/run.ts', option: '--upgraded', bad: ['--variant', 'quic'] },
   { tool: 'sim', file: 'test/sim/run.ts', option: '--nodes', bad: ['--nodes', '-3'] },
-  { tool: 'soak', file: 'test/soak/run.ts', option: '--minutes', bad: ['--minutes', '-1'] }
+  { tool: 'soak', file: 'test/soak/run.ts', option: '--minutes', bad: ['--minutes', '-1'] },
+  { tool: 'runtimes:matrix', file: 'test/runtimes/matrix.ts', option: '--checks', bad: ['--chaos-rounds', '0'] }
 ]
 
 describe.each(TOOLS)('npm run $tool', ({ tool, file, option, bad }) => {
