@@ -122,7 +122,9 @@ const TOOLS = [
   { tool: 'load', file: 'test/load/run.ts', option: '--upgraded', bad: ['--variant', 'quic'] },
   { tool: 'sim', file: 'test/sim/run.ts', option: '--nodes', bad: ['--nodes', '-3'] },
   { tool: 'soak', file: 'test/soak/run.ts', option: '--minutes', bad: ['--minutes', '-1'] },
-  { tool: 'runtimes:matrix', file: 'test/runtimes/matrix.ts', option: '--checks', bad: ['--chaos-rounds', '0'] }
+  { tool: 'runtimes:matrix', file: 'test/runtimes/matrix.ts', option: '--checks', bad: ['--chaos-rounds', '0'] },
+  { tool: 'runtimes', file: 'test/churn/run.ts', option: '--seconds', bad: ['--nodes', '1'] },
+  { tool: 'worker-exit', file: 'test/worker/run.ts', option: '--bound', bad: ['--runtime', 'node20'] }
 ]
 
 describe.each(TOOLS)('npm run $tool', ({ tool, file, option, bad }) => {

@@ -11,7 +11,9 @@
 import net from 'node:net'
 import { latency } from '../chaos/harness.ts'
 import { createRandom } from '../chaos/random.ts'
-import { createChurnNode, hasChaCha20Poly1305, stopChurnNode } from './node.ts'
+import { handleListing } from '../fixtures/handles.ts'
+import { hasChaCha20Poly1305 } from '../fixtures/noise.ts'
+import { createChurnNode, stopChurnNode } from './node.ts'
 import { formatSocket, openSockets, timeStopParts, watchUpgrades } from './trace.ts'
 import type { LatencySummary } from '../chaos/harness.ts'
 import type { Random } from '../chaos/random.ts'
@@ -92,19 +94,6 @@ function tcpResources (): string[] {
     : []
 }
 
-/**
- * Whether `process.getActiveResourcesInfo()` shows a listening server here:
- * asked of the runtime with a server of its own rather than assumed from
- * its name.
- */
-export async function canListHandles (): Promise<boolean> {
-  const server = net.createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const listed = tcpResources().some(name => name.startsWith('TCPServer'))
-  await new Promise<void>((resolve) => server.close(() => { resolve() }))
-  return listed
-}
-
 export function runtimeVersion (): string {
   const v = process.versions as Record<string, string | undefined>
   if (v.bun != null) return `bun ${v.bun}`
@@ -148,7 +137,8 @@ async function churn (opts: ChurnOptions, uncaught: Map<string, { kind: string, 
   const [replaceMin, replaceMax] = opts.replaceEveryMs ?? [2000, 5000]
   const slowStopMs = opts.slowStopMs ?? 250
 
-  const listsHandles = await canListHandles()
+  // asked of the runtime with a server of its own, not assumed from its name (Bun lists nothing)
+  const listsHandles = await handleListing() === 'resources'
   const baseline = tcpResources().length
   const ops = { total: 0, abortedDials: { started: 0, aborted: 0, connected: 0, failed: 0 }, dials: { ok: 0, failed: 0 }, pings: { ok: 0, failed: 0 }, hangUps: 0, skipped: 0, replacements: 0 }
   const failures = new Map<string, number>()

@@ -1,95 +1,58 @@
 // npm run runtimes -- [--runtime node22,node24,node26,bun,deno] [--transport rx,ref] [--nodes 5]
-//   [--minutes 5 | --seconds N] [--seed N] [--parallel 2] [--record docs/results/runtimes-<name>.json]
+//   [--minutes 5 | --seconds N] [--seed N] [--parallel 2] [--record NAME]   (--help for all)
 // npm run runtimes -- --chart .results/runtimes/latest.json   draws the chart again from a run's JSON
 import { spawn } from 'node:child_process'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
 import { randomSeed } from '../chaos/random.ts'
-import { isRuntime, RUNTIMES, whichRuntimes } from '../runtimes/which.ts'
+import { parseCli } from '../fixtures/cli.ts'
+import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
+import { RUNTIMES, whichRuntimes } from '../runtimes/which.ts'
 import { renderChurnChart } from './chart.ts'
 import { formatTable, verdict } from './report.ts'
-import type { Runtime, RuntimeBinary } from '../runtimes/which.ts'
+import type { RuntimeBinary } from '../runtimes/which.ts'
 import type { ChurnResult } from './churn.ts'
 import type { ChurnTransport } from './node.ts'
 import type { ChurnReport, ChurnRun } from './report.ts'
 
-const HELP = `npm run runtimes -- [options]
-  A churn of K libp2p nodes in one process, on each runtime, for rx-tcp and
-  @libp2p/tcp on the same seed: dials aborted after 1-60 ms, full dials, pings,
-  hang-ups, and a node stopped and replaced every 2-5 s. Counts uncaught
-  exceptions and unhandled rejections; PASS means 0 for rx-tcp everywhere.
-  --runtime LIST     runtimes, comma-separated (default ${RUNTIMES.join(',')})
-  --transport LIST   rx, ref or both (default rx,ref)
-  --nodes N          nodes per churn, at least 2 (default 5)
-  --minutes M        length of each churn (default 5)
-  --seconds S        length of each churn in seconds (overrides --minutes; short runs)
-  --seed N           seed of the operations, printed for replay (default: random)
-  --parallel N       children running at once (default 2: a runtime's two transports side by side)
-  --exit-timeout S   how long a child may take to exit by itself after its result (default 10)
-  --out DIR          where the JSON and the chart go (default .results/runtimes)
-  --record FILE      also write the JSON (and the chart next to it) to FILE, for a run the docs quote
-  --chart FILE       draw the chart again from a run's JSON, next to it, and stop
-  --help             this text`
-
-function usage (problem: string): never {
-  console.error(`runtimes: ${problem}\n\n${HELP}`)
-  process.exit(2)
-}
-
-let values
-try {
-  ({ values } = parseArgs({
-    strict: true,
-    allowPositionals: false,
-    options: {
-      runtime: { type: 'string', default: RUNTIMES.join(',') },
-      transport: { type: 'string', default: 'rx,ref' },
-      nodes: { type: 'string', default: '5' },
-      minutes: { type: 'string', default: '5' },
-      seconds: { type: 'string' },
-      seed: { type: 'string' },
-      parallel: { type: 'string', default: '2' },
-      'exit-timeout': { type: 'string', default: '10' },
-      out: { type: 'string', default: '.results/runtimes' },
-      record: { type: 'string' },
-      chart: { type: 'string' },
-      help: { type: 'boolean', default: false }
-    }
-  }))
-} catch (err: any) {
-  usage(String(err?.message ?? err).split('\n')[0])
-}
-
-if (values.help) {
-  console.log(HELP)
-  process.exit(0)
-}
+const values = parseCli({
+  tool: 'runtimes',
+  summary: 'A churn of K libp2p nodes in one process, on each runtime, for rx-tcp and @libp2p/tcp on the same seed: dials aborted\n' +
+    'after 1-60 ms, full dials, pings, hang-ups, a node stopped and replaced every 2-5 s. Counts uncaught exceptions and unhandled\n' +
+    'rejections; PASS means 0 for rx-tcp on every runtime, nothing left after the last stop() and a process that exits by itself.\n' +
+    'Writes .results/runtimes/ unless --record or --out.',
+  options: {
+    runtime: { type: 'list', choices: RUNTIMES, default: RUNTIMES, description: 'runtimes to run on' },
+    transport: { type: 'list', choices: ['rx', 'ref'], default: ['rx', 'ref'], description: 'rx (rx-tcp), ref (@libp2p/tcp) or both' },
+    nodes: { type: 'integer', min: 2, default: 5, description: 'nodes per churn' },
+    minutes: { type: 'number', above: 0, default: 5, description: 'length of each churn' },
+    seconds: { type: 'number', above: 0, description: 'length of each churn in seconds (wins over --minutes; short runs)' },
+    seed: { type: 'integer', min: 0, description: 'seed of the operations (default: random, printed for replay)' },
+    parallel: { type: 'integer', min: 1, default: 2, description: 'children at once (2: a runtime\'s two transports side by side)' },
+    'exit-timeout': { type: 'number', above: 0, default: 10, placeholder: 'S', description: 'seconds a child may take to exit by itself after its result' },
+    out: { type: 'string', placeholder: 'FILE', description: 'write the JSON (and the chart next to it) to FILE' },
+    record: { type: 'string', placeholder: 'NAME', description: recordHelp('runtimes', 'docs/results') },
+    chart: { type: 'string', placeholder: 'FILE', description: 'draw the chart again from a run\'s JSON, next to it, and stop' }
+  },
+  examples: ['npm run runtimes -- --seconds 20', 'npm run runtimes -- --runtime bun --minutes 3', 'npm run runtimes -- --seed 20261201 --record runtimes-2026-12-01', 'CHURN_TRACE=1 npm run runtimes -- --runtime bun']
+})
 
 if (values.chart != null) {
-  const svg = values.chart.replace(/\.json$/, '') + '.svg'
+  const svg = sibling(values.chart, '.svg')
   writeFileSync(svg, renderChurnChart(JSON.parse(readFileSync(values.chart, 'utf8'))))
-  console.log(`runtimes: chart ${svg} drawn from ${values.chart}`)
+  console.log(`runtimes: chart ${shown(svg)} drawn from ${values.chart}`)
   process.exit(0)
 }
 
-function positive (name: string, text: string, min = 1): number {
-  const n = Number(text)
-  if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(n) || n < min) usage(`--${name} must be a number of at least ${min}, not '${text}'`)
-  return n
-}
-
-const runtimes = values.runtime.split(',').map(s => s.trim())
-for (const r of runtimes) if (!isRuntime(r)) usage(`--runtime: unknown runtime '${r}' (known: ${RUNTIMES.join(', ')})`)
-const transports = values.transport.split(',').map(s => s.trim()) as ChurnTransport[]
-for (const t of transports) if (t !== 'rx' && t !== 'ref') usage(`--transport: unknown transport '${t}' (rx or ref)`)
-const nodes = Math.floor(positive('nodes', values.nodes, 2))
-const seconds = values.seconds != null ? positive('seconds', values.seconds) : positive('minutes', values.minutes, 0.01) * 60
-const seed = values.seed != null ? Math.floor(positive('seed', values.seed, 0)) : randomSeed()
-const parallel = Math.floor(positive('parallel', values.parallel))
-const exitTimeoutMs = positive('exit-timeout', values['exit-timeout']) * 1000
+const runtimes = values.runtime
+const transports = values.transport
+const nodes = values.nodes
+const seconds = values.seconds ?? values.minutes * 60
+const seed = values.seed ?? randomSeed()
+const parallel = values.parallel
+const exitTimeoutMs = values['exit-timeout'] * 1000
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const child = resolve(repo, 'test/churn/child.ts')
@@ -163,7 +126,7 @@ async function runChild (bin: RuntimeBinary, transport: ChurnTransport): Promise
 }
 
 const loadBefore = loadavg()
-const bins = whichRuntimes(runtimes as Runtime[])
+const bins = whichRuntimes(runtimes)
 console.log(`runtimes: seed=${seed} nodes=${nodes} seconds=${seconds} transports=${transports.join(',')} parallel=${parallel} on ${bins.map(b => `${b.runtime} ${b.version}`).join(', ')}`)
 console.log(`runtimes: machine: ${cpus().length} CPUs, load average ${loadBefore.map(l => l.toFixed(1)).join(' ')} before the run`)
 console.log(`runtimes: replay with: npm run runtimes -- --seed ${seed} --nodes ${nodes} --seconds ${seconds} --runtime ${runtimes.join(',')} --transport ${transports.join(',')}`)
@@ -193,19 +156,13 @@ const report: ChurnReport = {
   runs,
   verdict: result
 }
-const outDir = resolve(repo, values.out)
-mkdirSync(outDir, { recursive: true })
-const written = [resolve(outDir, 'latest.json')]
-if (values.record != null) written.push(resolve(values.record))
-for (const file of written) {
-  mkdirSync(dirname(file), { recursive: true })
-  writeFileSync(file, JSON.stringify(report, null, 2) + '\n')
-  writeFileSync(file.replace(/\.json$/, '') + '.svg', renderChurnChart(report))
-}
+const file = resultFile({ tool: 'runtimes', committed: 'docs/results', name: 'latest', record: values.record, out: values.out })
+writeFileSync(file, JSON.stringify(report, null, 2) + '\n')
+writeFileSync(sibling(file, '.svg'), renderChurnChart(report))
 console.log('')
 console.log(formatTable(runs))
 console.log('')
-console.log(`runtimes: results in ${written.join(' and ')} (charts next to them, .svg)`)
+console.log(`runtimes: results in ${shown(file)}, chart ${shown(sibling(file, '.svg'))}`)
 for (const r of result.reasons) console.log(`runtimes: ${r}`)
 console.log(`runtimes: ${result.pass ? 'PASS' : 'FAIL'} ${result.line}`)
 process.exitCode = result.pass ? 0 : 1

@@ -1,72 +1,43 @@
-// npm run worker-exit -- [--runtime node22,node24,node26,bun,deno] [--transport rx,ref] [--reps 3] [--bound 5000] [--record FILE]
+// npm run worker-exit -- [--runtime node22,node24,node26,bun,deno] [--transport rx,ref] [--reps 3] [--bound 5000] [--record NAME]   (--help for all)
 // A libp2p node in a worker thread, stopped with connections, dials and
 // handshakes in flight; how long after stop() resolved the thread exits by
 // itself, on each runtime, for rx-tcp and @libp2p/tcp. One child process per
 // runtime runs this same file with --child and answers JSON.
 import { spawn } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseArgs } from 'node:util'
 import { median } from '../../bench/stats.ts'
-import { isRuntime, RUNTIMES, whichRuntimes } from '../runtimes/which.ts'
+import { parseCli } from '../fixtures/cli.ts'
+import { recordHelp, resultFile, shown } from '../fixtures/results.ts'
+import { RUNTIMES, whichRuntimes } from '../runtimes/which.ts'
 import { TRANSPORT_NAMES } from '../churn/node.ts'
-import type { Runtime, RuntimeBinary } from '../runtimes/which.ts'
+import type { RuntimeBinary } from '../runtimes/which.ts'
 import type { ChurnTransport } from '../churn/node.ts'
 import type { WorkerExitResult } from './host.ts'
 
-const HELP = `npm run worker-exit -- [options]
-  A libp2p node in a worker_threads Worker (inbound and outbound connections,
-  two dials in flight, two inbound handshakes halfway) is stopped and its code
-  returns without process.exit: how long until the thread exits by itself.
-  --runtime LIST     runtimes, comma-separated (default ${RUNTIMES.join(',')})
-  --transport LIST   rx, ref or both (default rx,ref)
-  --reps N           runs per runtime and transport (default 3)
-  --bound MS         how long a thread may take to exit after stop() (default 5000)
-  --close-channels   also run with Deno's un-unref-able BroadcastChannels closed after stop()
-  --out DIR          where the JSON goes (default .results/worker-exit)
-  --record FILE      also write the JSON to FILE, for a run the docs quote
-  --help             this text`
-
-function usage (problem: string): never {
-  console.error(`worker-exit: ${problem}\n\n${HELP}`)
-  process.exit(2)
-}
-
-let values
-try {
-  ({ values } = parseArgs({
-    strict: true,
-    options: {
-      runtime: { type: 'string', default: RUNTIMES.join(',') },
-      transport: { type: 'string', default: 'rx,ref' },
-      reps: { type: 'string', default: '3' },
-      bound: { type: 'string', default: '5000' },
-      'close-channels': { type: 'boolean', default: false },
-      out: { type: 'string', default: '.results/worker-exit' },
-      record: { type: 'string' },
-      child: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false }
-    }
-  }))
-} catch (err: any) {
-  usage(String(err?.message ?? err).split('\n')[0])
-}
-if (values.help) {
-  console.log(HELP)
-  process.exit(0)
-}
-const count = (name: string, text: string): number => {
-  if (!/^\d+$/.test(text) || Number(text) < 1) usage(`--${name} must be a whole number of at least 1, not '${text}'`)
-  return Number(text)
-}
-const runtimes = values.runtime.split(',').map(s => s.trim())
-for (const r of runtimes) if (!isRuntime(r)) usage(`--runtime: unknown runtime '${r}' (known: ${RUNTIMES.join(', ')})`)
-const transports = values.transport.split(',').map(s => s.trim()) as ChurnTransport[]
-for (const t of transports) if (t !== 'rx' && t !== 'ref') usage(`--transport: unknown transport '${t}' (rx or ref)`)
-const reps = count('reps', values.reps)
-const boundMs = count('bound', values.bound)
+const values = parseCli({
+  tool: 'worker-exit',
+  summary: 'A libp2p node in a worker_threads Worker (inbound and outbound connections, two dials in flight, two inbound\n' +
+    'handshakes halfway) is stopped and its code returns without process.exit: how long until the thread exits by itself,\n' +
+    'on each runtime, for rx-tcp and @libp2p/tcp. Writes .results/worker-exit/ unless --record or --out.',
+  options: {
+    runtime: { type: 'list', choices: RUNTIMES, default: RUNTIMES, description: 'runtimes to run on' },
+    transport: { type: 'list', choices: ['rx', 'ref'], default: ['rx', 'ref'], description: 'rx (rx-tcp), ref (@libp2p/tcp) or both' },
+    reps: { type: 'integer', min: 1, default: 3, description: 'runs per runtime and transport' },
+    bound: { type: 'integer', min: 1, default: 5000, placeholder: 'MS', description: 'how long a thread may take to exit after stop()' },
+    'close-channels': { type: 'boolean', description: 'also run with the BroadcastChannels that cannot be unref\'d (Deno: mortice\'s) closed after stop()' },
+    out: { type: 'string', placeholder: 'FILE', description: 'write the JSON to FILE' },
+    record: { type: 'string', placeholder: 'NAME', description: recordHelp('worker-exit', 'docs/results') },
+    child: { type: 'boolean', description: 'run the runs in this runtime and answer one JSON line (what the parent spawns)' }
+  },
+  examples: ['npm run worker-exit -- --runtime node22,node24,node26 --reps 2', 'npm run worker-exit -- --runtime deno --close-channels --bound 20000']
+})
+const runtimes = values.runtime
+const transports = values.transport
+const reps = values.reps
+const boundMs = values.bound
 
 interface Row { runtime: string, version: string, transport: ChurnTransport, closeChannels: boolean, results: WorkerExitResult[], error?: string }
 
@@ -102,7 +73,7 @@ if (values.child) {
       default: return [bin.path, ['--import', 'tsx', self, ...args]]
     }
   }
-  const bins = whichRuntimes(runtimes as Runtime[])
+  const bins = whichRuntimes(runtimes)
   console.log(`worker-exit: reps=${reps} bound=${boundMs}ms transports=${transports.join(',')} on ${bins.map(b => `${b.runtime} ${b.version}`).join(', ')}; ${cpus().length} CPUs, load ${loadavg().map(l => l.toFixed(1)).join(' ')}`)
   const rows: Row[] = []
   for (const bin of bins) {
@@ -147,13 +118,10 @@ if (values.child) {
   for (const r of stack) console.log(`worker-exit: ${r.runtime}${r.closeChannels ? ' (channels closed)' : ''}: neither transport's thread exited within ${boundMs} ms: the stack holds it, not the transport`)
   const failed = rows.filter(r => r.transport === 'rx' && !r.closeChannels && held(r) && !stack.includes(r))
   const report = { date: new Date().toISOString(), params: { runtimes, transports, reps, boundMs }, machine: { cpus: cpus().length, load: loadavg() }, rows }
-  const files = [resolve(repo, values.out, 'latest.json'), ...(values.record != null ? [resolve(values.record)] : [])]
-  for (const f of files) {
-    mkdirSync(dirname(f), { recursive: true })
-    writeFileSync(f, JSON.stringify(report, null, 2) + '\n')
-  }
+  const file = resultFile({ tool: 'worker-exit', committed: 'docs/results', name: 'latest', record: values.record, out: values.out })
+  writeFileSync(file, JSON.stringify(report, null, 2) + '\n')
   console.log('')
-  console.log(`worker-exit: results in ${files.join(' and ')}`)
+  console.log(`worker-exit: results in ${shown(file)}`)
   const n = rows.filter(r => r.transport === 'rx' && !r.closeChannels).reduce((s, r) => s + r.results.length, 0)
   const exitedRx = rows.filter(r => r.transport === 'rx' && !r.closeChannels).reduce((s, r) => s + r.results.filter(x => x.exitAfterMs != null).length, 0)
   console.log(`worker-exit: ${failed.length === 0 ? 'PASS' : 'FAIL'} rx-tcp's worker exited by itself within ${boundMs} ms of stop() in ${exitedRx} of ${n} runs` +
