@@ -109,7 +109,6 @@ function messageOf (err: unknown): string {
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 export async function runChurn (opts: ChurnOptions): Promise<ChurnResult> {
-
   const uncaught = new Map<string, { kind: string, message: string, count: number, stack: string }>()
   const trap = (kind: string) => (err: unknown): void => {
     const message = messageOf(err)
@@ -182,6 +181,7 @@ async function churn (opts: ChurnOptions, uncaught: Map<string, { kind: string, 
   }
 
   const slots: Array<Slot | undefined> = await Promise.all(Array.from({ length: opts.nodes }, start))
+  // set false once the run's time is up, by the timer below; the loops read it between awaits
   let running = true
 
   const operate = async (r: Random): Promise<void> => {
@@ -239,6 +239,7 @@ async function churn (opts: ChurnOptions, uncaught: Map<string, { kind: string, 
   }
 
   const loop = async (r: Random): Promise<void> => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- `running` is cleared when the run ends
     while (running) {
       // an operation that throws past its own catch is the harness's fault: counted, and the loop goes on
       await operate(r).catch((err) => { failed(new Error(`harness: ${messageOf(err)}`)) })
@@ -247,9 +248,11 @@ async function churn (opts: ChurnOptions, uncaught: Map<string, { kind: string, 
   }
 
   const replace = async (r: Random): Promise<void> => {
+    // eslint-disable-next-line no-unmodified-loop-condition -- `running` is cleared when the run ends
     while (running) {
       // the wait is cut short at the end of the run, in steps, so no long timer outlives it
       const wait = performance.now() + r.int(replaceMin, replaceMax)
+      // eslint-disable-next-line no-unmodified-loop-condition -- as above
       while (running && performance.now() < wait) await sleep(Math.min(100, wait - performance.now()))
       if (!running) break
       const k = r.int(0, opts.nodes - 1)
