@@ -6,10 +6,13 @@
  * itself works before anything is blamed on rx-tcp.
  *
  * The peer is built by `test/interop/go/build.sh` (a no-op when its stamp
- * matches); without a Go toolchain the spec skips and says why, as the
- * HAProxy tests do.
+ * matches), which `.ci/run` runs before `npm test`. Where it was never built
+ * the spec skips and says so rather than build go-libp2p cold inside
+ * `npm test` (minutes); without a Go toolchain it skips too, as the HAProxy
+ * tests do.
  */
 import { spawn, spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
@@ -23,8 +26,9 @@ const bin = join(root, 'test/interop/.build/go-peer')
 /** One JSON line of the peer's stdout. */
 type Line = Record<string, any> & { event: string }
 
-/** Builds the peer (a cold build fetches go-libp2p from the module proxy: minutes). */
+/** Rebuilds the peer where its sources changed since it was built; never builds it cold. */
 function build (): { reason?: string } {
+  if (!existsSync(bin)) return { reason: `${bin} was never built (bash test/interop/go/build.sh; .ci/run builds it before npm test)` }
   const run = spawnSync('bash', [join(root, 'test/interop/go/build.sh')], { encoding: 'utf8', timeout: 600_000 })
   if (run.status === 3) return { reason: run.stdout.trim().replace(/^skip: /, '') }
   if (run.status !== 0) throw new Error(`test/interop/go/build.sh failed (${run.status ?? run.signal}):\n${run.stdout}${run.stderr}`)
