@@ -1,11 +1,11 @@
 // npm start — a listening rx-tcp node, real peers exchanging data, then a stop while hundreds of handshakes are in flight
 import net from 'node:net'
-import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp as referenceTcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { tap } from 'rxjs'
 import { tcp } from '../src/index.ts'
+import { exitIfTheStackHoldsOn, hasChaCha20Poly1305, listsTcpHandles, runtimeNoise } from './runtime.ts'
 import type { Libp2p } from 'libp2p'
 
 const ECHO = '/rx-tcp/demo/echo/1.0.0'
@@ -15,7 +15,7 @@ async function startNode (transport: typeof tcp | typeof referenceTcp, init: Par
   return createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [transport(init)],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [runtimeNoise()],
     streamMuxers: [yamux()]
   })
 }
@@ -49,6 +49,9 @@ await server.handle(ECHO, (stream) => {
   stream.addEventListener('remoteCloseWrite', () => { void stream.close() })
 })
 line(`1. listening on ${server.getMultiaddrs().map(String).join(', ')}`)
+if (!hasChaCha20Poly1305()) line("   (this runtime's node:crypto has no chacha20-poly1305: noise runs with its pure-JS crypto)")
+// asked while the node listens: a runtime that lists its handles shows this server among them
+const listed = listsTcpHandles()
 
 const peers = [
   { name: 'peer A (rx-tcp)', node: await startNode(tcp) },
@@ -90,11 +93,19 @@ const allClosed = await Promise.race([
 ])
 const everyClientClosed = Date.now() - stopStarted
 const tcpHandles = process.getActiveResourcesInfo().filter(kind => kind.startsWith('TCP')).length
+// where handles are not listed, the port itself says whether the listener is gone
+const refused = await new Promise<boolean>((resolve) => {
+  const probe = net.connect({ host: '127.0.0.1', port })
+  probe.once('connect', () => { probe.destroy(); resolve(false) })
+  probe.once('error', () => { resolve(true) })
+})
 
 line(`4. node.stop() resolved in ${stopTook} ms with ${STALLED} handshakes in flight`)
 line(`   every client saw its socket close: ${allClosed ? `yes, after ${everyClientClosed} ms` : 'NO'}`)
-line(`   TCP handles left open in this process: ${tcpHandles}`)
+line(`   TCP handles left open in this process: ${listed ? tcpHandles : 'not listed by this runtime'}`)
+line(`   the port refuses new connections: ${refused ? 'yes' : 'NO'}`)
 
-if (!allClosed || tcpHandles > 0) {
+if (!allClosed || tcpHandles > 0 || !refused) {
   process.exitCode = 1
 }
+exitIfTheStackHoldsOn()

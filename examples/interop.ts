@@ -1,9 +1,9 @@
 // npx tsx examples/interop.ts — an rx-tcp node and an @libp2p/tcp node dial each other and exchange data
-import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp as referenceTcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { tcp } from '../src/index.ts'
+import { exitIfTheStackHoldsOn, runtimeNoise } from './runtime.ts'
 import type { Libp2p } from 'libp2p'
 
 const PROTOCOL = '/rx-tcp/example/echo/1.0.0'
@@ -14,7 +14,7 @@ async function node (transport: typeof tcp): Promise<Libp2p> {
   const n = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [transport()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [runtimeNoise()],
     streamMuxers: [yamux()]
   })
   await n.handle(PROTOCOL, (stream) => {
@@ -48,3 +48,4 @@ console.log(`@libp2p/tcp  -> rx-tcp     : ${await echo(ref, rx, 'sent by @libp2p
 
 await rx.stop()
 await ref.stop()
+exitIfTheStackHoldsOn()

@@ -1,8 +1,8 @@
 // npx tsx examples/two-nodes.ts — two libp2p nodes on rx-tcp exchange data both ways
-import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { createLibp2p } from 'libp2p'
 import { tcp } from '../src/index.ts'
+import { exitIfTheStackHoldsOn, runtimeNoise } from './runtime.ts'
 
 const PROTOCOL = '/rx-tcp/example/chat/1.0.0'
 const decoder = new TextDecoder()
@@ -11,7 +11,7 @@ const encoder = new TextEncoder()
 const node = async () => createLibp2p({
   addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
   transports: [tcp()],
-  connectionEncrypters: [noise()],
+  connectionEncrypters: [runtimeNoise()],
   streamMuxers: [yamux()]
 })
 
@@ -37,3 +37,4 @@ console.log(`alice got: ${await reply}`)
 await alice.stop()
 await bob.stop()
 console.log('both nodes stopped')
+exitIfTheStackHoldsOn()

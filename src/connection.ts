@@ -1,5 +1,6 @@
 import { TimeoutError } from '@libp2p/interface'
 import { AbstractMultiaddrConnection } from '@libp2p/utils'
+import { TypedEventEmitter } from 'main-event'
 import type { AbortOptions, CounterGroup, Logger, MessageStreamDirection, MultiaddrConnection } from '@libp2p/interface'
 import type { EventHandler } from 'main-event'
 import type { SendResult } from '@libp2p/utils'
@@ -33,6 +34,11 @@ export interface SocketConnectionInit {
   log: Logger
   metrics?: CounterGroup
   metricPrefix?: string
+  /**
+   * Keep plain listeners on the native `EventTarget` (see `nativeListenersWork`).
+   * Default: what the probe found on this runtime. Tests force `false`.
+   */
+  nativeListeners?: boolean
 }
 
 /**
@@ -65,67 +71,6 @@ class SocketConnection extends AbstractMultiaddrConnection {
     socket.on('close', SocketConnection.onSocketClose)
     socket.on('timeout', SocketConnection.onSocketTimeout)
     socket.setTimeout(init.inactivityTimeout ?? DEFAULT_INACTIVITY_TIMEOUT)
-  }
-
-  /**
-   * The listeners a connection keeps for its whole life (its own stream's,
-   * noise's, the muxer's, libp2p's `Connection`'s: eight in a node) go
-   * straight to the native `EventTarget` as they are, as (type, listener)
-   * pairs here, instead of through main-event's bookkeeping, which gives each
-   * one a wrapper, an abort hook, an options object and an entry (about
-   * 0.25 KiB per listener, 2 KiB per idle connection). Listeners with
-   * options (`once`, `signal`, `capture`, `passive`) still go through it.
-   * No initializer: the base class's constructor adds listeners before this
-   * class's fields would be set.
-   */
-  private declare plainListeners?: unknown[]
-
-  override addEventListener (type: string, listener: EventHandler<any> | null, options?: boolean | AddEventListenerOptions): void {
-    if (listener == null || !isPlain(options)) {
-      super.addEventListener(type, listener as EventHandler<Event>, options)
-      return
-    }
-    if (this.plainIndex(type, listener) >= 0) {
-      return
-    }
-    this.plainListeners ??= []
-    this.plainListeners.push(type, listener)
-    nativeAdd.call(this, type, listener)
-    // as AbstractMessageStream does: bytes that came before the first reader go to it
-    if (type === 'message' && this.readBufferLength > 0) {
-      queueMicrotask(() => { this.dispatchReadBuffer() })
-    }
-  }
-
-  override removeEventListener (type: string, listener?: EventHandler<any> | null, options?: boolean | EventListenerOptions): void {
-    const i = listener == null || flag(options, 'capture') ? -1 : this.plainIndex(type, listener)
-    if (i < 0) {
-      super.removeEventListener(type as 'close', listener as EventHandler<any>, options)
-      return
-    }
-    this.plainListeners?.splice(i, 2)
-    nativeRemove.call(this, type, listener as EventHandler<Event>)
-  }
-
-  override listenerCount (type: string): number {
-    let count = super.listenerCount(type)
-    const plain = this.plainListeners ?? []
-    for (let i = 0; i < plain.length; i += 2) {
-      if (plain[i] === type) {
-        count++
-      }
-    }
-    return count
-  }
-
-  private plainIndex (type: string, listener: EventHandler<any>): number {
-    const plain = this.plainListeners ?? []
-    for (let i = 0; i < plain.length; i += 2) {
-      if (plain[i] === type && plain[i + 1] === listener) {
-        return i
-      }
-    }
-    return -1
   }
 
   private static onSocketData (this: Socket, buf: Buffer): void {
@@ -259,8 +204,7 @@ class SocketConnection extends AbstractMultiaddrConnection {
         options?.signal?.removeEventListener('abort', onAbort)
         resolve()
       })
-      // FIN after the queued bytes, then destroy once they have left
-      socket.destroySoon()
+      endThenDestroy(socket)
     })
   }
 
@@ -290,12 +234,130 @@ class SocketConnection extends AbstractMultiaddrConnection {
   }
 }
 
+/**
+ * A `SocketConnection` whose plain listeners skip main-event's bookkeeping.
+ * Used where `nativeListenersWork()` holds; elsewhere `SocketConnection` keeps
+ * every listener through main-event, the public path, at its memory cost.
+ */
+class PlainListenerConnection extends SocketConnection {
+  /**
+   * The listeners a connection keeps for its whole life (its own stream's,
+   * noise's, the muxer's, libp2p's `Connection`'s: eight in a node) go
+   * straight to the native `EventTarget` as they are, as (type, listener)
+   * pairs here, instead of through main-event's bookkeeping, which gives each
+   * one a wrapper, an abort hook, an options object and an entry (about
+   * 0.25 KiB per listener, 2 KiB per idle connection). Listeners with
+   * options (`once`, `signal`, `capture`, `passive`) still go through it.
+   * No initializer: the base class's constructor adds listeners before this
+   * class's fields would be set.
+   */
+  private declare plainListeners?: unknown[]
+
+  override addEventListener (type: string, listener: EventHandler<any> | null, options?: boolean | AddEventListenerOptions): void {
+    if (listener == null || !isPlain(options)) {
+      super.addEventListener(type, listener as EventHandler<Event>, options)
+      return
+    }
+    if (this.plainIndex(type, listener) >= 0) {
+      return
+    }
+    this.plainListeners ??= []
+    this.plainListeners.push(type, listener)
+    nativeAdd.call(this, type, listener)
+    // as AbstractMessageStream does: bytes that came before the first reader go to it
+    if (type === 'message' && this.readBufferLength > 0) {
+      queueMicrotask(() => { this.dispatchReadBuffer() })
+    }
+  }
+
+  override removeEventListener (type: string, listener?: EventHandler<any> | null, options?: boolean | EventListenerOptions): void {
+    const i = listener == null || flag(options, 'capture') ? -1 : this.plainIndex(type, listener)
+    if (i < 0) {
+      super.removeEventListener(type as 'close', listener as EventHandler<any>, options)
+      return
+    }
+    this.plainListeners?.splice(i, 2)
+    nativeRemove.call(this, type, listener as EventHandler<Event>)
+  }
+
+  override listenerCount (type: string): number {
+    let count = super.listenerCount(type)
+    const plain = this.plainListeners ?? []
+    for (let i = 0; i < plain.length; i += 2) {
+      if (plain[i] === type) {
+        count++
+      }
+    }
+    return count
+  }
+
+  private plainIndex (type: string, listener: EventHandler<any>): number {
+    const plain = this.plainListeners ?? []
+    for (let i = 0; i < plain.length; i += 2) {
+      if (plain[i] === type && plain[i + 1] === listener) {
+        return i
+      }
+    }
+    return -1
+  }
+}
+
+/**
+ * Whether this runtime's `EventTarget` behaves as the plain-listener path of
+ * the connection assumes: a listener that `EventTarget.prototype.addEventListener`
+ * adds to a main-event `TypedEventEmitter` is called once per dispatch however
+ * often it was added, goes with `removeEventListener`, and is not counted by
+ * main-event's own `listenerCount` (the path counts it itself). Node, Bun and
+ * Deno all pass; a runtime, polyfill or main-event release that does not gets
+ * the public path instead.
+ */
+export function nativeListenersWork (): boolean {
+  try {
+    const target = new TypedEventEmitter<Record<string, Event>>()
+    let calls = 0
+    const listener = (): void => { calls++ }
+    nativeAdd.call(target, 'probe', listener)
+    nativeAdd.call(target, 'probe', listener)
+    const counted = target.listenerCount('probe')
+    target.dispatchEvent(new Event('probe'))
+    nativeRemove.call(target, 'probe', listener)
+    target.dispatchEvent(new Event('probe'))
+    return calls === 1 && counted === 0
+  } catch {
+    return false
+  }
+}
+
+/** probed once per process: the answer cannot change while it runs */
+const NATIVE_LISTENERS = nativeListenersWork()
+
 /** A socket's `MultiaddrConnection`, with the hold its owner puts on it during the upgrade */
 export type SocketMultiaddrConnection = MultiaddrConnection & Pick<SocketConnection, 'holdCloseUntil'>
 
 /** Wraps a connected socket as a `MultiaddrConnection` */
 export function toMultiaddrConnection (init: SocketConnectionInit): SocketMultiaddrConnection {
-  return new SocketConnection(init)
+  return (init.nativeListeners ?? NATIVE_LISTENERS) ? new PlainListenerConnection(init) : new SocketConnection(init)
+}
+
+/**
+ * FIN after the queued bytes, then destroy once they have left: what Node's
+ * `socket.destroySoon()` does. That method is undocumented (Node, Bun and Deno
+ * have it); where a runtime lacks it, the same steps through the public API.
+ */
+export function endThenDestroy (socket: Socket): void {
+  const destroySoon = (socket as Partial<Pick<Socket, 'destroySoon'>>).destroySoon
+  if (typeof destroySoon === 'function') {
+    destroySoon.call(socket)
+    return
+  }
+  if (socket.writable) {
+    socket.end()
+  }
+  if (socket.writableFinished) {
+    socket.destroy()
+  } else {
+    socket.once('finish', () => { socket.destroy() })
+  }
 }
 
 /** no option that needs main-event's bookkeeping (false, `{}` and `{ once: false }` need none) */

@@ -2,26 +2,60 @@ import net from 'node:net'
 import type { Server } from 'node:net'
 
 /** the part of Node's TCP/Pipe handle wrap used here: `close(callback)` runs `callback` from libuv's close callback */
-interface HandleWrap {
+export interface HandleWrap {
   close(callback?: () => void): void
 }
 
 /**
+ * Finds the handle whose close callback tells when the runtime has released a
+ * server's listening handle: `server._handle`, a runtime internal. Node and
+ * Deno have it, with a `close(callback)`; Bun's `_handle` has no `close`, so
+ * this answers `undefined` there, and so it does on any runtime that drops it.
+ */
+export type HandleProbe = (server: Server) => HandleWrap | undefined
+
+/** {@link HandleProbe} of the runtime: `server._handle` where it has a `close(callback)` */
+export function listeningHandleOf (server: Server): HandleWrap | undefined {
+  const handle = (server as unknown as { _handle?: Partial<HandleWrap> | null })._handle
+  return handle != null && typeof handle.close === 'function' ? handle as HandleWrap : undefined
+}
+
+/** two turns of the event loop: the close phase of the turn in which the handle was closed has run */
+async function loopTurns (): Promise<void> {
+  for (let i = 0; i < 2; i++) await new Promise<void>((resolve) => { setImmediate(resolve) })
+}
+
+/**
  * Closes the listening handle of `server` (as `net.Server`'s `close()` does) and
- * resolves once libuv has released it. `server.close()` alone emits
+ * resolves once the runtime has released it. `server.close()` alone emits
  * `'close'` on the next tick, before the loop's close phase has released
  * the handle, so a caller resuming then still finds it among the process's
  * active resources. The handle's own close callback is the one moment after
  * which it is gone: it is set here before `server.close()` closes the handle
  * (a second close of a handle does nothing). Resolves at once when the
  * server has no handle.
+ *
+ * Where the runtime has no such handle (Bun; `probe` answers `undefined`) the
+ * contract is weaker: it resolves two turns of the event loop after
+ * `server.close()`, when the server no longer listens and its port or path
+ * refuses connections, but when the runtime frees its own resource is not
+ * observable. (`server`'s `'close'` is no substitute: it waits for every
+ * accepted connection, which a pause leaves open.)
+ *
+ * @param server - the server whose listening handle to close
+ * @param probe - how to find the handle (tests force the fallback with `() => undefined`)
  */
-export async function closeListeningHandle (server: Server): Promise<void> {
-  const handle = (server as unknown as { _handle?: HandleWrap | null })._handle
-  const released = handle != null && typeof handle.close === 'function'
+export async function closeListeningHandle (server: Server, probe: HandleProbe = listeningHandleOf): Promise<void> {
+  const listening = server.listening
+  const handle = probe(server)
+  const released = handle != null
     ? new Promise<void>((resolve) => { handle.close(resolve) })
     : undefined
   // net.Server's own close, not an http.Server's: that one also drops idle keep-alive connections
   net.Server.prototype.close.call(server)
-  await released
+  if (released != null) {
+    await released
+  } else if (listening) {
+    await loopTurns()
+  }
 }

@@ -1,4 +1,4 @@
-import { noise } from '@chainsafe/libp2p-noise'
+import { runtimeNoise } from '../fixtures/noise.ts'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { createLibp2p } from 'libp2p'
 import type { ConnectionGater, Libp2p, Listener, Transport, Upgrader } from '@libp2p/interface'
@@ -26,7 +26,7 @@ export async function createNode (opts: NodeOptions): Promise<Libp2p> {
   const node = await createLibp2p({
     addresses: { listen: opts.listen ?? [] },
     transports: [opts.transport],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [runtimeNoise()],
     streamMuxers: [yamux()],
     connectionGater: opts.gater,
     connectionManager: {

@@ -1,5 +1,8 @@
 import { createHook } from 'node:async_hooks'
 import dc from 'node:diagnostics_channel'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
 import type { Socket } from 'node:net'
 
 /**
@@ -58,10 +61,70 @@ export interface TrackedSocket {
 }
 
 /**
- * Sees every socket Node creates while it is active, whoever creates it: the
+ * Whether this runtime publishes `net.connect()` sockets on the
+ * `net.client.socket` diagnostics channel (Node and Deno do, synchronously;
+ * Bun does not). Asked once, with a connect to a unix path that does not
+ * exist, destroyed at once, so no network is touched.
+ */
+export const NET_CHANNELS_PUBLISH = ((): boolean => {
+  let published = false
+  const seen = (): void => { published = true }
+  dc.subscribe('net.client.socket', seen)
+  try {
+    const probe = net.connect(path.join(os.tmpdir(), `rx-tcp-no-such-${process.pid}.sock`))
+    probe.on('error', () => {})
+    probe.destroy()
+  } finally {
+    dc.unsubscribe('net.client.socket', seen)
+  }
+  return published
+})()
+
+/** the trackers started where the channels publish nothing, fed by the prototype hooks below */
+const hooked = new Set<SocketTracker>()
+let unhook: (() => void) | undefined
+
+/**
+ * Where the diagnostics channels publish nothing, the same two moments through
+ * `net`'s prototypes: `Socket.prototype.connect` (every client socket, also
+ * those of `net.connect()`) and a `Server`'s emit of `'connection'` (every
+ * accepted socket, before any listener of it runs).
+ */
+function hook (tracker: SocketTracker): void {
+  hooked.add(tracker)
+  if (unhook != null) return
+  const connect = net.Socket.prototype.connect
+  const emit = net.Server.prototype.emit
+  const clients = new WeakSet<Socket>()
+  net.Socket.prototype.connect = function (this: Socket, ...args: unknown[]) {
+    if (!clients.has(this)) {
+      clients.add(this)
+      for (const t of hooked) t.seen(this, 'client')
+    }
+    return (connect as (...a: unknown[]) => Socket).apply(this, args)
+  } as typeof connect
+  net.Server.prototype.emit = function (this: net.Server, event: string | symbol, ...args: unknown[]) {
+    if (event === 'connection') for (const t of hooked) t.seen(args[0] as Socket, 'server')
+    return (emit as (this: net.Server, e: string | symbol, ...a: unknown[]) => boolean).call(this, event, ...args)
+  } as typeof emit
+  unhook = () => {
+    net.Socket.prototype.connect = connect
+    net.Server.prototype.emit = emit
+    unhook = undefined
+  }
+}
+
+function unhookTracker (tracker: SocketTracker): void {
+  hooked.delete(tracker)
+  if (hooked.size === 0) unhook?.()
+}
+
+/**
+ * Sees every socket the runtime creates while it is active, whoever creates it: the
  * `net.client.socket` channel publishes each `net.connect()` socket (raw
  * clients and libp2p dialers alike) and `net.server.socket` each accepted
- * one, before any listener code runs.
+ * one, before any listener code runs. Where the channels publish nothing
+ * (Bun), prototype hooks on `net.Socket` and `net.Server` see the same sockets.
  */
 export class SocketTracker {
   readonly sockets: TrackedSocket[] = []
@@ -71,14 +134,27 @@ export class SocketTracker {
   private readonly onServer = (msg: unknown): void => { this.track((msg as { socket: Socket }).socket, 'server') }
 
   start (): this {
-    dc.subscribe('net.client.socket', this.onClient)
-    dc.subscribe('net.server.socket', this.onServer)
+    if (NET_CHANNELS_PUBLISH) {
+      dc.subscribe('net.client.socket', this.onClient)
+      dc.subscribe('net.server.socket', this.onServer)
+    } else {
+      hook(this)
+    }
     return this
   }
 
   stop (): void {
-    dc.unsubscribe('net.client.socket', this.onClient)
-    dc.unsubscribe('net.server.socket', this.onServer)
+    if (NET_CHANNELS_PUBLISH) {
+      dc.unsubscribe('net.client.socket', this.onClient)
+      dc.unsubscribe('net.server.socket', this.onServer)
+    } else {
+      unhookTracker(this)
+    }
+  }
+
+  /** a socket the prototype hooks saw (where the channels publish nothing) */
+  seen (socket: Socket, side: 'client' | 'server'): void {
+    this.track(socket, side)
   }
 
   private readonly waiters: Array<{ count: number, resolve: () => void }> = []

@@ -9,8 +9,8 @@ import { createRequire } from 'node:module'
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
-import { parseArgs } from 'node:util'
 import { runCell } from './cells.ts'
+import { parseCli } from '../fixtures/cli.ts'
 import { CLOSE_TIMEOUT_MS } from './js-node.ts'
 import { netnsPair } from './netns-pair.ts'
 import { buildDir, buildPeer, killAllPeers } from './peers.ts'
@@ -21,29 +21,9 @@ import type { PeerBinary, PeerKind } from './peers.ts'
 
 const REPO = resolve(import.meta.dirname, '../..')
 
-const HELP = `npm run interop -- [options]
-  --peers LIST        go,rust (default); js adds the JavaScript stand-in (test/interop/js-peer.ts)
-  --transports LIST   rx,ref (default): rx-tcp from src/, @libp2p/tcp 11
-  --directions LIST   dial,listen (default): the JS node dials / the JS node listens
-  --scenarios LIST    ${Object.keys(SCENARIOS).join(',')} (default: all)
-  --netns MODE        auto (default: the same cells across two namespaces with 3 % loss
-                      where root, iproute2 and nftables exist), on (fail without them), off
-  --loss PERCENT      loss on each side of the namespace link (default 3)
-  --out FILE          JSON to write (default .results/interop/latest.json)
-  --record FILE       also write the JSON to FILE (a committed copy, e.g. docs/results/interop-<date>.json)
-  --perf              run the perf comparison instead (see --perf --help)
-  --help              this text
-The peers are built by test/interop/{go,rust}/build.sh into test/interop/.build/ (rebuilt only
-when their sources or lockfile change); without go or cargo their cells are skipped, saying why.`
-
 const TRANSPORTS: JsTransport[] = ['rx', 'ref']
 const DIRECTIONS: Record<string, Direction> = { dial: 'js-dials', listen: 'js-listens' }
 const PEERS: PeerKind[] = ['go', 'rust', 'js']
-
-function usage (message: string): never {
-  process.stderr.write(`interop: ${message}\n\n${HELP}\n`)
-  process.exit(2)
-}
 
 if (process.argv.includes('--perf')) {
   await import('./perf.ts')
@@ -51,47 +31,32 @@ if (process.argv.includes('--perf')) {
   await matrix()
 }
 
-function list<T extends string> (name: string, text: string | undefined, allowed: readonly string[], fallback: T[]): T[] {
-  if (text == null) return fallback
-  const items = text.split(',').map((s) => s.trim()).filter((s) => s !== '')
-  const bad = items.find((s) => !allowed.includes(s))
-  if (bad != null || items.length === 0) usage(`--${name} ${text}: ${bad ?? '(empty)'} is not one of ${allowed.join(', ')}`)
-  return items as T[]
-}
-
 async function matrix (): Promise<void> {
-  let parsed
-  try {
-    parsed = parseArgs({
-      options: {
-        peers: { type: 'string' },
-        transports: { type: 'string' },
-        directions: { type: 'string' },
-        scenarios: { type: 'string' },
-        netns: { type: 'string', default: 'auto' },
-        loss: { type: 'string', default: '3' },
-        out: { type: 'string' },
-        record: { type: 'string' },
-        help: { type: 'boolean', default: false }
-      },
-      strict: true,
-      allowPositionals: false
-    })
-  } catch (err: any) {
-    usage(String(err?.message ?? err).split('\n')[0])
-  }
-  const args = parsed.values
-  if (args.help === true) {
-    console.log(HELP)
-    process.exit(0)
-  }
-  const peers = list<PeerKind>('peers', args.peers, PEERS, ['go', 'rust'])
-  const transports = list<JsTransport>('transports', args.transports, TRANSPORTS, TRANSPORTS)
-  const directions = list<string>('directions', args.directions, Object.keys(DIRECTIONS), Object.keys(DIRECTIONS)).map((d) => DIRECTIONS[d])
-  const scenarios = list<string>('scenarios', args.scenarios, Object.keys(SCENARIOS), Object.keys(SCENARIOS))
-  if (!['auto', 'on', 'off'].includes(args.netns)) usage(`--netns ${args.netns}: not one of auto, on, off`)
-  const loss = Number(args.loss)
-  if (!Number.isFinite(loss) || loss < 0 || loss > 50) usage(`--loss ${args.loss}: not a percentage from 0 to 50`)
+  const args = parseCli({
+    tool: 'interop',
+    summary: 'go-libp2p and rust-libp2p peers against js-libp2p on rx-tcp and on @libp2p/tcp, both directions, every\n' +
+      'scenario, over loopback and across two lossy namespaces. The peers are built by test/interop/{go,rust}/build.sh\n' +
+      'into test/interop/.build/ (rebuilt only when their sources or lockfile change); without go or cargo their cells\n' +
+      'are skipped, saying why. --perf runs the perf comparison instead (see --perf --help).',
+    options: {
+      peers: { type: 'list', choices: PEERS, default: ['go', 'rust'], description: 'go, rust; js adds the JavaScript stand-in (test/interop/js-peer.ts)' },
+      transports: { type: 'list', choices: TRANSPORTS, default: TRANSPORTS, description: 'rx (rx-tcp from src/), ref (@libp2p/tcp 11)' },
+      directions: { type: 'list', choices: Object.keys(DIRECTIONS), default: Object.keys(DIRECTIONS), description: 'dial: the JS node dials; listen: the JS node listens' },
+      scenarios: { type: 'list', choices: Object.keys(SCENARIOS), default: Object.keys(SCENARIOS), description: 'the scenarios to run' },
+      netns: { type: 'string', choices: ['auto', 'on', 'off'], default: 'auto', description: 'auto: the same cells across two namespaces with 3 % loss where root, iproute2 and nftables exist; on: fail without them' },
+      loss: { type: 'number', min: 0, max: 50, default: 3, placeholder: 'PERCENT', description: 'loss on each side of the namespace link' },
+      out: { type: 'string', placeholder: 'FILE', description: 'JSON to write (default .results/interop/latest.json)' },
+      record: { type: 'string', placeholder: 'NAME', description: 'also write the JSON to docs/results/NAME.json (a committed run; a path is taken as it is)' },
+      perf: { type: 'boolean', description: 'run the perf comparison instead (see --perf --help)' }
+    },
+    examples: ['npm run interop -- --peers go --transports rx --scenarios ping,echo --netns off', 'npm run interop -- --record interop-2026-12-01']
+  })
+  const peers = args.peers as PeerKind[]
+  const transports = args.transports as JsTransport[]
+  const directions = args.directions.map((d) => DIRECTIONS[d])
+  const scenarios = args.scenarios
+  const loss = args.loss
+  const record = args.record == null ? undefined : /[/\\]|\.json$/.test(args.record) ? args.record : join(REPO, 'docs/results', `${args.record}.json`)
 
   const started = Date.now()
   const log = (line: string): void => { process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`) }
@@ -195,7 +160,7 @@ async function matrix (): Promise<void> {
     cells: results
   }
   const out = args.out ?? join(REPO, '.results/interop/latest.json')
-  for (const file of [out, ...(args.record != null ? [args.record] : [])]) {
+  for (const file of [out, ...(record != null ? [record] : [])]) {
     mkdirSync(dirname(resolve(file)), { recursive: true })
     writeFileSync(file, JSON.stringify(result, null, 2) + '\n')
     console.log(`\nwrote ${file}`)
