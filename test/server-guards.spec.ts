@@ -4,18 +4,15 @@
  * clients (`fetch` through undici's Agent for http and https, `tls.connect`)
  * on loopback addresses and a self-signed certificate made by `openssl`.
  */
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import net from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import tls from 'node:tls'
 import { pipe } from 'rxjs'
 import { Agent } from 'undici'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { denyCidr, guardServer, proxyProtocol, upgradeCap } from '../operators/index.ts'
+import { selfSigned } from './fixtures/certificate.ts'
 import { v1Header } from './fixtures/proxy-headers.ts'
 import { destroyAll } from './fixtures/raw-sockets.ts'
 import { tcpHandles, waitForEvent, waitUntil, within } from './fixtures/wait.ts'
@@ -25,26 +22,10 @@ import type { Subscription } from 'rxjs'
 
 type Kind = 'http' | 'https' | 'tls'
 
-/** a key and a self-signed certificate for 127.0.0.1, or why there is none */
-function selfSigned (): { key?: Buffer, cert?: Buffer, reason?: string, dir?: string } {
-  const dir = mkdtempSync(join(tmpdir(), `rx-tcp-cert-${process.pid}-`))
-  try {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')
-    ], { stdio: 'ignore', timeout: 10_000 })
-    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')), dir }
-  } catch (err: any) {
-    rmSync(dir, { recursive: true, force: true })
-    return { reason: `openssl could not make a certificate: ${String(err.message)}` }
-  }
-}
-
 const certificate = selfSigned()
 if (certificate.reason != null) console.warn(`https and tls guard tests skipped: ${certificate.reason}`)
 afterAll(() => {
-  if (certificate.dir != null) rmSync(certificate.dir, { recursive: true, force: true })
+  certificate.remove()
 })
 
 interface Guarded {
