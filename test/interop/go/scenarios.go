@@ -144,14 +144,17 @@ func runStreams(ctx context.Context, h host.Host, _ *identified, p peer.ID, o op
 	return nil
 }
 
-func runIdentify(ctx context.Context, _ host.Host, ids *identified, p peer.ID, _ options) error {
+func runIdentify(ctx context.Context, _ host.Host, ids *identified, p peer.ID, o options) error {
 	// the identify line itself is printed by watch, as for every identify
 	select {
 	case <-ids.wait(p):
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("no identify from %s: %w", p, ctx.Err())
 	}
+	// stay connected a moment, so that the remote's identify of us (which runs
+	// at the same time) completes before this process exits and closes
+	time.Sleep(time.Duration(or(o.holdMs, 500)) * time.Millisecond)
+	return nil
 }
 
 func runHold(ctx context.Context, h host.Host, _ *identified, p peer.ID, o options) error {
