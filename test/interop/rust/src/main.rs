@@ -297,7 +297,12 @@ async fn run(opts: Opts) -> i32 {
                         ("listenAddrs", list(info.listen_addrs.iter().map(|a| a.to_string()))),
                     ]);
                     if opts.run == Some(Run::Identify) && remote.map(|r| r.0) == Some(peer_id) && !finishing {
-                        let _ = ctl_tx.send(Ctl::Finished(Ok(())));
+                        // stay connected a moment, so that the remote's identify of us completes before we close
+                        let (ctl, hold) = (ctl_tx.clone(), Duration::from_millis(opts.hold_ms.unwrap_or(500)));
+                        tokio::spawn(async move {
+                            tokio::time::sleep(hold).await;
+                            let _ = ctl.send(Ctl::Finished(Ok(())));
+                        });
                     }
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, connection, result })) => {
