@@ -109,7 +109,6 @@ function messageOf (err: unknown): string {
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
 export async function runChurn (opts: ChurnOptions): Promise<ChurnResult> {
-
   const uncaught = new Map<string, { kind: string, message: string, count: number, stack: string }>()
   const trap = (kind: string) => (err: unknown): void => {
     const message = messageOf(err)
@@ -182,7 +181,8 @@ async function churn (opts: ChurnOptions, uncaught: Map<string, { kind: string, 
   }
 
   const slots: Array<Slot | undefined> = await Promise.all(Array.from({ length: opts.nodes }, start))
-  let running = true
+  // the end of the run, as the loops see it
+  const end = new AbortController()
 
   const operate = async (r: Random): Promise<void> => {
     const i = r.int(0, opts.nodes - 1)
@@ -239,7 +239,7 @@ async function churn (opts: ChurnOptions, uncaught: Map<string, { kind: string, 
   }
 
   const loop = async (r: Random): Promise<void> => {
-    while (running) {
+    while (!end.signal.aborted) {
       // an operation that throws past its own catch is the harness's fault: counted, and the loop goes on
       await operate(r).catch((err) => { failed(new Error(`harness: ${messageOf(err)}`)) })
       await sleep(r.int(0, 10))
@@ -247,11 +247,11 @@ async function churn (opts: ChurnOptions, uncaught: Map<string, { kind: string, 
   }
 
   const replace = async (r: Random): Promise<void> => {
-    while (running) {
+    while (!end.signal.aborted) {
       // the wait is cut short at the end of the run, in steps, so no long timer outlives it
       const wait = performance.now() + r.int(replaceMin, replaceMax)
-      while (running && performance.now() < wait) await sleep(Math.min(100, wait - performance.now()))
-      if (!running) break
+      while (!end.signal.aborted && performance.now() < wait) await sleep(Math.min(100, wait - performance.now()))
+      if (end.signal.aborted) break
       const k = r.int(0, opts.nodes - 1)
       const old = slots[k]
       if (old == null) continue
@@ -274,7 +274,7 @@ async function churn (opts: ChurnOptions, uncaught: Map<string, { kind: string, 
   const loops = Array.from({ length: concurrency }, async () => { await loop(rng.fork()) })
   const replacing = replace(rng.fork())
   await sleep(opts.durationMs)
-  running = false
+  end.abort()
   await Promise.all([...loops, replacing])
   clearInterval(progress)
   const durationMs = elapsed()
