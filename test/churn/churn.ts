@@ -181,8 +181,8 @@ async function churn (opts: ChurnOptions, uncaught: Map<string, { kind: string, 
   }
 
   const slots: Array<Slot | undefined> = await Promise.all(Array.from({ length: opts.nodes }, start))
-  // set false once the run's time is up, by the timer below; the loops read it between awaits
-  let running = true
+  // the end of the run, as the loops see it
+  const end = new AbortController()
 
   const operate = async (r: Random): Promise<void> => {
     const i = r.int(0, opts.nodes - 1)
@@ -239,8 +239,7 @@ async function churn (opts: ChurnOptions, uncaught: Map<string, { kind: string, 
   }
 
   const loop = async (r: Random): Promise<void> => {
-    // eslint-disable-next-line no-unmodified-loop-condition -- `running` is cleared when the run ends
-    while (running) {
+    while (!end.signal.aborted) {
       // an operation that throws past its own catch is the harness's fault: counted, and the loop goes on
       await operate(r).catch((err) => { failed(new Error(`harness: ${messageOf(err)}`)) })
       await sleep(r.int(0, 10))
@@ -248,13 +247,11 @@ async function churn (opts: ChurnOptions, uncaught: Map<string, { kind: string, 
   }
 
   const replace = async (r: Random): Promise<void> => {
-    // eslint-disable-next-line no-unmodified-loop-condition -- `running` is cleared when the run ends
-    while (running) {
+    while (!end.signal.aborted) {
       // the wait is cut short at the end of the run, in steps, so no long timer outlives it
       const wait = performance.now() + r.int(replaceMin, replaceMax)
-      // eslint-disable-next-line no-unmodified-loop-condition -- as above
-      while (running && performance.now() < wait) await sleep(Math.min(100, wait - performance.now()))
-      if (!running) break
+      while (!end.signal.aborted && performance.now() < wait) await sleep(Math.min(100, wait - performance.now()))
+      if (end.signal.aborted) break
       const k = r.int(0, opts.nodes - 1)
       const old = slots[k]
       if (old == null) continue
@@ -277,7 +274,7 @@ async function churn (opts: ChurnOptions, uncaught: Map<string, { kind: string, 
   const loops = Array.from({ length: concurrency }, async () => { await loop(rng.fork()) })
   const replacing = replace(rng.fork())
   await sleep(opts.durationMs)
-  running = false
+  end.abort()
   await Promise.all([...loops, replacing])
   clearInterval(progress)
   const durationMs = elapsed()
