@@ -1,6 +1,6 @@
 import { Observable } from 'rxjs'
 import { OpenSockets } from './internal/open-sockets.ts'
-import { checkOptions, integer, invalidOption, required, text } from '../src/core/check.ts'
+import { checkOptions, integer, checkPauseWindow, required, text } from '../src/core/check.ts'
 import type { InboundSocket, Intake } from '../src/core/types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
@@ -40,9 +40,7 @@ export function pauseOnMaxConnections (options: PauseOnMaxConnectionsOptions): M
     reason: text()
   })
   const { closeAbove, listenBelow, reason = 'max-connections' } = options
-  if (closeAbove < listenBelow) {
-    throw invalidOption('pauseOnMaxConnections', `closeAbove (${closeAbove}) must be >= listenBelow (${listenBelow})`)
-  }
+  checkPauseWindow('pauseOnMaxConnections', options)
   return (source) => new Observable<InboundSocket>((subscriber) => {
     let paused: Intake | undefined
     let sourceDone = false

@@ -1,4 +1,4 @@
-import { boolean, checkOptions, fn, integer, invalidOption, ms, number, object, required } from './core/check.ts'
+import { boolean, checkOptions, checkPauseWindow, fn, integer, ms, number, object, required } from './core/check.ts'
 import type { CloseServerOnMaxConnectionsOpts, TCPOptions, TCPSocketOptions } from './index.ts'
 import type { Rules } from './core/check.ts'
 
@@ -46,10 +46,7 @@ const TCP_RULES: Rules<TCPOptions> = {
  */
 export function checkTcpOptions (init: TCPOptions | undefined): void {
   checkOptions('tcp', init, TCP_RULES)
-  const limits = init?.closeServerOnMaxConnections
-  if (limits != null && limits.closeAbove < limits.listenBelow) {
-    throw invalidOption('tcp', `closeServerOnMaxConnections: closeAbove (${limits.closeAbove}) must be >= listenBelow (${limits.listenBelow})`)
-  }
+  if (init?.closeServerOnMaxConnections != null) checkPauseWindow('tcp: closeServerOnMaxConnections', init.closeServerOnMaxConnections)
 }
 
 /**

@@ -27,8 +27,8 @@ import { isMultiaddr } from '@multiformats/multiaddr'
  *
  * The rules object must name every option of the interface (TypeScript
  * says so when one is missing): a new option gets its rule in the same
- * change. A condition across options (`closeAbove >= listenBelow`) follows
- * the call as an ordinary `if` that throws `invalidOption(...)`.
+ * change. A condition across options follows the call, as `checkPauseWindow`
+ * does for `closeAbove >= listenBelow`.
  */
 export interface Rule {
   /** what a good value is, as the message says it: `'an integer from 1 up'` */
@@ -63,14 +63,10 @@ export const TIMEOUT_MAX = 2 ** 31 - 1
  * @param rules - one rule per option
  */
 export function checkOptions<T> (where: string, options: T | undefined, rules: Rules<T>): void {
-  if (options === undefined) {
-    checkFields(where, '', {}, rules)
-    return
-  }
-  if (!isObject(options)) {
+  if (options !== undefined && !isObject(options)) {
     throw invalidOption(where, `the options must be an object, got ${show(options)}`)
   }
-  checkFields(where, '', options as Record<string, unknown>, rules)
+  checkValue(where, '', options ?? {}, object(rules))
 }
 
 /**
@@ -81,29 +77,33 @@ export function invalidOption (where: string, message: string): InvalidParameter
   return new InvalidParametersError(`${where}: ${message}`)
 }
 
+/**
+ * The one condition across options the house has: a pause on the live
+ * socket count (`tcp`'s `closeServerOnMaxConnections`, `pauseOnMaxConnections`)
+ * resumes below where it paused, `closeAbove >= listenBelow`.
+ */
+export function checkPauseWindow (where: string, { closeAbove, listenBelow }: { closeAbove: number, listenBelow: number }): void {
+  if (closeAbove < listenBelow) throw invalidOption(where, `closeAbove (${closeAbove}) must be >= listenBelow (${listenBelow})`)
+}
+
 /** The option must be given */
 export function required (rule: Rule): Rule {
   return { ...rule, required: true }
 }
 
-/** A finite number in `[min, max]`, or above `min` when `above` is set */
-export function number (bounds: { min?: number, max?: number, above?: number } = {}): Rule {
-  const { min, max, above } = bounds
+/** A finite number in `[min, max]`, or above `above` (and up to `max`) */
+export function number ({ min, max, above }: { min?: number, max?: number, above?: number } = {}): Rule {
   return {
     expected: `a number${range(above != null ? `above ${above}` : min, max)}`,
     test: (value) => typeof value === 'number' && Number.isFinite(value) &&
-      (min == null || value >= min) && (max == null || value <= max) && (above == null || value > above)
+      value >= (min ?? -Infinity) && value <= (max ?? Infinity) && value > (above ?? -Infinity)
   }
 }
 
 /** An integer in `[min, max]` */
 export function integer (bounds: { min?: number, max?: number } = {}): Rule {
-  const { min, max } = bounds
-  return {
-    expected: `an integer${range(min, max)}`,
-    test: (value) => Number.isSafeInteger(value) &&
-      (min == null || (value as number) >= min) && (max == null || (value as number) <= max)
-  }
+  const { expected, test } = number(bounds)
+  return { expected: expected.replace('a number', 'an integer'), test: (value) => Number.isSafeInteger(value) && test(value) }
 }
 
 /** A delay in ms that Node's timers take: from 0 to `TIMEOUT_MAX` */
@@ -118,7 +118,7 @@ export function boolean (): Rule {
 
 /** A non-empty string (a reason, a label) */
 export function text (): Rule {
-  return { expected: 'a non-empty string', test: (value) => typeof value === 'string' && value.length > 0 }
+  return { expected: 'a non-empty string', test: (value) => typeof value === 'string' && value !== '' }
 }
 
 /** A function (a callback, an operator) */
@@ -136,12 +136,9 @@ export function object<T> (fields?: Rules<T>, expected = 'an object'): Rule {
   return { expected, test: isObject, fields }
 }
 
-/** An object with these methods (a scheduler, a metrics component) */
+/** An object with these methods (a scheduler, a metrics component, a server) */
 export function withMethods (expected: string, ...methods: readonly string[]): Rule {
-  return {
-    expected,
-    test: (value) => isObject(value) && methods.every((name) => typeof (value as Record<string, unknown>)[name] === 'function')
-  }
+  return { expected, test: (value) => isObject(value) && methods.every((name) => typeof (value as Record<string, unknown>)[name] === 'function') }
 }
 
 /** An RxJS `SchedulerLike` */
@@ -156,12 +153,12 @@ export function netServer (): Rule {
 
 /** A `Multiaddr` */
 export function multiaddr (): Rule {
-  return { expected: 'a Multiaddr', test: (value) => isMultiaddr(value) }
+  return { expected: 'a Multiaddr', test: isMultiaddr }
 }
 
 /** An array whose every element passes `each` (reported as `option[i]`) */
 export function list (each: Rule): Rule {
-  return { expected: `an array, each ${each.expected}`, test: (value) => Array.isArray(value), each }
+  return { expected: `an array, each ${each.expected}`, test: Array.isArray, each }
 }
 
 /** A CIDR block, IPv4 or IPv6: `10.0.0.0/8`, `2001:db8::/32` */
@@ -169,13 +166,8 @@ export function cidr (): Rule {
   return {
     expected: 'a CIDR block such as 10.0.0.0/8 or 2001:db8::/32',
     test: (value) => {
-      if (typeof value !== 'string') {
-        return false
-      }
       try {
-        // eslint-disable-next-line no-new
-        new IpNet(value)
-        return true
+        return typeof value === 'string' && new IpNet(value).network.length > 0
       } catch {
         return false
       }
@@ -183,62 +175,35 @@ export function cidr (): Rule {
   }
 }
 
-function checkFields (where: string, prefix: string, options: Record<string, unknown>, rules: Readonly<Record<string, Rule>>): void {
-  for (const [key, rule] of Object.entries(rules)) {
-    checkValue(where, `${prefix}${key}`, options[key], rule)
-  }
-}
-
 function checkValue (where: string, path: string, value: unknown, rule: Rule): void {
   if (value === undefined) {
-    if (rule.required === true) {
-      throw invalidOption(where, `${path} is required (${rule.expected})`)
-    }
+    if (rule.required === true) throw invalidOption(where, `${path} is required (${rule.expected})`)
     return
   }
-  if (!rule.test(value)) {
-    throw invalidOption(where, `${path} must be ${rule.expected}, got ${show(value)}`)
+  if (!rule.test(value)) throw invalidOption(where, `${path} must be ${rule.expected}, got ${show(value)}`)
+  for (const [key, field] of Object.entries(rule.fields ?? {})) {
+    checkValue(where, path === '' ? key : `${path}.${key}`, (value as Record<string, unknown>)[key], field)
   }
-  if (rule.fields != null) {
-    checkFields(where, `${path}.`, value as Record<string, unknown>, rule.fields)
-  }
-  if (rule.each != null) {
-    (value as unknown[]).forEach((element, i) => {
-      checkValue(where, `${path}[${i}]`, element, required(rule.each as Rule))
-    })
-  }
+  const each = rule.each
+  if (each != null) (value as unknown[]).forEach((element, i) => { checkValue(where, `${path}[${i}]`, element, required(each)) })
 }
 
 function isObject (value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
+/** ` from 0 to 32`, ` from 1 up`, ` up to 9`, ` above 0`, ` above 0 and up to 9`, or nothing */
 function range (min: number | string | undefined, max: number | undefined): string {
-  if (typeof min === 'string') {
-    return max == null ? ` ${min}` : ` ${min} and up to ${max}`
-  }
-  if (min != null && max != null) {
-    return ` from ${min} to ${max}`
-  }
-  if (min != null) {
-    return ` from ${min} up`
-  }
-  return max != null ? ` up to ${max}` : ''
+  const low = typeof min === 'string' ? ` ${min}` : min == null ? '' : ` from ${min}`
+  if (max == null) return typeof min === 'number' ? `${low} up` : low
+  return low === '' ? ` up to ${max}` : `${low}${typeof min === 'string' ? ' and up' : ''} to ${max}`
 }
 
 /** A value as the message shows it: strings quoted, numbers as written, anything else by its kind */
 function show (value: unknown): string {
-  if (typeof value === 'string') {
-    return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)
-  }
-  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value == null) {
-    return String(value)
-  }
-  if (typeof value === 'function') {
-    return 'a function'
-  }
-  if (Array.isArray(value)) {
-    return `an array of ${value.length}`
-  }
-  return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value)
+  if (typeof value === 'function') return 'a function'
+  if (Array.isArray(value)) return `an array of ${value.length}`
+  if (isObject(value)) return `an object (${Object.prototype.toString.call(value).slice(8, -1)})`
+  return String(value)
 }
