@@ -8,7 +8,8 @@ import { aborted$ } from './core/aborted.ts'
 import { closeListeningHandle } from './core/close-handle.ts'
 import { toInboundSocket } from './core/inbound-socket.ts'
 import type { ToInboundSocketOptions } from './core/inbound-socket.ts'
-import { addressLabel, boundAddresses, listenError, toListenOptions } from './addresses.ts'
+import { boundMultiaddr, metricAddress } from './core/addresses.ts'
+import { boundAddresses, listenError, toListenOptions } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT } from './connection.ts'
 import { ListenerIntake, accepted$, listenOn } from './intake.ts'
 import { SocketLifetimes } from './lifetime.ts'
@@ -19,7 +20,7 @@ import type { InboundOperator, InboundSocket, LifetimeOperator } from './core/ty
 import type { MonoTypeOperatorFunction } from 'rxjs'
 import type { AbortOptions, ComponentLogger, Listener, ListenerEvents, Logger, Metrics, Upgrader } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { AddressInfo, Socket } from 'node:net'
+import type { Socket } from 'node:net'
 
 export interface ListenerInit extends TCPCreateListenerOptions {
   upgrader: Upgrader
@@ -61,7 +62,9 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private readonly lifetimes: SocketLifetimes
   private listenAddr?: Multiaddr
   private accepting?: ToInboundSocketOptions
-  private bound?: AddressInfo | string
+  private bound?: Multiaddr
+  /** the bound address as metric labels take it (`host:port` or the unix path) */
+  private label = 'unknown'
   private closed?: Promise<void>
 
   constructor (init: ListenerInit) {
@@ -110,8 +113,9 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
     this.server
       .on('listening', () => {
-        this.bound = this.server.address() ?? undefined
-        this.lifetimes.bind(typeof this.bound === 'string', this.label)
+        this.bound = boundMultiaddr(this.server)
+        this.label = metricAddress(this.bound)
+        this.lifetimes.bind(typeof this.server.address() === 'string', this.label)
         this.metrics.setStatus(ListenerStatus.ACTIVE)
         this.safeDispatchEvent('listening')
       })
@@ -158,7 +162,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.sockets.add(socket)
     const inbound = toInboundSocket(socket, this.accepting as ToInboundSocketOptions)
 
-    if (typeof this.bound !== 'string' && socket.remoteAddress == null) {
+    if (typeof this.server.address() !== 'string' && socket.remoteAddress == null) {
       // the peer left before Node could read its address
       inbound.reject('no-remote-address')
       return undefined
@@ -196,10 +200,6 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.safeDispatchEvent('error', { detail: err })
   }
 
-  private get label (): string {
-    return addressLabel(this.bound ?? null)
-  }
-
   async listen (ma: Multiaddr): Promise<void> {
     // a closed listener is closed for good, whether or not it ever listened
     if (this.shutdown.signal.aborted) {
@@ -225,8 +225,9 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.log('listening on %a (%s)', ma, this.label)
     // a pause re-listens on what the kernel gave this time (port 0 stays the same port)
     const again = { ...options }
-    if (this.bound != null && typeof this.bound !== 'string') {
-      again.port = this.bound.port
+    const bound = this.server.address()
+    if (bound != null && typeof bound !== 'string') {
+      again.port = bound.port
     }
     this.intake.start(again)
     if (this.shutdown.signal.aborted) {
