@@ -1,8 +1,7 @@
 import net from 'node:net'
 import { AlreadyStartedError, InvalidParametersError, NotStartedError } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import { Observable, filter, finalize, identity, ignoreElements, map, mergeMap, pipe, takeUntil } from 'rxjs'
-import { maxConnections } from '../operators/max-connections.ts'
+import { Observable, filter, finalize, identity, ignoreElements, map, mergeMap, takeUntil } from 'rxjs'
 import { pauseOnMaxConnections } from '../operators/pause-on-max-connections.ts'
 import { aborted$ } from './core/aborted.ts'
 import { closeListeningHandle } from './core/close-handle.ts'
@@ -86,11 +85,11 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       allowHalfOpen: init.allowHalfOpen ?? false
     })
 
-    // the listener's own limits are operators from rx-tcp/operators, like an app's
-    this.limits = pipe(
-      init.maxConnections != null ? maxConnections({ max: init.maxConnections }) : identity,
-      limits != null ? pauseOnMaxConnections(limits) : identity
-    )
+    // maxConnections as in @libp2p/tcp: Node closes a socket over the limit
+    // before handing it over, and tells of it ('drop'); the pause is an
+    // operator from rx-tcp/operators, like an app's
+    if (init.maxConnections != null) this.server.maxConnections = init.maxConnections
+    this.limits = limits != null ? pauseOnMaxConnections(limits) : identity
 
     this.metrics = new ListenerMetrics(init.metrics, () => this.label, () => this.sockets.size)
     this.intake = new ListenerIntake({
@@ -120,6 +119,11 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
         this.safeDispatchEvent('listening')
       })
       .on('error', (err: NodeJS.ErrnoException) => { this.onServerError(err) })
+      .on('drop', (drop?: net.DropArgument) => {
+        this.metrics.event('connection')
+        this.log('rejected inbound socket from %s: max-connections', drop?.remoteAddress)
+        this.metrics.rejected('max-connections')
+      })
 
     this.close$ = aborted$(this.shutdown.signal)
 

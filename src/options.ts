@@ -1,6 +1,6 @@
-import { boolean, checkOptions, checkPauseWindow, fn, integer, ms, number, object, required } from './core/check.ts'
+import { boolean, checkOptions, checkPauseWindow, fn, integer, ms, number, object, required } from './core/checker.ts'
 import type { CloseServerOnMaxConnectionsOpts, TCPOptions, TCPSocketOptions } from './index.ts'
-import type { Rules } from './core/check.ts'
+import type { Rules } from './core/checker.ts'
 
 /**
  * The socket options a user can set, for `dialOpts`, `listenOpts`, each
