@@ -2,7 +2,6 @@ import net from 'node:net'
 import { AlreadyStartedError, InvalidParametersError, NotStartedError } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
 import { Observable, filter, finalize, identity, ignoreElements, map, mergeMap, takeUntil } from 'rxjs'
-import { pauseOnMaxConnections } from '../operators/pause-on-max-connections.ts'
 import { aborted$ } from './core/aborted.ts'
 import { closeListeningHandle } from './core/close-handle.ts'
 import { toInboundSocket } from './core/inbound-socket.ts'
@@ -16,7 +15,6 @@ import { ListenerMetrics, ListenerStatus } from './listener-metrics.ts'
 import { closeDeadline, ownedSockets } from './core/owned.ts'
 import type { CloseServerOnMaxConnectionsOpts, TCPCreateListenerOptions } from './index.ts'
 import type { InboundOperator, InboundSocket, LifetimeOperator } from './core/types.ts'
-import type { MonoTypeOperatorFunction } from 'rxjs'
 import type { AbortOptions, ComponentLogger, Listener, ListenerEvents, Logger, Metrics, Upgrader } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'
@@ -56,7 +54,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private readonly close$: Observable<void>
   private readonly closeTimeout: number
   private readonly pipelineDone: Promise<void>
-  private readonly limits: MonoTypeOperatorFunction<InboundSocket>
+  /** intake is paused by closeServerOnMaxConnections */
+  private maxPaused = false
   private readonly metrics: ListenerMetrics
   private readonly lifetimes: SocketLifetimes
   private listenAddr?: Multiaddr
@@ -86,10 +85,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     })
 
     // maxConnections as in @libp2p/tcp: Node closes a socket over the limit
-    // before handing it over, and tells of it ('drop'); the pause is an
-    // operator from rx-tcp/operators, like an app's
+    // before handing it over, and tells of it ('drop')
     if (init.maxConnections != null) this.server.maxConnections = init.maxConnections
-    this.limits = limits != null ? pauseOnMaxConnections(limits) : identity
 
     this.metrics = new ListenerMetrics(init.metrics, () => this.label, () => this.sockets.size)
     this.intake = new ListenerIntake({
@@ -152,7 +149,6 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     return accepted$(this.server).pipe(
       map((socket) => this.own(socket)),
       filter((inbound): inbound is InboundSocket => inbound != null),
-      this.limits,
       this.init.inbound ?? identity,
       mergeMap((inbound) => this.lifetimes.lifetime$(inbound).pipe(this.init.lifetime?.(inbound) ?? identity)),
       ignoreElements(),
@@ -164,6 +160,14 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private own (socket: Socket): InboundSocket | undefined {
     this.metrics.event('connection')
     this.sockets.add(socket)
+    const limits = this.init.closeServerOnMaxConnections
+    if (limits != null) {
+      socket.on('close', this.resumeBelow)
+      if (!this.maxPaused && this.sockets.size >= limits.closeAbove) {
+        this.maxPaused = true
+        this.intake.pause('max-connections')
+      }
+    }
     const inbound = toInboundSocket(socket, this.accepting as ToInboundSocketOptions)
 
     if (typeof this.server.address() !== 'string' && socket.remoteAddress == null) {
@@ -173,6 +177,18 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     }
 
     return inbound
+  }
+
+  /**
+   * closeServerOnMaxConnections, as in `@libp2p/tcp`: intake paused at
+   * `closeAbove` live sockets resumes once fewer than `listenBelow` are
+   * (one handler for every socket, run after the registry has counted the close)
+   */
+  private readonly resumeBelow = (): void => {
+    if (this.maxPaused && this.sockets.size < (this.init.closeServerOnMaxConnections?.listenBelow ?? 0)) {
+      this.maxPaused = false
+      this.intake.resume('max-connections')
+    }
   }
 
   /** counts an event a stage reports for one of the listener's sockets (`InboundSocket.count`) */
