@@ -1,28 +1,20 @@
 import { TimeoutError } from '@libp2p/interface'
 import { AbstractMultiaddrConnection } from '@libp2p/utils'
-import type { AbortOptions, CounterGroup, Logger, MessageStreamDirection, MultiaddrConnection } from '@libp2p/interface'
-import type { SendResult } from '@libp2p/utils'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import type { AbortOptions, MultiaddrConnection } from '@libp2p/interface'
+import type { AbstractMultiaddrConnectionInit, SendResult } from '@libp2p/utils'
 import type { Socket } from 'node:net'
-
-/** Inactivity timeout when none is configured, as in `@libp2p/tcp` */
-export const DEFAULT_INACTIVITY_TIMEOUT = 2 * 60_000
 
 /** How long a graceful close may take before the socket is destroyed, as in `@libp2p/tcp` */
 export const DEFAULT_CLOSE_TIMEOUT = 500
 
-export interface SocketConnectionInit {
+export interface SocketConnectionInit extends AbstractMultiaddrConnectionInit {
   socket: Socket
-  remoteAddr: Multiaddr
-  localAddr?: Multiaddr
-  direction: MessageStreamDirection
   /** the socket is a unix domain socket (no RST exists there) */
   unix: boolean
+  /** ms without traffic after which the connection is aborted with a `TimeoutError` (0: never; default 2 minutes, as in `@libp2p/tcp`) */
   inactivityTimeout?: number
+  /** how long a graceful close may take before the socket is destroyed (default 500 ms) */
   closeTimeout?: number
-  log: Logger
-  metrics?: CounterGroup
-  metricPrefix?: string
 }
 
 /**
@@ -65,7 +57,7 @@ class SocketConnection extends AbstractMultiaddrConnection {
       this.log('inactivity timeout on %a', remoteAddr)
       this.abort(new TimeoutError(`connection to ${remoteAddr.toString()} was inactive for ${socket.timeout ?? 0}ms`))
     })
-    socket.setTimeout(init.inactivityTimeout ?? DEFAULT_INACTIVITY_TIMEOUT)
+    socket.setTimeout(init.inactivityTimeout ?? 120_000)
   }
 
   /**

@@ -15,12 +15,6 @@ export const SOCKET_OPTION_RULES: Rules<TCPSocketOptions> = {
   allowHalfOpen: boolean()
 }
 
-const CLOSE_SERVER_RULES: Rules<CloseServerOnMaxConnectionsOpts> = {
-  listenBelow: required(integer({ min: 0 })),
-  closeAbove: required(integer({ min: 0 })),
-  onListenError: fn()
-}
-
 /**
  * One rule per option of `tcp(init)`. Timeouts are ms that Node's timers
  * take (0 turns an inactivity timeout off, as in `@libp2p/tcp`); counts are
@@ -31,7 +25,7 @@ const TCP_RULES: Rules<TCPOptions> = {
   outboundSocketInactivityTimeout: ms(),
   maxConnections: integer({ min: 0 }),
   backlog: integer({ min: 0 }),
-  closeServerOnMaxConnections: object(CLOSE_SERVER_RULES),
+  closeServerOnMaxConnections: object<CloseServerOnMaxConnectionsOpts>({ listenBelow: required(integer({ min: 0 })), closeAbove: required(integer({ min: 0 })), onListenError: fn() }),
   dialOpts: object(SOCKET_OPTION_RULES),
   listenOpts: object(SOCKET_OPTION_RULES),
   closeTimeout: ms(),
