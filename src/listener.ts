@@ -17,7 +17,7 @@ import type { CloseServerOnMaxConnectionsOpts, TCPCreateListenerOptions } from '
 import type { InboundOperator, InboundSocket, LifetimeOperator } from './core/types.ts'
 import type { AbortOptions, ComponentLogger, Listener, ListenerEvents, Logger, Metrics, Upgrader } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { Socket } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 
 export interface ListenerInit extends TCPCreateListenerOptions {
   upgrader: Upgrader
@@ -109,7 +109,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
     this.server
       .on('listening', () => {
-        this.bound = boundMultiaddr(this.server)
+        this.bound = boundMultiaddr(this.server.address() as AddressInfo | string)
         this.label = metricAddress(this.bound)
         this.lifetimes.bind(typeof this.server.address() === 'string', this.label)
         this.metrics.setStatus(ListenerStatus.ACTIVE)

@@ -1,6 +1,6 @@
 import { InvalidParametersError } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
 import { Observable } from 'rxjs'
-import { boundMultiaddr } from '../../src/core/addresses.ts'
 import { serverIntake } from '../../src/core/server-intake.ts'
 import { toInboundSocket } from '../../src/core/inbound-socket.ts'
 import { checkOptions, fn, multiaddr as multiaddrRule, netServer, object, required } from '../../src/core/check.ts'
@@ -9,8 +9,6 @@ import type { ServerIntakeOptions } from '../../src/core/server-intake.ts'
 import type { InboundSocket, RejectListener } from '../../src/core/types.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Server, Socket } from 'node:net'
-
-export { boundMultiaddr }
 
 /** The options of `acceptSockets`. */
 export interface AcceptSocketsOptions extends Pick<ServerIntakeOptions, 'listen'> {
@@ -92,4 +90,17 @@ export function acceptSockets (server: Server, options: AcceptSocketsOptions = {
       server.off('error', fail)
     }
   })
+}
+
+/** The multiaddr a server is bound to. */
+export function boundMultiaddr (server: Server): Multiaddr {
+  const address = server.address()
+  if (address == null) {
+    throw new Error('server is not listening')
+  }
+  if (typeof address === 'string') {
+    return multiaddr(`/unix/${encodeURIComponent(address)}`)
+  }
+  const family = address.family === 'IPv6' ? 'ip6' : 'ip4'
+  return multiaddr(`/${family}/${address.address}/tcp/${address.port}`)
 }

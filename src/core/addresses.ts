@@ -1,6 +1,6 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { Server } from 'node:net'
+import type { AddressInfo } from 'node:net'
 
 /** `::ffff:1.2.3.4` and `::ffff:102:304`: an IPv4 address in an IPv6 one, as a dual-stack socket shows an IPv4 peer */
 const IPV4_MAPPED_DOTTED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i
@@ -30,16 +30,12 @@ export function tcpMultiaddr (ip: string, port: number): Multiaddr {
 }
 
 /**
- * The multiaddr a server is bound to: `/ip4|ip6/…/tcp/…` with the port the
- * kernel chose, or `/unix/…` for a path.
- *
- * @throws Error when the server is not listening
+ * The multiaddr of an address a server is bound to, as `server.address()`
+ * gives it: `/ip4|ip6/…/tcp/…` (a zone as `/ip6zone/…`), or `/unix/…` for a
+ * path.
  */
-export function boundMultiaddr (server: Server): Multiaddr {
-  const address = server.address()
-  if (address == null) throw new Error('server is not listening')
-  if (typeof address === 'string') return multiaddr(`/unix/${encodeURIComponent(address)}`)
-  return tcpMultiaddr(address.address, address.port)
+export function boundMultiaddr (bound: AddressInfo | string): Multiaddr {
+  return typeof bound === 'string' ? multiaddr(`/unix/${encodeURIComponent(bound)}`) : tcpMultiaddr(bound.address, bound.port)
 }
 
 /**
