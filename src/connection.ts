@@ -8,6 +8,7 @@ import type { Socket } from 'node:net'
 export const DEFAULT_CLOSE_TIMEOUT = 500
 
 export interface SocketConnectionInit extends AbstractMultiaddrConnectionInit {
+  /** a connected socket whose owner listens for its 'error' (the listener's and the dialer's registries do) */
   socket: Socket
   /** the socket is a unix domain socket (no RST exists there) */
   unix: boolean
@@ -40,18 +41,17 @@ class SocketConnection extends AbstractMultiaddrConnection {
     this.closeTimeout = init.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
 
     // `on` rather than `once`: end, close and timeout come once per socket
-    // (or are harmless again), and an idle connection keeps no once-wrappers
+    // (or are harmless again), and an idle connection keeps no once-wrappers.
+    // No 'error' listener of its own: the socket's owner has one (the
+    // listener's and the dialer's registries), and the error that closed the
+    // socket is read from `socket.errored` at its 'close'
     socket.on('data', (buf: Buffer) => { this.onData(buf) })
     socket.on('drain', () => { this.safeDispatchEvent('drain') })
-    socket.on('error', (err: Error) => {
-      this.log('socket error on %a - %e', remoteAddr, err)
-      this.transportEnded(err)
-    })
-    // the remote sent FIN: with allowHalfOpen off Node answers with its own
-    // FIN and 'close' follows, so only the readable end is reported here
     socket.on('end', () => { this.transportEnded() })
     socket.on('close', (hadError: boolean) => {
-      this.transportEnded(hadError ? new Error(`connection to ${remoteAddr.toString()} closed with a transmission error`) : undefined)
+      const err = hadError ? socket.errored ?? new Error(`connection to ${remoteAddr.toString()} closed with a transmission error`) : undefined
+      if (err != null) this.log('socket error on %a - %e', remoteAddr, err)
+      this.transportEnded(err)
     })
     socket.on('timeout', () => {
       this.log('inactivity timeout on %a', remoteAddr)

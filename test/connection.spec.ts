@@ -27,6 +27,8 @@ async function wrapped (closeTimeout?: number, peerHalfOpen = false): Promise<{ 
   peer.on('error', () => {})
   cleanup.push(() => { peer.destroy() })
   const socket = await accepted
+  // as the socket's owner does (the listener's registry): the connection reads the error at 'close'
+  socket.on('error', () => {})
   cleanup.push(() => { socket.destroy() })
   const conn = toMultiaddrConnection({
     socket,
@@ -72,6 +74,18 @@ describe("a connection's listeners", () => {
     peer.destroy()
     await waitUntil(() => closes === 1, 2000, "the connection's close")
     expect(conn.status).toBe('closed')
+  })
+})
+
+describe("a connection's error", () => {
+  it('aborts the connection with the error that closed the socket (a reset from the peer)', async () => {
+    const { conn, peer } = await wrapped()
+    const closed = new Promise<any>(resolve => { conn.addEventListener('close', resolve) })
+    // the peer's RST errors the socket (ECONNRESET), or the next write into it does (EPIPE)
+    peer.resetAndDestroy()
+    const evt = await within(closed, 5_000, "the connection's close after the peer's reset")
+    expect(conn.status).toBe('aborted')
+    expect(evt.error?.code).toMatch(/^(ECONNRESET|EPIPE)$/)
   })
 })
 
