@@ -1,6 +1,6 @@
 import { Observable } from 'rxjs'
 import { OpenSockets } from './internal/open-sockets.ts'
-import { checkOptions, checkPauseWindow, integer, required, text } from '../src/core/checker.ts'
+import { checkOptions, checkPauseWindow, integer, required, text } from '../src/core/check.ts'
 import type { InboundSocket, Intake } from '../src/core/types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 

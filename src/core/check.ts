@@ -11,6 +11,11 @@ import type { Rule } from './checker.ts'
  */
 export * from './checker.ts'
 
+/** A non-empty string (a reason, a label) */
+export function text (): Rule {
+  return { expected: 'a non-empty string', test: (value) => typeof value === 'string' && value !== '' }
+}
+
 /** An RxJS `SchedulerLike` */
 export function scheduler (): Rule {
   return withMethods('an RxJS scheduler (with now() and schedule())', 'now', 'schedule')

@@ -118,11 +118,6 @@ export function boolean (): Rule {
   return { expected: 'true or false', test: (value) => typeof value === 'boolean' }
 }
 
-/** A non-empty string (a reason, a label) */
-export function text (): Rule {
-  return { expected: 'a non-empty string', test: (value) => typeof value === 'string' && value !== '' }
-}
-
 /** A function (a callback, an operator) */
 export function fn (): Rule {
   return { expected: 'a function', test: (value) => typeof value === 'function' }
