@@ -1,0 +1,56 @@
+import { TestScheduler } from 'rxjs/testing'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { forSocket, operate, operatorObserver } from '../../src/core/operate.ts'
+import { fakeInbounds, marbleScheduler } from '../fixtures/operators-fakes.ts'
+
+describe('operate', () => {
+  let scheduler: TestScheduler
+  beforeEach(() => { scheduler = marbleScheduler(TestScheduler, expect) })
+
+  const failOn = (bad: string) => operate<string, string>((source, subscriber) =>
+    source.subscribe(operatorObserver(subscriber, (value) => {
+      if (value === bad) {
+        throw new Error(`bad ${value}`)
+      }
+      subscriber.next(value)
+    })))
+
+  it('turns a throw in next into an error of the stream, and unsubscribes the source', () => {
+    scheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
+      const source = hot('--a--b--c--|')
+      expectObservable(source.pipe(failOn('b'))).toBe('--a--#', undefined, new Error('bad b'))
+      expectSubscriptions(source.subscriptions).toBe('^----!')
+    })
+  })
+
+  it('forwards completion and errors by default, and a throw in their handlers as an error', () => {
+    const throwing = operate<string, string>((source, subscriber) =>
+      source.subscribe(operatorObserver(subscriber, undefined, () => { throw new Error('on complete') })))
+    scheduler.run(({ hot, expectObservable }) => {
+      expectObservable(hot('--a--|').pipe(failOn('x'))).toBe('--a--|')
+      expectObservable(hot('--a--#').pipe(failOn('x'))).toBe('--a--#')
+      expectObservable(hot('--a--|').pipe(throwing)).toBe('--a--#', undefined, new Error('on complete'))
+    })
+  })
+
+  it('errors the subscriber when init throws', () => {
+    const broken = operate<string, string>(() => { throw new Error('init') })
+    scheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
+      const source = hot('--a--|')
+      expectObservable(source.pipe(broken)).toBe('#', undefined, new Error('init'))
+      expectSubscriptions(source.subscriptions).toBe([])
+    })
+  })
+})
+
+describe('forSocket', () => {
+  it('rejects the socket whose work threw, under stage-error, and only it', () => {
+    const scheduler = marbleScheduler(TestScheduler, expect)
+    const fake = fakeInbounds(scheduler)
+    const s = fake.many({ a: '10.0.0.1', b: '10.0.0.2' })
+    expect(forSocket(s.a, () => { throw new Error('boom') })).toBe(false)
+    expect(forSocket(s.b, () => {})).toBe(true)
+    expect(fake.rejected).toEqual(['a stage-error @0'])
+    expect(fake.rejectErrors.map(({ message }) => message)).toEqual(['boom'])
+  })
+})
