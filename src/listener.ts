@@ -214,7 +214,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     try {
       this.listenAddr = ma
       // one options object for every socket this listener accepts
-      this.accepting = { localAddr: ma, intake: this.intake, onReject: this.onReject, count: this.countEvent }
+      this.accepting = { localAddr: ma, intake: this.intake, onReject: this.onReject, count: this.countEvent, closed$: this.sockets.closed$ }
       await listenOn(this.server, options)
     } catch (err: any) {
       this.listenAddr = undefined

@@ -117,4 +117,31 @@ describe('the registries built on it', () => {
     expect(owned.size).toBe(0)
     expect(owned.stragglers).toBe(0)
   })
+  it('ownedSockets drives a socket\'s closed$ from its own close listener, only once watched, and at once for a closed socket', async () => {
+    const [a, b, c] = await acceptedSockets(3)
+    const owned = ownedSockets(() => {})
+    owned.add(a)
+    owned.add(b)
+    const calls: string[] = []
+    owned.onClose(a, () => calls.push('a closed'))
+    const closeListeners = a.listenerCount('close')
+    const watch = (name: string, socket: Socket): void => {
+      owned.closed$(socket).subscribe({ next: () => calls.push(`${name} next`), complete: () => calls.push(`${name} complete`) })
+    }
+    watch('a1', a)
+    watch('a2', a)
+    // c is not owned: it is watched through its own 'close'
+    watch('c', c)
+    expect(a.listenerCount('close')).toBe(closeListeners)
+    const drained = owned.drained(new Promise(() => {}))
+    const cClosed = new Promise((resolve) => c.once('close', resolve))
+    a.destroy()
+    b.destroy()
+    c.destroy()
+    await within(drained, 2000, 'the registry to drain')
+    await within(cClosed, 2000, 'c to close')
+    watch('late', a)
+    expect(calls.filter((call) => !call.startsWith('c '))).toEqual(['a closed', 'a1 next', 'a2 next', 'a1 complete', 'a2 complete', 'late next', 'late complete'])
+    expect(calls.filter((call) => call.startsWith('c '))).toEqual(['c next', 'c complete'])
+  })
 })

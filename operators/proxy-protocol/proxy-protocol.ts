@@ -355,6 +355,7 @@ function proxied (inbound: InboundSocket, header: ProxyHeader, client: ProxiedCl
     intake: inbound.intake,
     reject: (reason, err) => inbound.reject(reason, err),
     count: inbound.count,
+    closed$: inbound.closed$,
     proxy: header
   }
 }

@@ -1,3 +1,5 @@
+import { Observable, Subject } from 'rxjs'
+import { socketClosed$ } from './inbound-socket.ts'
 import { SocketTable } from './socket-table.ts'
 import type { Socket } from 'node:net'
 
@@ -18,6 +20,14 @@ export interface OwnedSockets {
    * its end from the registry's own 'close' listener: no listener of its own.
    */
   onClose(socket: Socket, closed: (() => void) | undefined): void
+  /**
+   * The socket's closed signal (`InboundSocket.closed$`): emits once and
+   * completes when the socket has closed, at once for a socket already
+   * closed. Driven by the registry's own 'close' listener, and only once
+   * someone subscribes: a socket nobody watches pays for nothing. A socket
+   * the registry does not own is watched through its own 'close' event.
+   */
+  closed$(socket: Socket): Observable<void>
   /** an upgrade running on an owned socket: `drained()` waits for it to settle too */
   upgrading(settled: Promise<unknown>): void
   /** destroys the socket after `ms` unless it has closed by then */
@@ -34,6 +44,12 @@ export interface OwnedSockets {
   values(): Socket[]
 }
 
+/** a socket's slot once its closed signal is watched: the owner's close callback, and the signal */
+class Watched {
+  readonly signal = new Subject<void>()
+  constructor (public closed: (() => void) | undefined) {}
+}
+
 export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
   const upgrades = new Set<Promise<unknown>>()
   const timers = new Map<Socket, ReturnType<typeof setTimeout>>()
@@ -47,13 +63,20 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
     }
   }
 
-  const open = new SocketTable<(() => void) | undefined>((socket, closed) => {
+  // an unwatched socket holds its owner's callback only: no Subject until someone watches
+  const open = new SocketTable<Watched | (() => void) | undefined>((socket, slot) => {
     const timer = timers.get(socket)
     if (timer != null) {
       clearTimeout(timer)
       timers.delete(socket)
     }
-    closed?.()
+    if (slot instanceof Watched) {
+      slot.closed?.()
+      slot.signal.next()
+      slot.signal.complete()
+    } else {
+      slot?.()
+    }
     if (open.size === 0 && waiting.length > 0) {
       const resolve = waiting
       waiting = []
@@ -71,8 +94,24 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
       }
     },
     onClose (socket, closed) {
-      open.set(socket, closed)
+      const slot = open.get(socket)
+      if (slot instanceof Watched) {
+        slot.closed = closed
+      } else {
+        open.set(socket, closed)
+      }
     },
+    closed$: (socket) => new Observable<void>((subscriber) => {
+      if (!open.has(socket)) {
+        return socketClosed$(socket).subscribe(subscriber)
+      }
+      let slot = open.get(socket)
+      if (!(slot instanceof Watched)) {
+        slot = new Watched(slot)
+        open.set(socket, slot)
+      }
+      return slot.signal.subscribe(subscriber)
+    }),
     upgrading (settled) {
       upgrades.add(settled)
       void settled.finally(() => upgrades.delete(settled))

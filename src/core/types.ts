@@ -44,6 +44,19 @@ export interface InboundSocket {
    * Returns false when the socket had already been rejected.
    */
   reject(reason: string, err?: Error): boolean
+  /**
+   * Emits once and completes when the socket has closed (at once for a
+   * socket already closed), whoever closed it. Made once by the socket's
+   * owner: in a listener it is driven by the listener's own 'close' listener
+   * on the socket, and costs nothing until subscribed, so a stage that
+   * follows a socket to its end (an open-socket count) subscribes here rather
+   * than adding a 'close' listener or keeping a table of its own. Copies of
+   * the element keep it.
+   *
+   * @example
+   * mergeMap((inbound) => inbound.closed$.pipe(map(() => inbound.remoteAddr)))
+   */
+  readonly closed$: Observable<void>
   /** what the PROXY header said (version, addresses, decoded TLVs), once `proxyProtocol` has read one */
   readonly proxy?: ProxyHeader
   /**

@@ -7,6 +7,7 @@
  * checked on the way: the bytes the reader held between chunks, the
  * listeners and timers left once it had decided.
  */
+import { socketClosed$ } from '../../src/core/inbound-socket.ts'
 import { PassThrough } from 'node:stream'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Observable, Subscription } from 'rxjs'
@@ -109,6 +110,7 @@ export async function runReader (input: ReaderInput): Promise<ReaderReport> {
     remoteAddr: multiaddr(input.trusted ? '/ip4/10.0.0.5/tcp/50000' : '/ip4/192.0.2.7/tcp/50000'),
     localAddr: multiaddr('/ip4/10.0.0.1/tcp/4001'),
     intake: { pause: () => {}, resume: () => {} },
+    closed$: socketClosed$(socket),
     reject: (reason, err) => {
       if (outcome !== undefined) return false
       outcome = { kind: 'rejected', reason, message: err?.message, events }

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterAll, describe, expect, it } from 'vitest'
-import { pipe, Subject } from 'rxjs'
+import { NEVER, pipe, Subject } from 'rxjs'
 import { DEFAULT_MAX_SUBNETS, maxConnections, perSubnetLimit, perSubnetRateLimit, upgradeCap } from '../../operators/index.ts'
 import { addressFlood, flood, heapAfterGc } from '../fixtures/operators-flood.ts'
 import { openTcpSockets, realSockets } from '../fixtures/operators-net.ts'
@@ -142,7 +142,7 @@ describe('state under a flood from 100,000 distinct addresses', () => {
       verdicts.push(`${remoteAddr.getComponents()[0].value ?? '?'} passed`)
     })
     const send = (ip: string): void => {
-      source.next({ socket: new EventEmitter() as any, remoteAddr: multiaddr(`/ip4/${ip}/tcp/1`), localAddr: multiaddr('/ip4/127.0.0.1/tcp/1'), intake: { pause: () => {}, resume: () => {} }, reject: (reason) => { verdicts.push(`${ip} ${reason}`); return true } })
+      source.next({ socket: new EventEmitter() as any, remoteAddr: multiaddr(`/ip4/${ip}/tcp/1`), localAddr: multiaddr('/ip4/127.0.0.1/tcp/1'), intake: { pause: () => {}, resume: () => {} }, closed$: NEVER, reject: (reason) => { verdicts.push(`${ip} ${reason}`); return true } })
     }
     for (const ip of ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.2', '10.0.0.4', '10.0.0.1', '10.0.0.3', '10.0.0.2']) send(ip)
     subscription.unsubscribe()
