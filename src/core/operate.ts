@@ -47,20 +47,64 @@ export function operatorObserver<T> (
   onComplete?: () => void,
   onError?: (err: unknown) => void
 ): Observer<T> {
-  const guard = <A extends unknown[]>(handler: (...args: A) => void) => (...args: A): void => {
-    if (destination.closed) {
+  return new OperatorObserver(destination, onNext, onComplete, onError)
+}
+
+/**
+ * A class rather than an object of closures: a stage that watches every
+ * open socket (`closed$`) holds one of these per socket.
+ */
+class OperatorObserver<T> implements Observer<T> {
+  constructor (
+    private readonly destination: Subscriber<any>,
+    private readonly onNext?: (value: T) => void,
+    private readonly onComplete?: () => void,
+    private readonly onError?: (err: unknown) => void
+  ) {}
+
+  next (value: T): void {
+    if (this.destination.closed) {
       return
     }
     try {
-      handler(...args)
+      if (this.onNext === undefined) {
+        this.destination.next(value)
+      } else {
+        this.onNext(value)
+      }
     } catch (err) {
-      destination.error(err)
+      this.destination.error(err)
     }
   }
-  return {
-    next: guard(onNext ?? ((value: T) => { destination.next(value) })),
-    error: guard(onError ?? ((err: unknown) => { destination.error(err) })),
-    complete: guard(onComplete ?? (() => { destination.complete() }))
+
+  error (err: unknown): void {
+    if (this.destination.closed) {
+      return
+    }
+    try {
+      if (this.onError === undefined) {
+        this.destination.error(err)
+      } else {
+        this.onError(err)
+      }
+    } catch (thrown) {
+      this.destination.error(thrown)
+    }
+  }
+
+  complete (): void {
+    if (this.destination.closed) {
+      return
+    }
+    try {
+      if (this.onComplete === undefined) {
+        this.destination.complete()
+      } else {
+        this.onComplete()
+      }
+    } catch (err) {
+      this.destination.error(err)
+    }
   }
 }
 
