@@ -123,7 +123,12 @@ export function forSocket (inbound: InboundSocket, work: () => void, reason = ST
     work()
     return true
   } catch (err) {
-    inbound.reject(reason, err instanceof Error ? err : new Error(String(err)))
+    try {
+      inbound.reject(reason, err instanceof Error ? err : new Error(String(err)))
+    } catch {
+      // a reject that throws too (a wrapper counting it): the socket still goes, and only it
+      inbound.socket.destroy()
+    }
     return false
   }
 }

@@ -53,4 +53,13 @@ describe('forSocket', () => {
     expect(fake.rejected).toEqual(['a stage-error @0'])
     expect(fake.rejectErrors.map(({ message }) => message)).toEqual(['boom'])
   })
+
+  it('destroys the socket when its reject throws too, and still returns false', () => {
+    const scheduler = marbleScheduler(TestScheduler, expect)
+    const fake = fakeInbounds(scheduler)
+    const { a } = fake.many({ a: '10.0.0.1' })
+    const wrapped = { ...a, reject: () => { throw new Error('counting failed') } }
+    expect(forSocket(wrapped, () => { throw new Error('boom') })).toBe(false)
+    expect(a.socket.destroyed).toBe(true)
+  })
 })
