@@ -64,7 +64,8 @@ const inboundStage = (drop: Every): fc.Arbitrary<Stage<InboundOperator>> => fc.o
   fc.constant(istage('catchError(() => EMPTY)', () => catchError(() => EMPTY))),
   fc.constant(istage('catchError((e, caught) => caught)', () => catchError((_err, caught: Observable<InboundSocket>) => caught))),
   fc.oneof(fc.constant(undefined), fc.integer({ min: 1, max: 3 })).map((n) => istage(`retry(${n ?? ''})`, () => retry<InboundSocket>(n ?? Infinity))),
-  fc.constant(istage('repeat()', () => repeat<InboundSocket>())),
+  // repeat() for ever after a takeWhile would refuse every later socket: a user's right, not a broken listener
+  fc.integer({ min: 1, max: 3 }).map((n) => istage(`repeat(${n})`, () => repeat<InboundSocket>(n))),
   fc.constant(istage('share()', () => share<InboundSocket>())),
   fc.integer({ min: 2, max: 3 }).map((n) => istage(`bufferCount(${n}), mergeAll()`, () => pipe(bufferCount<InboundSocket>(n), mergeAll())))
 )

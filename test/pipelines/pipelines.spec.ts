@@ -9,7 +9,7 @@ import { describe, it } from 'vitest'
 import { contractHolds } from './properties.ts'
 
 const SEED = Number(process.env.PIPELINES_SEED ?? 19)
-const RUNS = Number(process.env.PIPELINES_RUNS ?? 12)
+const RUNS = Number(process.env.PIPELINES_RUNS ?? 36)
 
 describe('any pipeline of ordinary RxJS operators in inbound and lifetime', () => {
   it(`closes every dropped socket within its deadline, serves or closes visibly, stops bounded with no handle and nothing uncaught (${RUNS} pipelines, seed ${SEED})`, async () => {
