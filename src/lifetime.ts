@@ -62,7 +62,8 @@ export class SocketLifetimes {
   private live (inbound: InboundSocket, subscriber: Subscriber<MultiaddrConnection>): TeardownLogic {
     const { socket, remoteAddr } = inbound
 
-    if (socket.destroyed) {
+    // one lifetime per socket, however often it is subscribed: the first claims it
+    if (!this.init.sockets.claim(socket) || socket.destroyed) {
       subscriber.complete()
       return
     }

@@ -1,6 +1,7 @@
 import { Observable, Subject } from 'rxjs'
 import { socketClosed$ } from './inbound-socket.ts'
 import { SocketTable } from './socket-table.ts'
+import type { InboundSocket } from './types.ts'
 import type { Socket } from 'node:net'
 
 /**
@@ -28,6 +29,18 @@ export interface OwnedSockets {
    * the registry does not own is watched through its own 'close' event.
    */
   closed$(socket: Socket): Observable<void>
+  /**
+   * The socket sets out through the pipeline: `inbound` is rejected with
+   * `'pipeline-timeout'` after `ms` unless it is claimed (or closes) first.
+   */
+  hold(inbound: Held, ms: number): void
+  /**
+   * The socket reaches its lifetime: ends its pipeline deadline. True the
+   * first time; false for a socket claimed before, or never held.
+   */
+  claim(socket: Socket): boolean
+  /** rejects with `reason` every socket held and not yet claimed (the stage that held them has ended) */
+  rejectHeld(reason: string): void
   /** an upgrade running on an owned socket: `drained()` waits for it to settle too */
   upgrading(settled: Promise<unknown>): void
   /** destroys the socket after `ms` unless it has closed by then */
@@ -44,6 +57,9 @@ export interface OwnedSockets {
   values(): Socket[]
 }
 
+/** what the registry needs of a socket it holds to a deadline */
+export type Held = Pick<InboundSocket, 'socket' | 'reject'>
+
 /** a socket's slot once its closed signal is watched: the owner's close callback, and the signal */
 class Watched {
   readonly signal = new Subject<void>()
@@ -53,6 +69,14 @@ class Watched {
 export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
   const upgrades = new Set<Promise<unknown>>()
   const timers = new Map<Socket, ReturnType<typeof setTimeout>>()
+  // the sockets on their way through the pipeline, each with its deadline
+  const held = new Map<Socket, { inbound: Held, timer: ReturnType<typeof setTimeout> }>()
+  const release = (socket: Socket): Held | undefined => {
+    const entry = held.get(socket)
+    clearTimeout(entry?.timer)
+    held.delete(socket)
+    return entry?.inbound
+  }
   let waiting: Array<() => void> = []
   let stragglers = 0
 
@@ -70,6 +94,7 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
       clearTimeout(timer)
       timers.delete(socket)
     }
+    release(socket)
     if (slot instanceof Watched) {
       slot.closed?.()
       slot.signal.next()
@@ -112,6 +137,19 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
       }
       return slot.signal.subscribe(subscriber)
     }),
+    hold (inbound, ms) {
+      if (open.has(inbound.socket)) {
+        const timer = setTimeout(() => { release(inbound.socket)?.reject('pipeline-timeout') }, ms)
+        held.set(inbound.socket, { inbound, timer })
+      }
+    },
+    claim: (socket) => release(socket) !== undefined,
+    rejectHeld (reason) {
+      // a snapshot: each rejection closes its socket
+      for (const socket of [...held.keys()]) {
+        release(socket)?.reject(reason)
+      }
+    },
     upgrading (settled) {
       upgrades.add(settled)
       void settled.finally(() => upgrades.delete(settled))
