@@ -2,7 +2,7 @@ import { TimeoutError } from '@libp2p/interface'
 import { asyncScheduler, Subscription, tap } from 'rxjs'
 import { whenClosed } from './internal/when-closed.ts'
 import { checkOptions, integer, invalidOption, ms, oneOf, required, scheduler as schedulerLike, text } from '../src/core/check.ts'
-import { forSocket, operate, operatorObserver } from '../src/core/operate.ts'
+import { forSocket, guard, operate, operatorObserver } from '../src/core/operate.ts'
 import type { InboundSocket, Intake, LifetimeHook } from '../src/core/types.ts'
 import type { Socket } from 'node:net'
 import type { MonoTypeOperatorFunction, SchedulerLike } from 'rxjs'
@@ -127,7 +127,8 @@ export function upgradeCap (options: UpgradeCapOptions): UpgradeCap {
       const slot = new Subscription(() => {
         inFlight--
         slots.delete(next.socket)
-        drain()
+        // freed from the lifetime half too: a throw here must reach this stream, not that lifetime
+        guard(subscriber, drain)
       })
       subscriber.add(slot)
       slots.set(next.socket, slot)
@@ -152,8 +153,8 @@ export function upgradeCap (options: UpgradeCapOptions): UpgradeCap {
       }))
       entry.add(scheduler.schedule(() => {
         entry.unsubscribe()
-        next.reject(WAIT_TIMEOUT, new TimeoutError(`${next.remoteAddr.toString()} waited ${maxWait}ms for an upgrade slot`))
-        drain()
+        forSocket(next, () => { next.reject(WAIT_TIMEOUT, new TimeoutError(`${next.remoteAddr.toString()} waited ${maxWait}ms for an upgrade slot`)) })
+        guard(subscriber, drain)
       }, maxWait))
     }
 

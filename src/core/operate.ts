@@ -109,6 +109,22 @@ class OperatorObserver<T> implements Observer<T> {
 }
 
 /**
+ * Runs a stage's work that is not for one socket (a timer's, a finalizer's),
+ * and turns a throw in it into an error of `subscriber`'s stream: a timer
+ * callback that throws would otherwise be an uncaught exception.
+ *
+ * @param subscriber - the stage's downstream subscriber
+ * @param work - the work
+ */
+export function guard (subscriber: Subscriber<any>, work: () => void): void {
+  try {
+    work()
+  } catch (err) {
+    subscriber.error(err)
+  }
+}
+
+/**
  * Runs a stage's work for one socket, and rejects that socket alone if the
  * work throws (a user's callback, a bug of the stage): one socket's error is
  * one socket's, the stream goes on. Returns false when it threw.

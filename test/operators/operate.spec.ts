@@ -1,6 +1,6 @@
 import { TestScheduler } from 'rxjs/testing'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { forSocket, operate, operatorObserver } from '../../src/core/operate.ts'
+import { forSocket, guard, operate, operatorObserver } from '../../src/core/operate.ts'
 import { fakeInbounds, marbleScheduler } from '../fixtures/operators-fakes.ts'
 
 describe('operate', () => {
@@ -39,6 +39,20 @@ describe('operate', () => {
       const source = hot('--a--|')
       expectObservable(source.pipe(broken)).toBe('#', undefined, new Error('init'))
       expectSubscriptions(source.subscriptions).toBe([])
+    })
+  })
+})
+
+describe('guard', () => {
+  it('turns a throw in a stage\'s work into an error of its stream', () => {
+    const scheduler = marbleScheduler(TestScheduler, expect)
+    scheduler.run(({ expectObservable }) => {
+      const timed = operate<string, string>((source, subscriber) => {
+        const timer = scheduler.schedule(() => { guard(subscriber, () => { throw new Error('in a timer') }) }, 3)
+        subscriber.add(timer)
+        return source.subscribe(operatorObserver(subscriber))
+      })
+      expectObservable(scheduler.createHotObservable('-a------|').pipe(timed)).toBe('-a-#', undefined, new Error('in a timer'))
     })
   })
 })

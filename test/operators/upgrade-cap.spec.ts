@@ -188,6 +188,32 @@ describe('upgradeCap', () => {
     expect(fake.intakeCalls).toEqual(['pause upgrades-in-flight @5'])
   })
 
+  it('errors its stream, never throws from a lifetime, when resuming intake throws', () => {
+    const fake = fakeInbounds(scheduler)
+    const s = sockets(fake)
+    const cap = upgradeCap({ max: 1, policy: 'close-server' })
+    const broken = { ...s.a, intake: { pause: () => {}, resume: () => { throw new Error('no resume') } } }
+    scheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
+      const source = hot('--a-------', { a: broken })
+      fake.at(5, () => { cap.lifetime(broken)(of('upgraded')).subscribe() })
+      expectObservable(source.pipe(cap.inbound, fake.named())).toBe('--a--#', undefined, new Error('no resume'))
+      expectSubscriptions(source.subscriptions).toBe('^----!')
+    })
+  })
+
+  it('destroys a waiting socket whose deadline passed even when its reject throws, and goes on', () => {
+    const fake = fakeInbounds(scheduler)
+    const s = sockets(fake)
+    const b = { ...s.b, reject: () => { throw new Error('reject bug') } }
+    scheduler.run(({ hot, expectObservable }) => {
+      const cap = upgradeCap({ max: 1, maxWait: 4, scheduler })
+      const source = hot('--a--b-------c--|', { a: s.a, b, c: s.c })
+      fake.at(11, () => { cap.lifetime(s.a)(of('upgraded')).subscribe() })
+      expectObservable(source.pipe(cap.inbound, fake.named())).toBe('--a----------c--|')
+    })
+    expect(s.b.socket.destroyed).toBe(true)
+  })
+
   it('types its lifetime half as a transport LifetimeOperator', () => {
     const lifetime: LifetimeOperator = upgradeCap({ max: 1 }).lifetime
     expect(lifetime).toBeTypeOf('function')
