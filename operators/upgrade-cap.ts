@@ -22,7 +22,11 @@ export interface UpgradeCapOptions {
   policy?: 'wait' | 'drop' | 'close-server'
   /** how many sockets may wait for a slot; past it, sockets are rejected with `'upgrade-queue-full'` (default 128) */
   maxWaiting?: number
-  /** how long one socket may wait for a slot before it is rejected with `'upgrade-wait-timeout'` (default 10000, libp2p's inbound upgrade timeout) */
+  /**
+   * how long one socket may wait for a slot before it is rejected with `'upgrade-wait-timeout'`
+   * (default 10000, libp2p's inbound upgrade timeout); an rx-tcp listener's `pipelineTimeout`,
+   * counted from accept, bounds it too
+   */
   maxWait?: number
   /** with `'close-server'`, listen again once fewer than this many sockets are in upgrade or waiting (default `ceil(max / 2)`, at most `max`) */
   listenBelow?: number
