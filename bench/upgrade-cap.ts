@@ -17,7 +17,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_MAX_WAITING } from '../operators/upgrade-cap.ts'
-import { parseCli } from '../test/fixtures/cli.ts'
+import { parseCli, usageLine } from '../test/fixtures/cli.ts'
 import { recordHelp, resultFile, shown, sibling } from '../test/fixtures/results.ts'
 import { burst } from '../test/fixtures/upgrade-burst.ts'
 import { until } from './stats.ts'
@@ -25,7 +25,7 @@ import type { CapChildMode, CapChildReport } from './upgrade-cap-child.ts'
 import type { BurstFigures } from '../test/fixtures/upgrade-burst.ts'
 import type { Socket } from 'node:net'
 
-const values = parseCli({
+const SPEC = {
   tool: 'bench:upgrade-cap',
   summary: 'upgradeCap under a burst (clients served, waiting, reset, per policy) and the JS memory of a socket waiting for a slot.',
   options: {
@@ -38,7 +38,8 @@ const values = parseCli({
     chart: { type: 'string', placeholder: 'FILE', description: 'only draw the chart of a run\'s JSON, next to it' }
   },
   examples: ['npm run bench:upgrade-cap -- --clients 60 --max 2', 'npm run bench:upgrade-cap -- --sockets 200 --send 0', 'npm run bench:upgrade-cap -- --record upgrade-cap-2026-12-07']
-})
+} as const
+const values = parseCli(SPEC)
 
 interface Result {
   date: string
@@ -59,7 +60,7 @@ if (values.chart !== undefined) {
 }
 const sends = values.send.map(Number)
 if (sends.some((n) => !Number.isInteger(n) || n < 0)) {
-  console.error(`bench:upgrade-cap: --send must be byte counts, got ${values.send.join(',')}`)
+  console.error(`bench:upgrade-cap: --send must be byte counts, got ${values.send.join(',')}; usage: ${usageLine(SPEC)} (--help for details)`)
   process.exit(2)
 }
 const CHILD = fileURLToPath(new URL('upgrade-cap-child.ts', import.meta.url))
