@@ -186,7 +186,7 @@ export function upgradeCap (options: UpgradeCapOptions): UpgradeCap {
 
     subscriber.add(() => {
       for (const next of [...waiting.keys()]) {
-        next.reject(shutdownReason)
+        forSocket(next, () => { next.reject(shutdownReason) })
       }
       if (!sourceDone && paused !== undefined) {
         paused.resume(reason)
@@ -200,9 +200,9 @@ export function upgradeCap (options: UpgradeCapOptions): UpgradeCap {
       } else if (inFlight < max && waiting.size === 0) {
         admit(arrived)
       } else if (policy === 'drop') {
-        arrived.reject(reason)
+        forSocket(arrived, () => { arrived.reject(reason) })
       } else if (waiting.size >= maxWaiting) {
-        arrived.reject(QUEUE_FULL)
+        forSocket(arrived, () => { arrived.reject(QUEUE_FULL) })
       } else {
         wait(arrived)
       }

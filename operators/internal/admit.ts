@@ -27,21 +27,20 @@ export function admit (createAdmission: () => Admission, dryRun: boolean | DryRu
   return operate((source, subscriber) => {
     const admission = createAdmission()
     return source.subscribe(operatorObserver(subscriber, (inbound) => {
-      let reason: string | undefined
-      const judged = forSocket(inbound, () => {
-        reason = admission.judge(inbound, (closed) => { whenClosed(subscriber, inbound, closed) })
-        if (reason !== undefined && dryRun !== false) {
+      let admitted = false
+      forSocket(inbound, () => {
+        const reason = admission.judge(inbound, (closed) => { whenClosed(subscriber, inbound, closed) })
+        if (reason === undefined) {
+          admitted = true
+        } else if (dryRun !== false) {
           reportDryRun(dryRun, inbound, reason)
-          reason = undefined
+          admitted = true
+        } else {
+          inbound.reject(reason)
         }
       })
-      if (!judged) {
-        return
-      }
-      if (reason === undefined) {
+      if (admitted) {
         subscriber.next(inbound)
-      } else {
-        inbound.reject(reason)
       }
     }))
   })
