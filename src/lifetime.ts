@@ -131,11 +131,9 @@ export class SocketLifetimes {
         socket.destroy()
         return
       }
-      // an open connection ends gracefully; at a listener close its own
-      // deadline covers every socket, otherwise a timer of its own does
-      if (!shutdown.aborted) {
-        this.init.sockets.destroyAfter(socket, this.init.closeTimeout)
-      }
+      // an open connection ends gracefully, within a deadline of its own:
+      // at a listener close too, which is bounded by these
+      this.init.sockets.destroyAfter(socket, this.init.closeTimeout)
       maConn.close().catch(() => { socket.destroy() })
     }
   }

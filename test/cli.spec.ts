@@ -123,6 +123,7 @@ const TOOLS = [
   { tool: 'sim', file: 'test/sim/run.ts', option: '--nodes', bad: ['--nodes', '-3'] },
   { tool: 'soak', file: 'test/soak/run.ts', option: '--minutes', bad: ['--minutes', '-1'] },
   { tool: 'fuzz', file: 'test/fuzz/run.ts', option: '--minutes', bad: ['--seconds', 'x'] },
+  { tool: 'pipelines', file: 'test/pipelines/run.ts', option: '--minutes', bad: ['--runs', '0'] },
   { tool: 'bench:proxy', file: 'bench/proxy-header.ts', option: '--sockets', bad: ['--reps', '0'] },
   { tool: 'bench:upgrade-cap', file: 'bench/upgrade-cap.ts', option: '--clients', bad: ['--send', 'x'] },
   { tool: 'runtimes:matrix', file: 'test/runtimes/matrix.ts', option: '--checks', bad: ['--chaos-rounds', '0'] },

@@ -178,9 +178,13 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
 }
 
 /**
- * A close deadline over owned sockets: after `ms`, or at once when `signal`
- * aborts, destroys every socket still open and resolves `reached` (for
- * `drained`). `clear()` drops the timer and the signal's listener.
+ * A close deadline over what the sockets' own teardown cannot bound: the
+ * upgrades that ignore their signal (`drained` stops waiting for them once
+ * `reached` resolves, after `ms`), and a caller's `signal`, whose abort
+ * destroys every socket still open at once. The sockets themselves are
+ * bounded by the stream: at a close each one's teardown destroys it, or ends
+ * it gracefully under its own `destroyAfter`. `clear()` drops the timer and
+ * the signal's listener.
  */
 export function closeDeadline (sockets: OwnedSockets, ms: number, signal?: AbortSignal): { reached: Promise<void>, clear(): void } {
   let reach = (): void => {}
@@ -189,7 +193,7 @@ export function closeDeadline (sockets: OwnedSockets, ms: number, signal?: Abort
     reach()
     sockets.destroyAll()
   }
-  const timer = setTimeout(destroyNow, ms)
+  const timer = setTimeout(reach, ms)
   signal?.addEventListener('abort', destroyNow, { once: true })
   return {
     reached,

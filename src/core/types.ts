@@ -72,8 +72,11 @@ export interface InboundSocket {
 
 /**
  * The hook applied to the stream of accepted sockets before they are
- * upgraded. Sockets it lets through are upgraded; sockets it holds back must
- * be released or rejected by it (an operator never drops an open socket).
+ * upgraded. Sockets it lets through are upgraded. A socket it refuses is
+ * best refused with `reject` (closed at once, counted under its reason); one
+ * it drops or holds is rejected by the listener when its `pipelineTimeout`
+ * passes, or at once when the stage errors (it is restarted) or completes
+ * (the listener closes). See docs/pipelines.md.
  */
 export type InboundOperator = OperatorFunction<InboundSocket, InboundSocket>
 
@@ -83,7 +86,9 @@ export type InboundOperator = OperatorFunction<InboundSocket, InboundSocket>
  * upgrader hands the `Connection` to the node itself), and completes when the
  * socket has closed.
  * Unsubscribing from it aborts the upgrade and destroys the socket. Used for
- * per-connection concerns such as an upgrade deadline.
+ * per-connection concerns such as an upgrade deadline. In a listener the
+ * lifetime upgrades once however often it is subscribed, and a throw or an
+ * error of the operator rejects that socket only.
  */
 export type LifetimeOperator = (inbound: InboundSocket) => MonoTypeOperatorFunction<MultiaddrConnection>
 

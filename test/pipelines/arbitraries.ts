@@ -89,7 +89,23 @@ const lifetimeStage = (drop: Every): fc.Arbitrary<Stage<LifetimeOperator>> => fc
   fc.constant(stage<LifetimeOperator>('catchError(() => EMPTY)', () => () => catchError(() => EMPTY)))
 )
 
+/**
+ * Whether a single client dialing again and again can get through. A
+ * `bufferCount` releases a batch when its last socket arrives, and a lone
+ * client's sockets arrive one at a time: a throw anywhere (which empties the
+ * buffer), or a drop after the buffer or in the lifetime (which may always hit
+ * the batch's last index), can refuse that client for ever while serving
+ * concurrent ones. Those pipelines are not a broken listener; they are left out.
+ */
+function oneClientGetsThrough (p: Pipeline): boolean {
+  const buffer = p.inbound.findIndex((s) => s.name.startsWith('bufferCount'))
+  if (buffer === -1) return true
+  const drops = (s: Stage<unknown>): boolean => s.name.includes('i % ')
+  return ![...p.inbound, p.lifetime].some((s) => s.name.includes('throws')) &&
+    !p.inbound.slice(buffer + 1).some(drops) && !drops(p.lifetime)
+}
+
 export const pipelines: fc.Arbitrary<Pipeline> = everyOne.chain((drop) => fc.record({
   inbound: fc.array(inboundStage(drop), { minLength: 1, maxLength: 3 }),
   lifetime: lifetimeStage(drop)
-}))
+})).filter(oneClientGetsThrough)

@@ -6,9 +6,10 @@
  */
 import fc from 'fast-check'
 import { describe, it } from 'vitest'
+import { specSeed } from '../fixtures/seed.ts'
 import { contractHolds } from './properties.ts'
 
-const SEED = Number(process.env.PIPELINES_SEED ?? 19)
+const SEED = specSeed('PIPELINES_SEED', 19)
 const RUNS = Number(process.env.PIPELINES_RUNS ?? 36)
 
 describe('any pipeline of ordinary RxJS operators in inbound and lifetime', () => {

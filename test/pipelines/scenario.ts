@@ -35,7 +35,7 @@ export const SLACK = 4_000
 /** raw clients that never handshake */
 export const RAW_CLIENTS = 4
 /** dials the peer makes before the scenario says the listener does not serve it */
-export const PEER_ATTEMPTS = 6
+export const PEER_ATTEMPTS = 8
 
 export interface Scenario {
   /** what the user wrote, for the report */
@@ -86,7 +86,9 @@ async function serverNode (scenario: Scenario): Promise<Libp2p> {
     streamMuxers: [yamux()],
     connectionGater: { denyDialMultiaddr: () => false },
     connectionMonitor: { enabled: false },
-    connectionManager: { inboundUpgradeTimeout: UPGRADE_TIMEOUT }
+    // every client is on 127.0.0.1: libp2p's per-host rate limit (5 a second) and its cap on
+    // pending upgrades (10) would refuse the peer for the raw clients' sake, not the pipeline's
+    connectionManager: { inboundUpgradeTimeout: UPGRADE_TIMEOUT, inboundConnectionThreshold: 1_000, maxIncomingPendingConnections: 100 }
   })
 }
 
@@ -152,6 +154,11 @@ export async function runScenario (scenario: Scenario): Promise<ScenarioResult> 
       } catch (err: any) {
         errors.push(err.message)
       }
+    }
+    if (!result.served && !visiblyClosed()) {
+      // a stage that has ended refuses sockets until the listener has closed (a take(3) whose
+      // completion a delay holds back): the peer's dials may all fail before it does
+      await waitUntil(visiblyClosed, PIPELINE_TIMEOUT + SLACK, 'the listener to close visibly').catch(() => {})
     }
     result.visiblyClosed = visiblyClosed()
     if (!result.served && !result.visiblyClosed) {
