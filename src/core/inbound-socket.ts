@@ -1,5 +1,4 @@
 import { multiaddr } from '@multiformats/multiaddr'
-import { proxiedRemoteAddr } from '../../operators/proxy-protocol/peer-address.ts'
 import type { InboundSocket, Intake, RejectListener } from './types.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'
@@ -68,8 +67,8 @@ class PipelineSocket implements InboundSocket {
       return false
     }
     this.rejected = true
-    // a later stage may have learnt the client behind a balancer (proxyProtocol): name the client
-    this.remoteAddr = proxiedRemoteAddr(this.socket) ?? this.remoteAddr
+    // named by its peer as the socket reads it now: a later stage may have given it the client behind a balancer
+    this.remoteAddr = remoteMultiaddr(this.socket) ?? this.remoteAddr
     this.socket.destroy()
     this.options.onReject?.(this, reason, err)
     return true
