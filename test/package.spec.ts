@@ -20,9 +20,9 @@ import { execFile } from 'node:child_process'
 import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { delimiter, join, relative } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { build } from 'esbuild'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { browserBundle } from './fixtures/browser-bundle.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const fixtures = join(root, 'test', 'fixtures', 'package-consumer')
@@ -165,23 +165,10 @@ describe('the packed tarball, installed in an empty project', () => {
   }, 90_000)
 
   it.concurrent('resolves the browser condition for a browser bundle: no node:net, and tcp() throws naming rx-tcp', async ({ expect }) => {
-    const result = await build({
-      stdin: { contents: "export { tcp } from 'rx-tcp'", resolveDir: dir, loader: 'js' },
-      absWorkingDir: dir,
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      write: false,
-      metafile: true,
-      logLevel: 'silent'
-    })
-    const inputs = Object.keys(result.metafile.inputs)
+    const { inputs, exports } = await browserBundle({ stdin: { contents: "export { tcp } from 'rx-tcp'", resolveDir: dir, loader: 'js' }, absWorkingDir: dir })
     expect(inputs).toContain('node_modules/rx-tcp/dist/src/index.browser.js')
     expect(inputs.filter((input) => input.startsWith('node:') || (input.startsWith('node_modules/rx-tcp/') && !input.endsWith('/index.browser.js')))).toEqual([])
-    const file = join(dir, 'browser-bundle.mjs')
-    await writeFile(file, result.outputFiles[0].contents)
-    const bundled = await import(pathToFileURL(file).href) as { tcp: () => unknown }
-    expect(() => bundled.tcp()).toThrow(/^rx-tcp: TCP connections are not possible in browsers/)
+    expect(() => exports.tcp()).toThrow(/^rx-tcp: TCP connections are not possible in browsers/)
   }, 90_000)
 
   for (const resolution of ['node16', 'bundler']) {
