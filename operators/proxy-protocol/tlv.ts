@@ -130,19 +130,9 @@ export interface ProxyTlvs {
   readonly raw: readonly ProxyTlv[]
 }
 
-interface Mutable {
-  alpn?: string
-  authority?: string
-  uniqueId?: Buffer
-  ssl?: ProxySsl
-  netns?: string
-  crc32c?: number
-  aws?: { vpceId: string }
-  azure?: { linkId: number }
-  gcp?: { pscConnectionId: bigint }
-  notUtf8?: string[]
-  raw: ProxyTlv[]
-}
+/** `ProxyTlvs` while it is being decoded */
+type Named = Omit<ProxyTlvs, 'notUtf8' | 'raw'>
+type Mutable = { -readonly [K in keyof Named]: Named[K] } & { notUtf8?: string[], raw: ProxyTlv[] }
 
 /**
  * Decodes the TLVs of `header` (a whole v2 header, exactly its length) from
