@@ -53,13 +53,15 @@ export function unmapped (ip: string): string {
 
 /**
  * The multiaddr of an address a server is bound to, as `server.address()`
- * gives it: `/ip4|ip6/…/tcp/…`, or `/unix/…` for a path.
+ * gives it: `/ip4|ip6/…/tcp/…` (a zone as `/ip6zone/…`), or `/unix/…` for a
+ * path.
  */
 export function boundMultiaddr (bound: AddressInfo | string): Multiaddr {
   if (typeof bound === 'string') {
     return multiaddr(`/unix/${encodeURIComponent(bound)}`)
   }
-  return multiaddr(`/${bound.family === 'IPv6' ? 'ip6' : 'ip4'}/${bound.address}/tcp/${bound.port}`)
+  const [ip, zone] = bound.address.split('%')
+  return multiaddr(`${zone === undefined ? '' : `/ip6zone/${zone}`}/${bound.family === 'IPv6' ? 'ip6' : 'ip4'}/${ip}/tcp/${bound.port}`)
 }
 
 /**
