@@ -16,10 +16,12 @@ export interface FirstBytesVerdict {
 }
 
 /**
- * Judges the bytes read so far: a verdict, or undefined to wait for more
- * (on `'end'` and `'timeout'` it must decide).
+ * Judges the bytes read so far from the socket of `subject`: a verdict, or
+ * undefined to wait for more (on `'end'` and `'timeout'` it must decide).
+ * One judge serves every socket of a stage, so a waiting socket costs its
+ * reader alone.
  */
-export type FirstBytesJudge = (received: Buffer, event: FirstBytesEvent) => FirstBytesVerdict | undefined
+export type FirstBytesJudge<S> = (subject: S, received: Buffer, event: FirstBytesEvent) => FirstBytesVerdict | undefined
 
 /**
  * Reads the first bytes of a socket, before anyone else does, until `judge`
@@ -29,19 +31,21 @@ export type FirstBytesJudge = (received: Buffer, event: FirstBytesEvent) => Firs
  * 'data' listener, so no byte flows past); once a verdict is given every
  * listener and the timer are removed and the bytes the judge did not
  * consume are put back, so the socket is left as if it had not been read.
- * A socket that closes first is given up: `onClose`, no verdict.
+ * A socket that closes first is given up: `onClose`, no verdict. `subject`
+ * is what the judge decides about: its `socket` is the one read.
  */
-export class FirstBytesReader {
+export class FirstBytesReader<S extends { readonly socket: Socket }> {
   private received: Buffer = Buffer.alloc(0)
   private readonly timer: Subscription
 
   constructor (
-    readonly socket: Socket,
+    readonly subject: S,
     timeout: number,
     scheduler: SchedulerLike,
-    private readonly judge: FirstBytesJudge,
-    private readonly onClose: () => void
+    private readonly judge: FirstBytesJudge<S>,
+    private readonly onClose: (subject: S) => void
   ) {
+    const { socket } = subject
     socket.on('readable', this.onReadable)
     socket.once('end', this.onEnd)
     socket.once('close', this.onClosed)
@@ -50,7 +54,7 @@ export class FirstBytesReader {
 
   private readonly onReadable = (): void => {
     let chunk: Buffer | null
-    while ((chunk = this.socket.read()) !== null) {
+    while ((chunk = this.subject.socket.read()) !== null) {
       this.received = this.received.length === 0 ? chunk : Buffer.concat([this.received, chunk])
     }
     this.decide('bytes')
@@ -62,28 +66,30 @@ export class FirstBytesReader {
 
   private readonly onClosed = (): void => {
     this.stop()
-    this.onClose()
+    this.onClose(this.subject)
   }
 
   private decide (event: FirstBytesEvent): void {
-    const verdict = this.judge(this.received, event)
+    const verdict = this.judge(this.subject, this.received, event)
     if (verdict === undefined) {
       return
     }
     this.stop()
+    const { socket } = this.subject
     const rest = this.received.subarray(verdict.consumed)
     // bytes cannot go back into a stream that has ended: that socket's next reader sees its end anyway
-    if (rest.length > 0 && !this.socket.readableEnded && !this.socket.destroyed) {
-      this.socket.unshift(rest)
+    if (rest.length > 0 && !socket.readableEnded && !socket.destroyed) {
+      socket.unshift(rest)
     }
     verdict.then()
   }
 
   /** stops reading: every listener and the timer removed, nothing put back (for a rejection from outside) */
   stop (): void {
+    const { socket } = this.subject
     this.timer.unsubscribe()
-    this.socket.off('readable', this.onReadable)
-    this.socket.off('end', this.onEnd)
-    this.socket.off('close', this.onClosed)
+    socket.off('readable', this.onReadable)
+    socket.off('end', this.onEnd)
+    socket.off('close', this.onClosed)
   }
 }

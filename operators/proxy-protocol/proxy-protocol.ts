@@ -152,20 +152,26 @@ export function proxyProtocol (options: ProxyProtocolOptions): MonoTypeOperatorF
 
   return operate<InboundSocket, InboundSocket>((source, subscriber) => {
     // the sockets whose first bytes are being read: rejected with shutdownReason if the stream ends first
-    const waiting = new Map<InboundSocket, FirstBytesReader>()
-    const read = (inbound: InboundSocket, judge: Judge): void => {
-      const settle: Settle = (consumed, then) => ({
+    const waiting = new Map<InboundSocket, FirstBytesReader<InboundSocket>>()
+    const forget = (inbound: InboundSocket): void => { waiting.delete(inbound) }
+    const outcomes: Outcomes = {
+      settle: (inbound, consumed, then) => ({
         consumed,
         then: () => {
           waiting.delete(inbound)
           // the work of a verdict is for one socket: a throw in it (a user's onEvent) rejects that socket alone
           forSocket(inbound, then)
         }
-      })
-      const pass = (passed: InboundSocket): void => {
-        if (!passed.socket.destroyed) subscriber.next(passed)
+      }),
+      pass: (inbound) => {
+        if (!inbound.socket.destroyed) subscriber.next(inbound)
       }
-      waiting.set(inbound, new FirstBytesReader(inbound.socket, timeout, scheduler, judge(inbound, settle, pass), () => { waiting.delete(inbound) }))
+    }
+    // one judge of each path per subscription, shared by its sockets: a waiting socket costs its reader alone
+    const judgeHeader = headerJudge(settings, outcomes)
+    const judgeUntrusted = untrustedJudge(report, outcomes)
+    const read = (inbound: InboundSocket, judge: FirstBytesJudge<InboundSocket>): void => {
+      waiting.set(inbound, new FirstBytesReader(inbound, timeout, scheduler, judge, forget))
     }
     const cancelAll = (): void => {
       for (const [inbound, reader] of [...waiting]) {
@@ -178,9 +184,9 @@ export function proxyProtocol (options: ProxyProtocolOptions): MonoTypeOperatorF
       if (arrived.socket.closed) {
         subscriber.next(arrived)
       } else if (trusts(arrived.remoteAddr) === true) {
-        read(arrived, headerJudge(settings))
+        read(arrived, judgeHeader)
       } else if (untrusted === 'reject') {
-        read(arrived, untrustedJudge(report))
+        read(arrived, judgeUntrusted)
       } else {
         subscriber.next(arrived)
       }
@@ -205,56 +211,55 @@ interface HeaderSettings {
   expose: boolean
 }
 
-/** makes a verdict: the bytes consumed, and the work for the socket once the reader has let go of it */
-type Settle = (consumed: number, then: () => void) => FirstBytesVerdict
-
-/** the judge of one socket's first bytes, for one of the two paths */
-type Judge = (inbound: InboundSocket, settle: Settle, pass: (inbound: InboundSocket) => void) => FirstBytesJudge
+/** What a judge does with a socket, given by the operator's subscription. */
+interface Outcomes {
+  /** a verdict: the bytes consumed, and the work for the socket once the reader has let go of it */
+  settle: (inbound: InboundSocket, consumed: number, then: () => void) => FirstBytesVerdict
+  /** hands the socket on */
+  pass: (inbound: InboundSocket) => void
+}
 
 /**
  * A trusted socket's first bytes: its header, judged on the whole signature
  * (so that the outcome does not depend on how the bytes were split), then
  * framed and decoded; the bytes after it go back for the upgrade.
  */
-function headerJudge (settings: HeaderSettings): Judge {
+function headerJudge (settings: HeaderSettings, { settle, pass }: Outcomes): FirstBytesJudge<InboundSocket> {
   const { optional, maxHeaderBytes, versions, report, expose, timeout } = settings
-  return (inbound, settle, pass) => {
-    const peer = inbound.remoteAddr.toString()
-    const fail = (reason: string, err: Error, event: ProxyProtocolEvent): FirstBytesVerdict => settle(0, () => {
-      report(event, inbound)
-      inbound.reject(reason, err)
-    })
-    const missing = (why: string): FirstBytesVerdict => optional
-      ? settle(0, () => { report({ kind: 'missing' }, inbound); pass(inbound) })
-      : fail('proxy-missing', new InvalidMessageError(`no PROXY header from ${peer}: ${why}`), { kind: 'missing' })
-    return (received, event) => {
-      if (event === 'timeout') {
-        return fail('proxy-timeout', new TimeoutError(`no complete PROXY header from ${peer} within ${timeout}ms`), { kind: 'timeout', version: signatureVersion(received) })
-      }
-      if (event === 'end') {
-        const version = signatureVersion(received)
-        return version === undefined
-          ? missing('the connection ended first')
-          : fail('proxy-malformed', new InvalidMessageError(`malformed PROXY header from ${peer}: the connection ended inside it`), { kind: 'malformed', version, why: 'the connection ended inside it' })
-      }
-      const version = completeSignatureVersion(received)
-      if (version !== undefined && !versions.has(version)) {
-        return fail('proxy-version', new InvalidMessageError(`PROXY v${version} header from ${peer}, a version not accepted`), { kind: 'disallowed', version })
-      }
-      const scan = scanProxyHeader(received, maxHeaderBytes)
-      switch (scan.kind) {
-        case 'partial':
-          return undefined
-        case 'none':
-          return missing('its first bytes are not a PROXY signature')
-        case 'malformed':
-          return fail('proxy-malformed', new InvalidMessageError(`malformed PROXY header from ${peer}: ${scan.why}`), { kind: 'malformed', version: scan.version, why: scan.why })
-        case 'header':
-          return settle(scan.length, () => {
-            report({ kind: 'found', version: scan.version, header: scan.header }, inbound)
-            pass(proxied(inbound, scan.header, scan.client, expose))
-          })
-      }
+  const fail = (inbound: InboundSocket, reason: string, err: Error, event: ProxyProtocolEvent): FirstBytesVerdict => settle(inbound, 0, () => {
+    report(event, inbound)
+    inbound.reject(reason, err)
+  })
+  const malformed = (inbound: InboundSocket, version: 1 | 2, why: string): FirstBytesVerdict =>
+    fail(inbound, 'proxy-malformed', new InvalidMessageError(`malformed PROXY header from ${inbound.remoteAddr.toString()}: ${why}`), { kind: 'malformed', version, why })
+  const missing = (inbound: InboundSocket, why: string): FirstBytesVerdict => optional
+    ? settle(inbound, 0, () => { report({ kind: 'missing' }, inbound); pass(inbound) })
+    : fail(inbound, 'proxy-missing', new InvalidMessageError(`no PROXY header from ${inbound.remoteAddr.toString()}: ${why}`), { kind: 'missing' })
+  return (inbound, received, event) => {
+    if (event === 'timeout') {
+      return fail(inbound, 'proxy-timeout', new TimeoutError(`no complete PROXY header from ${inbound.remoteAddr.toString()} within ${timeout}ms`), { kind: 'timeout', version: signatureVersion(received) })
+    }
+    if (event === 'end') {
+      const version = signatureVersion(received)
+      return version === undefined ? missing(inbound, 'the connection ended first') : malformed(inbound, version, 'the connection ended inside it')
+    }
+    const version = completeSignatureVersion(received)
+    if (version !== undefined && !versions.has(version)) {
+      return fail(inbound, 'proxy-version', new InvalidMessageError(`PROXY v${version} header from ${inbound.remoteAddr.toString()}, a version not accepted`), { kind: 'disallowed', version })
+    }
+    const scan = scanProxyHeader(received, maxHeaderBytes)
+    switch (scan.kind) {
+      case 'partial':
+        return undefined
+      case 'none':
+        return missing(inbound, 'its first bytes are not a PROXY signature')
+      case 'malformed':
+        return malformed(inbound, scan.version, scan.why)
+      case 'header':
+        return settle(inbound, scan.length, () => {
+          report({ kind: 'found', version: scan.version, header: scan.header }, inbound)
+          pass(proxied(inbound, scan.header, scan.client, expose))
+        })
     }
   }
 }
@@ -266,17 +271,17 @@ function headerJudge (settings: HeaderSettings): Judge {
  * back, as soon as they do not, or when it ends or stays silent until the
  * timeout (a peer that waits for the server to speak first).
  */
-function untrustedJudge (report: (event: ProxyProtocolEvent, inbound: InboundSocket) => void): Judge {
-  return (inbound, settle, pass) => (received, event) => {
+function untrustedJudge (report: (event: ProxyProtocolEvent, inbound: InboundSocket) => void, { settle, pass }: Outcomes): FirstBytesJudge<InboundSocket> {
+  return (inbound, received, event) => {
     const version = completeSignatureVersion(received)
     if (version !== undefined) {
-      return settle(0, () => {
+      return settle(inbound, 0, () => {
         report({ kind: 'untrusted', version }, inbound)
         inbound.reject('proxy-untrusted', new InvalidMessageError(`PROXY v${version} header from ${inbound.remoteAddr.toString()}, which is not a trusted balancer`))
       })
     }
     return event !== 'bytes' || (received.length > 0 && !startsLikeSignature(received))
-      ? settle(0, () => { pass(inbound) })
+      ? settle(inbound, 0, () => { pass(inbound) })
       : undefined
   }
 }
