@@ -10,8 +10,6 @@ export const DEFAULT_CLOSE_TIMEOUT = 500
 export interface SocketConnectionInit extends AbstractMultiaddrConnectionInit {
   /** a connected socket whose owner listens for its 'error' (the listener's and the dialer's registries do) */
   socket: Socket
-  /** the socket is a unix domain socket (no RST exists there) */
-  unix: boolean
   /** ms without traffic after which the connection is aborted with a `TimeoutError` (0: never; default 2 minutes, as in `@libp2p/tcp`) */
   inactivityTimeout?: number
   /** how long a graceful close may take before the socket is destroyed (default 500 ms) */
@@ -26,7 +24,6 @@ export interface SocketConnectionInit extends AbstractMultiaddrConnectionInit {
  */
 class SocketConnection extends AbstractMultiaddrConnection {
   private readonly socket: Socket
-  private readonly unix: boolean
   private readonly closeTimeout: number
   /** an upgrade is settling: the socket's end waits for it (`holdCloseUntil`) */
   private holding = false
@@ -37,7 +34,6 @@ class SocketConnection extends AbstractMultiaddrConnection {
     super(init)
     const { socket, remoteAddr } = init
     this.socket = socket
-    this.unix = init.unix
     this.closeTimeout = init.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
 
     // `on` rather than `once`: end, close and timeout come once per socket
@@ -125,8 +121,8 @@ class SocketConnection extends AbstractMultiaddrConnection {
 
   sendReset (): void {
     // a reset cannot follow a graceful end that has begun (uv_shutdown and
-    // uv_tcp_close_reset do not mix), and unix sockets have no RST at all
-    if (this.socket.destroyed || this.socket.writableEnded || this.unix || this.socket.connecting) {
+    // uv_tcp_close_reset do not mix), and a unix socket (no peer address) has no RST at all
+    if (this.socket.destroyed || this.socket.writableEnded || this.socket.connecting || this.socket.remoteAddress === undefined) {
       this.socket.destroy()
       return
     }

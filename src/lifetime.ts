@@ -28,7 +28,6 @@ export interface SocketLifetimesInit {
  */
 export class SocketLifetimes {
   private readonly init: SocketLifetimesInit
-  private unix = false
   /** `${label} `, the prefix of every connection's metric keys: one string, not one per connection */
   private metricPrefix = 'unknown '
 
@@ -36,9 +35,8 @@ export class SocketLifetimes {
     this.init = init
   }
 
-  /** the listener is bound (again): to a unix path or not, under this address label */
-  bind (unix: boolean, label: string): void {
-    this.unix = unix
+  /** the listener is bound (again) under this address label */
+  bind (label: string): void {
     this.metricPrefix = `${label} `
   }
 
@@ -75,7 +73,6 @@ export class SocketLifetimes {
         remoteAddr,
         localAddr: inbound.localAddr,
         direction: 'inbound',
-        unix: this.unix,
         inactivityTimeout: this.init.inactivityTimeout,
         closeTimeout: this.init.closeTimeout,
         log: this.init.connectionLog,

@@ -1,8 +1,7 @@
 import net from 'node:net'
-import { AlreadyStartedError, InvalidParametersError, NotStartedError } from '@libp2p/interface'
+import { AlreadyStartedError, NotStartedError } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import { EMPTY, Observable, Subject, catchError, defer, filter, finalize, identity, ignoreElements, map, mergeMap, of, retry, share, takeUntil, tap } from 'rxjs'
-import { aborted$ } from './core/aborted.ts'
+import { EMPTY, Observable, ReplaySubject, Subject, catchError, defer, filter, finalize, identity, ignoreElements, map, mergeMap, of, retry, share, takeUntil, tap } from 'rxjs'
 import { closeListeningHandle } from './core/close-handle.ts'
 import { toInboundSocket } from './core/inbound-socket.ts'
 import type { ToInboundSocketOptions } from './core/inbound-socket.ts'
@@ -62,7 +61,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   })
 
   private readonly shutdown = new AbortController()
-  private readonly close$: Observable<void>
+  /** emits once, when close() begins (to a late subscriber too): ends the pipeline */
+  private readonly close$ = new ReplaySubject<void>(1)
   private readonly closeTimeout: number
   private readonly pipelineTimeout: number
   private readonly pipelineDone: Promise<void>
@@ -92,11 +92,6 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.connectionLog = init.logger.forComponent('libp2p:tcp:connection')
     this.closeTimeout = init.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
     this.pipelineTimeout = init.pipelineTimeout ?? DEFAULT_PIPELINE_TIMEOUT
-
-    const limits = init.closeServerOnMaxConnections
-    if (limits != null && limits.closeAbove < limits.listenBelow) {
-      throw new InvalidParametersError(`closeServerOnMaxConnections: closeAbove (${limits.closeAbove}) must be >= listenBelow (${limits.listenBelow})`)
-    }
 
     this.server = net.createServer({
       noDelay: init.noDelay ?? true,
@@ -129,7 +124,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
         }
         this.bound = boundMultiaddr(this.server.address() as AddressInfo | string)
         this.label = metricAddress(this.bound)
-        this.lifetimes.bind(typeof this.server.address() === 'string', this.label)
+        this.lifetimes.bind(this.label)
         this.metrics.setStatus(ListenerStatus.ACTIVE)
         this.safeDispatchEvent('listening')
       })
@@ -139,8 +134,6 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
         this.log('rejected inbound socket from %s: max-connections', drop?.remoteAddress)
         this.metrics.rejected('max-connections')
       })
-
-    this.close$ = aborted$(this.shutdown.signal)
 
     this.pipelineDone = new Promise<void>((resolve) => {
       this.inbound$().pipe(
@@ -382,6 +375,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       : undefined
 
     this.shutdown.abort()
+    this.close$.next()
+    this.close$.complete()
 
     const deadline = closeDeadline(this.sockets, this.closeTimeout, options?.signal)
     try {

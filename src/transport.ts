@@ -1,6 +1,5 @@
 import net from 'node:net'
 import { AbortError, ConnectionFailedError, NotStartedError, serviceCapabilities, transportSymbol } from '@libp2p/interface'
-import { Unix } from '@multiformats/multiaddr-matcher'
 import { CustomProgressEvent } from 'progress-events'
 import { isTcpOrUnix, toConnectOptions } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT, toMultiaddrConnection } from './connection.ts'
@@ -126,7 +125,6 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
         socket,
         remoteAddr: ma,
         direction: 'outbound',
-        unix: Unix.exactMatch(ma),
         inactivityTimeout: this.init.outboundSocketInactivityTimeout,
         closeTimeout: this.init.closeTimeout,
         log: this.connectionLog,

@@ -34,7 +34,6 @@ async function wrapped (closeTimeout?: number, peerHalfOpen = false): Promise<{ 
     socket,
     remoteAddr: multiaddr(`/ip4/127.0.0.1/tcp/${peer.localPort ?? 0}`),
     direction: 'inbound',
-    unix: false,
     log: defaultLogger().forComponent('test:connection'),
     closeTimeout
   })

@@ -63,23 +63,8 @@ export class SocketTable<V> {
     }
   }
 
-  /** stops following `socket` without telling the owner */
-  forget (socket: Socket): void {
-    if (this.entries.delete(socket)) {
-      socket.off('close', this.onClose)
-    }
-  }
-
   /** a snapshot of the sockets followed */
   sockets (): Socket[] {
     return [...this.entries.keys()]
-  }
-
-  /** stops following every socket, without telling the owner */
-  clear (): void {
-    for (const socket of this.entries.keys()) {
-      socket.off('close', this.onClose)
-    }
-    this.entries.clear()
   }
 }
