@@ -119,23 +119,15 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   }
 
   private async upgrade (ma: Multiaddr, socket: Socket, options: TCPDialOptions, dial: AbortController): Promise<Connection> {
-    let maConn
-    try {
-      maConn = toMultiaddrConnection({
-        socket,
-        remoteAddr: ma,
-        direction: 'outbound',
-        inactivityTimeout: this.init.outboundSocketInactivityTimeout,
-        closeTimeout: this.init.closeTimeout,
-        log: this.connectionLog,
-        metrics: this.metrics?.events
-      })
-    } catch (err: any) {
-      this.metrics?.errors.increment({ outbound_to_connection: true })
-      socket.destroy()
-      throw err
-    }
-
+    const maConn = toMultiaddrConnection({
+      socket,
+      remoteAddr: ma,
+      direction: 'outbound',
+      inactivityTimeout: this.init.outboundSocketInactivityTimeout,
+      closeTimeout: this.init.closeTimeout,
+      log: this.connectionLog,
+      metrics: this.metrics?.events
+    })
     this.log('new outbound connection %a', ma)
 
     // as inbound: the upgrade sees the peer go only once it has settled, and
