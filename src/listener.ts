@@ -1,16 +1,15 @@
 import net from 'node:net'
 import { AlreadyStartedError, NotStartedError } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import { EMPTY, Observable, ReplaySubject, Subject, catchError, defer, filter, finalize, identity, ignoreElements, map, mergeMap, of, retry, share, takeUntil, tap } from 'rxjs'
+import { EMPTY, Observable, ReplaySubject, Subject, catchError, defer, filter, finalize, fromEvent, identity, ignoreElements, map, mergeMap, of, retry, share, takeUntil, tap } from 'rxjs'
 import { closeListeningHandle } from './core/close-handle.ts'
 import { toInboundSocket } from './core/inbound-socket.ts'
 import type { ToInboundSocketOptions } from './core/inbound-socket.ts'
 import { boundMultiaddr, metricAddress } from './core/addresses.ts'
-import { serverIntake } from './core/server-intake.ts'
+import { listenOn, serverIntake } from './core/server-intake.ts'
 import type { ServerIntake } from './core/server-intake.ts'
 import { boundAddresses, listenError, toListenOptions } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT } from './connection.ts'
-import { accepted$, listenOn } from './intake.ts'
 import { SocketLifetimes } from './lifetime.ts'
 import { ListenerMetrics, ListenerStatus } from './listener-metrics.ts'
 import { closeDeadline, ownedSockets } from './core/owned.ts'
@@ -184,7 +183,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
    */
   private live$ (): Observable<InboundSocket> {
     let live: Subject<InboundSocket> | undefined
-    return accepted$(this.server).pipe(
+    // every socket the moment Node hands it over (subscribed from construction until close(), which closes the listening handle first)
+    return (fromEvent(this.server, 'connection') as Observable<Socket>).pipe(
       map((socket) => this.own(socket)),
       filter((inbound): inbound is InboundSocket => inbound != null),
       tap((inbound) => {

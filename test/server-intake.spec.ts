@@ -6,7 +6,7 @@
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { serverIntake } from '../src/core/server-intake.ts'
-import { waitForEvent } from './fixtures/wait.ts'
+import { waitForEvent, waitUntil } from './fixtures/wait.ts'
 import type { ServerIntake } from '../src/core/server-intake.ts'
 
 const cleanup: Array<() => Promise<void> | void> = []
@@ -43,7 +43,7 @@ describe('serverIntake', () => {
     expect(server.listening).toBe(false)
     expect(intake.holding).toBe(true)
     await waitForEvent(server, 'listening', 2000, 'listening again after the rest')
-    expect(intake.holding).toBe(false)
+    await waitUntil(() => !intake.holding, 2000, 'the intake to hold no more once listening again')
     expect((server.address() as net.AddressInfo).port).toBe(port)
     expect(paused).toEqual([['accept-error']])
   })

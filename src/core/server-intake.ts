@@ -86,26 +86,18 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
 
   const reopen = (target: ListenOptions): void => {
     reopening = true
-    const settle = (err?: Error): void => {
-      server.off('listening', opened)
-      server.off('error', failed)
+    listenOn(server, target).then(() => {
       reopening = false
-      if (err === undefined) {
-        bound = undefined
-        reconcile()
-        return
-      }
+      bound = undefined
+      reconcile()
+    }, (err: Error) => {
+      reopening = false
       options.onError?.(err)
       if (options.retryAfter !== undefined && !ended) {
         clearTimeout(retry)
         retry = setTimeout(reconcile, options.retryAfter)
       }
-    }
-    const opened = (): void => { settle() }
-    const failed = (err: Error): void => { settle(err) }
-    server.once('listening', opened)
-    server.once('error', failed)
-    server.listen(target)
+    })
   }
 
   const pause = (reason: string): void => {
@@ -151,4 +143,22 @@ function listenOptionsOf (server: Server): ListenOptions | undefined {
   const address = server.address()
   if (address == null) return undefined
   return typeof address === 'string' ? { path: address } : { host: address.address, port: address.port }
+}
+
+/**
+ * Binds the server: resolves on its 'listening', rejects with its 'error'
+ * (`EADDRINUSE`, …), and leaves no listener of its own behind either way.
+ */
+export async function listenOn (server: Server, options: ListenOptions): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const settle = (err?: Error): void => {
+      server.off('listening', settle)
+      server.off('error', settle)
+      if (err === undefined) resolve()
+      else reject(err)
+    }
+    server.once('listening', settle)
+    server.once('error', settle)
+    server.listen(options)
+  })
 }
