@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { createTransport, listening } from './fixtures/transport.ts'
 import { passThroughUpgrader } from './fixtures/upgraders.ts'
 import { waitForEvent, waitUntil, within } from './fixtures/wait.ts'
+import { skipping } from './fixtures/skip.ts'
 
 /** This process's descriptor limit, lowered and restored with util-linux's prlimit */
 function setNoFile (soft: number, hard: number): void {
@@ -21,7 +22,7 @@ const hasPrlimit = (() => {
 })()
 
 describe('accept errors', () => {
-  it.skipIf(!hasPrlimit)('survives running out of descriptors and takes sockets again afterwards', async () => {
+  it.skipIf(!hasPrlimit)(skipping('survives running out of descriptors and takes sockets again afterwards', hasPrlimit ? undefined : 'no prlimit (util-linux) to lower the descriptor limit'), async () => {
     const transport = createTransport()
     const upgrader = passThroughUpgrader()
     const { listener, addr } = await listening(transport, upgrader, multiaddr('/ip4/127.0.0.1/tcp/0'))

@@ -13,6 +13,7 @@ import { upgradeDeadline } from '../../operators/index.ts'
 import { tcp } from '../../src/index.ts'
 import { ECHO_PROTOCOL, createNode, stopNode, upgraderOf } from '../chaos/nodes.ts'
 import { ErrorTrap, describeError, within } from '../chaos/probe.ts'
+import { skipping } from '../fixtures/skip.ts'
 import type { TCPOptions } from '../../src/index.ts'
 import type { Libp2p, Listener, Transport, Upgrader } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -240,7 +241,7 @@ describe('bad addresses', () => {
 
   describe('without permission', () => {
     const root = process.getuid?.() === 0
-    it.skipIf(!root)('refuses a privileged port and a unix path in an unwritable directory with a ListenError (run as uid nobody)', async () => {
+    it.skipIf(!root)(skipping('refuses a privileged port and a unix path in an unwritable directory with a ListenError (run as uid nobody)', root ? undefined : 'needs root, to switch to uid nobody'), async () => {
       // as root neither is refused, so the listener runs in a child process as uid 65534
       const dir = await mkdtemp(join(tmpdir(), 'rx-tcp-noperm-'))
       cleanup.push(async () => rm(dir, { recursive: true, force: true }))
@@ -258,6 +259,5 @@ describe('bad addresses', () => {
         expect(r.message).toMatch(/permission/i)
       }
     }, 30_000)
-    if (!root) it.skip('permission tests need root to switch to uid nobody: skipped (not root)', () => {})
   })
 })

@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { skipping } from '../fixtures/skip.ts'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -113,7 +114,7 @@ async function seededPeerId (n: number): Promise<string> {
   return peerIdFromPrivateKey(key).toString()
 }
 
-describe.skipIf(reason != null)('go-libp2p peer against itself (PEERS.md contract)', () => {
+describe.skipIf(reason != null)(skipping('go-libp2p peer against itself (PEERS.md contract)', reason), () => {
   let listener: Peer
   let addr: string
   let listenerId: string

@@ -18,6 +18,7 @@ import { createInterface } from 'node:readline'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, describe, expect, it } from 'vitest'
+import { skipping } from '../fixtures/skip.ts'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 
 const BUILD = fileURLToPath(new URL('./rust/build.sh', import.meta.url))
@@ -105,7 +106,7 @@ async function listen (...options: string[]): Promise<{ peer: Peer, addr: string
   return { peer, addr: listening.addrs[0], id: listening.peerId }
 }
 
-describe.skipIf(reason != null)('the rust-libp2p interop peer, rust ↔ rust', () => {
+describe.skipIf(reason != null)(skipping('the rust-libp2p interop peer, rust ↔ rust', reason), () => {
   afterEach(async () => {
     // a listener ends when its stdin closes; a leftover process is a failure, not a hang
     const left = [...running]
