@@ -8,12 +8,14 @@ import { promisify } from 'node:util'
 import dc from 'node:diagnostics_channel'
 import { defaultLogger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
+import { VirtualTimeScheduler } from 'rxjs'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { upgradeDeadline } from '../../operators/index.ts'
 import { tcp } from '../../src/index.ts'
 import { ECHO_PROTOCOL, createNode, stopNode, upgraderOf } from '../chaos/nodes.ts'
 import { ErrorTrap, describeError, within } from '../chaos/probe.ts'
 import { skipping } from '../fixtures/skip.ts'
+import { waitUntil } from '../fixtures/wait.ts'
 import type { TCPOptions } from '../../src/index.ts'
 import type { Libp2p, Listener, Transport, Upgrader } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -119,11 +121,14 @@ describe('bad input on an rx-tcp listener', () => {
   })
 
   it('closes a peer that connects and never speaks at the upgrade deadline (rx-tcp upgradeDeadline operator)', async () => {
-    const s = await scene({ lifetime: upgradeDeadline({ ms: 300 }) }, 30_000)
-    const { closed } = rawClient(s.port, () => {})
-    const ms = await closedWithin(closed, 5_000, 'silent peer, upgradeDeadline 300 ms')
-    expect(ms).toBeGreaterThanOrEqual(250)
-    expect(ms).toBeLessThan(3_000)
+    // a virtual clock: each socket mid-upgrade holds one pending deadline on it
+    const clock = new VirtualTimeScheduler()
+    const s = await scene({ lifetime: upgradeDeadline({ ms: 300, scheduler: clock }) }, 30_000)
+    const { socket, closed } = rawClient(s.port, () => {})
+    await waitUntil(() => clock.actions.length === 1, 5_000, 'the silent peer to be held mid-upgrade, its deadline pending')
+    expect(socket.closed, 'the silent peer closed before its deadline').toBe(false)
+    clock.flush()
+    await closedWithin(closed, 5_000, 'silent peer, upgradeDeadline 300 ms (virtual)')
     await stillServes(s)
   })
 
