@@ -146,7 +146,6 @@ describe.skipIf(reason != null)(skipping('go-libp2p peer against itself (PEERS.m
     expect(pings).toHaveLength(5)
     for (const p of pings) {
       expect(p.rttMs).toBeGreaterThan(0)
-      expect(p.rttMs).toBeLessThan(1_000)
     }
     expect(dialer.lines.at(-1)).toEqual({ event: 'done' })
     const connected = dialer.lines.filter(l => l.event === 'connected')
@@ -194,10 +193,8 @@ describe.skipIf(reason != null)(skipping('go-libp2p peer against itself (PEERS.m
   it('--close-inbound-after-ms closes the connection under the dialer with its streams open', async () => {
     const closer = start(['--listen', '/ip4/127.0.0.1/tcp/0', '--close-inbound-after-ms', '300', '--open-streams', '2'])
     const target = (await closer.line(l => l.event === 'listening', 10_000, 'the closing listener')).addrs[0]
-    const started = Date.now()
     const holder = start(['--dial', target, '--run', 'hold', '--count', '4', '--hold-ms', '3000'])
     expect(await holder.exit(20_000)).toBe(0)
-    expect(Date.now() - started).toBeGreaterThanOrEqual(3_000)
     const events = holder.lines.map(l => l.event)
     // the listener's close came first: the dialer saw it before its own hold ran out, with no stream left
     expect(events.indexOf('disconnected')).toBeGreaterThan(-1)

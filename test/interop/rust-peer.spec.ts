@@ -172,7 +172,6 @@ describe.skipIf(reason != null)(skipping('the rust-libp2p interop peer, rust ↔
 
   it('as a listener, cuts each inbound connection after --close-inbound-after-ms, with streams open', async () => {
     const { peer, addr } = await listen('--close-inbound-after-ms', '200', '--open-streams', '2')
-    const started = Date.now()
     const run = await dial(['--dial', addr, '--run', 'hold', '--hold-ms', '3000'])
     expect(run.code, run.stderr).toBe(0)
     // the listener's cut ended every stream before the dialer's own 3 s were up
@@ -180,7 +179,6 @@ describe.skipIf(reason != null)(skipping('the rust-libp2p interop peer, rust ↔
     const disconnected = run.lines.findIndex(l => l.event === 'disconnected')
     expect(disconnected).toBeGreaterThan(-1)
     expect(disconnected).toBeLessThan(run.lines.findIndex(l => l.event === 'closed'))
-    expect(Date.now() - started).toBeGreaterThanOrEqual(3_000)
     await peer.line('disconnected')
   })
 

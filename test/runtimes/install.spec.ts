@@ -40,7 +40,6 @@ describe('test/runtimes/install.sh', () => {
     expect(r.code, r.stderr).toBe(0)
     expect(r.stderr).not.toMatch(/installing/)
     expect(r.stdout.trim().split('\n').map(line => line.split(' ')[0])).toEqual(installed)
-    expect(r.ms).toBeLessThan(10_000)
   })
 
   it('refuses an unknown runtime with one line and exit code 2', () => {
