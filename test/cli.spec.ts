@@ -125,6 +125,7 @@ const TOOLS = [
   { tool: 'fuzz', file: 'test/fuzz/run.ts', option: '--minutes', bad: ['--seconds', 'x'] },
   { tool: 'pipelines', file: 'test/pipelines/run.ts', option: '--minutes', bad: ['--runs', '0'] },
   { tool: 'bench:proxy', file: 'bench/proxy-header.ts', option: '--sockets', bad: ['--reps', '0'] },
+  { tool: 'bench:upgrade-cap', file: 'bench/upgrade-cap.ts', option: '--clients', bad: ['--send', 'x'] },
   { tool: 'runtimes:matrix', file: 'test/runtimes/matrix.ts', option: '--checks', bad: ['--chaos-rounds', '0'] },
   { tool: 'runtimes', file: 'test/churn/run.ts', option: '--seconds', bad: ['--nodes', '1'] },
   { tool: 'worker-exit', file: 'test/worker/run.ts', option: '--bound', bad: ['--runtime', 'node20'] },

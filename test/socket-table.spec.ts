@@ -1,7 +1,6 @@
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { SocketTable } from '../src/core/socket-table.ts'
-import { OpenSockets } from '../operators/internal/open-sockets.ts'
 import { ownedSockets } from '../src/core/owned.ts'
 import { waitForEvent, within } from './fixtures/wait.ts'
 import type { AddressInfo, Socket } from 'node:net'
@@ -81,24 +80,6 @@ describe('SocketTable', () => {
 })
 
 describe('the registries built on it', () => {
-  it('OpenSockets counts by key until close', async () => {
-    const [a, b] = await acceptedSockets(2)
-    let closes = 0
-    const open = new OpenSockets(() => { closes++ })
-    open.add('x', a)
-    open.add('x', b)
-    open.add('x', a)
-    expect(open.count('x')).toBe(2)
-    expect(open.total).toBe(2)
-    const closed = waitForEvent(a, 'close', 2000, 'a to close')
-    a.destroy()
-    await closed
-    expect(open.count('x')).toBe(1)
-    expect(closes).toBe(1)
-    open.dispose()
-    expect(open.total).toBe(0)
-  })
-
   it('ownedSockets calls the close callback set for a socket, and drains when the last one closes', async () => {
     const [a, b] = await acceptedSockets(2)
     const owned = ownedSockets(() => {})

@@ -1,6 +1,5 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { Observable } from 'rxjs'
-import { proxiedRemoteAddr } from '../../operators/proxy-protocol/peer-address.ts'
 import type { InboundSocket, Intake, RejectListener } from './types.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'
@@ -77,8 +76,8 @@ class PipelineSocket implements InboundSocket {
       return false
     }
     this.rejected = true
-    // a later stage may have learnt the client behind a balancer (proxyProtocol): name the client
-    this.remoteAddr = proxiedRemoteAddr(this.socket) ?? this.remoteAddr
+    // named by its peer as the socket reads it now: a later stage may have given it the client behind a balancer
+    this.remoteAddr = remoteMultiaddr(this.socket) ?? this.remoteAddr
     this.socket.destroy()
     this.options.onReject?.(this, reason, err)
     return true

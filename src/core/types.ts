@@ -6,7 +6,6 @@
  *
  * @module
  */
-import type { ProxyHeader } from '../../operators/proxy-protocol/header.ts'
 import type { MultiaddrConnection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'
@@ -57,8 +56,6 @@ export interface InboundSocket {
    * mergeMap((inbound) => inbound.closed$.pipe(map(() => inbound.remoteAddr)))
    */
   readonly closed$: Observable<void>
-  /** what the PROXY header said (version, addresses, decoded TLVs), once `proxyProtocol` has read one */
-  readonly proxy?: ProxyHeader
   /**
    * Counts `event` for this socket where its listener counts events (an
    * rx-tcp listener's `libp2p_tcp_listener_events_total`, as

@@ -11,7 +11,7 @@ import { socketClosed$ } from '../../src/core/inbound-socket.ts'
 import { PassThrough } from 'node:stream'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Observable, Subscription } from 'rxjs'
-import { proxyProtocol } from '../../operators/proxy-protocol/index.ts'
+import { proxyHeader, proxyProtocol } from '../../operators/proxy-protocol/index.ts'
 import type { InboundSocket } from '../../operators/index.ts'
 import type { ProxyHeader, ProxyProtocolOptions } from '../../operators/proxy-protocol/index.ts'
 import type { Socket } from 'node:net'
@@ -131,7 +131,7 @@ export async function runReader (input: ReaderInput): Promise<ReaderReport> {
         const chunks: Buffer[] = []
         let chunk: Buffer | null
         while ((chunk = stream.read()) !== null) chunks.push(chunk)
-        outcome = { kind: 'passed', remoteAddr: passed.remoteAddr.toString(), proxy: comparable(passed.proxy), rest: Buffer.concat(chunks).toString('hex'), events }
+        outcome = { kind: 'passed', remoteAddr: passed.remoteAddr.toString(), proxy: comparable(proxyHeader(passed.socket)), rest: Buffer.concat(chunks).toString('hex'), events }
       },
       error: (err: Error) => { thrown = `operator error: ${err.stack ?? err.message}` }
     }))
