@@ -105,7 +105,7 @@ export function boundSocket (source: AddressInfo, options: SocketConstructorOpts
   }
 }
 
-/** Errors of a dial from a listen port that a dial from an ephemeral port does not have: the port or the 4-tuple is taken */
+/** Errors of a dial from a listen port that a dial from an ephemeral port does not have: the bind failed, or the 4-tuple is taken */
 export function isPortConflict (err: NodeJS.ErrnoException): boolean {
-  return err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL'
+  return err.syscall === 'bind' || err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL'
 }
