@@ -134,7 +134,10 @@ export interface TCPComponents {
   /** the node's loggers; the transport logs as `libp2p:tcp`, `libp2p:tcp:listener` and `libp2p:tcp:connection` */
   logger: ComponentLogger
   /** the node's connections, which `portReuse: 'auto'` asks whether a peer is reached only through relays */
-  connectionManager?: { getConnections(peerId?: PeerId): Connection[] }
+  connectionManager?: {
+    /** the node's open connections to `peerId` */
+    getConnections(peerId?: PeerId): Connection[]
+  }
 }
 
 /** The dial-side counters, under `@libp2p/tcp`'s names. */

@@ -16,9 +16,19 @@ export interface TCPObservedAddressesInit {
 
 /** What the service takes from the libp2p node */
 export interface TCPObservedAddressesComponents {
+  /** the node's events: the service listens to `peer:identify` */
   events: TypedEventTarget<Libp2pEvents>
-  addressManager: { addObservedAddr(addr: Multiaddr): void }
-  transportManager: { getTransports(): Transport[] }
+  /** the node's address manager */
+  addressManager: {
+    /** takes an observed address, unverified (not announced until confirmed) */
+    addObservedAddr(addr: Multiaddr): void
+  }
+  /** the node's transport manager */
+  transportManager: {
+    /** the node's transports: the service asks rx-tcp's which connections it dialed from a listen port */
+    getTransports(): Transport[]
+  }
+  /** the node's loggers: the service logs as `libp2p:tcp:observed-addresses` */
   logger: ComponentLogger
 }
 

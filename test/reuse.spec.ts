@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { tcp } from '../src/index.ts'
 import { canDialFromListenPort } from '../src/reuse.ts'
 import { tcpResources } from './fixtures/handles.ts'
+import { createNode, stopNodes } from './fixtures/nodes.ts'
 import { recordingMetrics } from './fixtures/metrics.ts'
 import { passThroughUpgrader } from './fixtures/upgraders.ts'
 import { waitUntil } from './fixtures/wait.ts'
@@ -89,6 +90,17 @@ describe(`a dial leaves from the listen port (${canDialFromListenPort ? 'this ru
       expect(events.reuse_fallback).toBe(1)
     }
     expect(events.connect).toBe(1)
+  })
+
+  it('from a libp2p node with the default options, through its dial queue: a raw server sees the node\'s listen port', async () => {
+    const server = await rawServer()
+    const node = await createNode({ transport: 'rx', listen: ['/ip4/127.0.0.1/tcp/0'] })
+    cleanup.push(async () => { await stopNodes([node]) })
+    const listenPort = Number(node.getMultiaddrs()[0].getComponents().find(c => c.name === 'tcp')?.value)
+    // the raw server speaks no libp2p: the dial fails in its upgrade, after the server saw where it came from
+    await node.dial(server.addr, { signal: AbortSignal.timeout(1000) }).catch(() => {})
+    await waitUntil(() => server.ports.length === 1, 2000, 'the raw server to accept the node\'s dial')
+    expect(server.ports[0] === listenPort).toBe(canDialFromListenPort)
   })
 
   it('from a wildcard listener, as go-libp2p does', async () => {
