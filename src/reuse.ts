@@ -85,7 +85,7 @@ export function listenPortFor (host: string, port: number, family: 4 | 6, listen
 }
 
 function isLocal (host: string): boolean {
-  return Object.values(networkInterfaces()).some(addrs => addrs?.some(a => a.address === host))
+  return Object.values(networkInterfaces()).some(addrs => addrs?.some(a => a.address === host) === true)
 }
 
 /**

@@ -17,7 +17,7 @@ import { join } from 'node:path'
 import tls from 'node:tls'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { acceptSockets } from '../operators/servers/index.ts'
-import { proxyProtocol } from '../operators/proxy-protocol/index.ts'
+import { proxyHeader, proxyProtocol } from '../operators/proxy-protocol/index.ts'
 import { findHaproxy, haproxyAccepts, startHaproxy } from './fixtures/haproxy.ts'
 import { destroyAll } from './fixtures/raw-sockets.ts'
 import { waitForEvent, within } from './fixtures/wait.ts'
@@ -45,12 +45,12 @@ class Backend {
     await within(new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve)), 2_000, 'a backend to listen')
     this.subscription = acceptSockets(this.server, { onReject: (_inbound, why, err) => { this.rejections.push(`${why}: ${err?.message ?? ''}`) } })
       .pipe(proxyProtocol({ trusted: ['127.0.0.1/32'] }))
-      .subscribe(({ socket, remoteAddr, proxy }) => {
+      .subscribe(({ socket, remoteAddr }) => {
         const chunks: Buffer[] = []
         socket.on('data', (chunk: Buffer) => {
           chunks.push(chunk)
           if (Buffer.concat(chunks).includes('\n')) {
-            this.seen.push({ remoteAddr: remoteAddr.toString(), proxy, bytes: Buffer.concat(chunks).toString() })
+            this.seen.push({ remoteAddr: remoteAddr.toString(), proxy: proxyHeader(socket), bytes: Buffer.concat(chunks).toString() })
             socket.end('ok\n')
           }
         })

@@ -139,7 +139,7 @@ describe('guarding Node servers', () => {
       })
 
       it('pauses intake at the cap and resumes it below, leaving the open connections served', async () => {
-        const served = await guarded(kind, upgradeCap({ max: 1 }).inbound)
+        const served = await guarded(kind, upgradeCap({ max: 1, policy: 'close-server' }).inbound)
         const first = client(kind, served.port, '127.0.0.2')
         expect(await first()).toBe('hello 127.0.0.2')
         await waitUntil(() => !served.server.listening, 3_000, 'intake to pause with one connection open')

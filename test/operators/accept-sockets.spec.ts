@@ -4,7 +4,9 @@ import { networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { firstValueFrom, take, toArray } from 'rxjs'
 import { afterEach, describe, expect, it } from 'vitest'
-import { acceptSockets, serverIntake } from '../../operators/servers/index.ts'
+import { acceptSockets } from '../../operators/servers/index.ts'
+import { serverIntake } from '../../src/core/server-intake.ts'
+import { boundMultiaddr } from '../../src/core/addresses.ts'
 import { remoteMultiaddr } from '../../src/core/inbound-socket.ts'
 import { closeAll, connect } from '../fixtures/operators-net.ts'
 import { waitForEvent, waitUntil, within } from '../fixtures/wait.ts'
@@ -223,5 +225,14 @@ describe('remoteMultiaddr', () => {
     expect(remoteMultiaddr(socket('fe80::1%eth0'))?.toString()).toBe('/ip6zone/eth0/ip6/fe80::1/tcp/4001')
     expect(remoteMultiaddr(socket('2001:db8::1'))?.toString()).toBe('/ip6/2001:db8::1/tcp/4001')
     expect(remoteMultiaddr(socket(undefined))).toBeUndefined()
+  })
+})
+
+describe('boundMultiaddr', () => {
+  it('writes a bound address as acceptSockets gives it for localAddr: ip4, ip6, a zone as /ip6zone, a unix path', () => {
+    expect(boundMultiaddr({ address: '127.0.0.1', port: 4001, family: 'IPv4' }).toString()).toBe('/ip4/127.0.0.1/tcp/4001')
+    expect(boundMultiaddr({ address: '::', port: 4001, family: 'IPv6' }).toString()).toBe('/ip6/::/tcp/4001')
+    expect(boundMultiaddr({ address: 'fe80::1%eth0', port: 4001, family: 'IPv6' }).toString()).toBe('/ip6zone/eth0/ip6/fe80::1/tcp/4001')
+    expect(boundMultiaddr('/tmp/rx tcp.sock').toString()).toBe('/unix/%2Ftmp%2Frx%20tcp.sock')
   })
 })

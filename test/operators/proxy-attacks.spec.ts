@@ -8,7 +8,8 @@ import { defaultLogger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { acceptSockets } from '../../operators/servers/index.ts'
-import { DEFAULT_PROXY_HEADER_TIMEOUT, proxyProtocol } from '../../operators/proxy-protocol/index.ts'
+import { proxyHeader, proxyProtocol } from '../../operators/proxy-protocol/index.ts'
+import { DEFAULT_PROXY_HEADER_TIMEOUT } from '../../operators/proxy-protocol/proxy-protocol.ts'
 import { tcp } from '../../src/index.ts'
 import { recordingMetrics } from '../fixtures/metrics.ts'
 import { sslValue, tlv, v2Header, withCrc32c } from '../fixtures/proxy-headers.ts'
@@ -190,7 +191,7 @@ describe('PROXY header attacks', () => {
     const socket = await connect(target.port)
     socket.write(Buffer.concat([header, Buffer.from('payload')]))
     await waitUntil(() => target.passed.length === 1, 3_000, 'the header with bad UTF-8 to pass')
-    const tlvs = target.passed[0].proxy?.tlvs
+    const tlvs = proxyHeader(target.passed[0].socket)?.tlvs
     expect(target.passed[0].remoteAddr.toString()).toBe('/ip4/198.51.100.20/tcp/20')
     expect(tlvs?.authority).toBe('a\ufffd\ufffdb')
     expect(tlvs?.alpn).toBe('\ufffd')
@@ -199,7 +200,7 @@ describe('PROXY header attacks', () => {
     expect(tlvs?.notUtf8).toEqual(['authority', 'alpn', 'ssl.cn', 'aws.vpceId'])
     expect(tlvs?.raw.find(({ type }) => type === 0x02)?.value).toEqual(badAuthority)
     expect(tlvs?.ssl?.tlvs[0].value).toEqual(badCn)
-    expect(() => JSON.stringify(target.passed[0].proxy, (_key, value) => typeof value === 'bigint' ? String(value) : value)).not.toThrow()
+    expect(() => JSON.stringify(proxyHeader(target.passed[0].socket), (_key, value) => typeof value === 'bigint' ? String(value) : value)).not.toThrow()
     expect(target.rejected).toEqual([])
   })
 })
