@@ -11,7 +11,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { tcp } from '../src/index.ts'
-import { canDialFromListenPort } from '../src/reuse.ts'
+import { canDialFromListenPort, listenPortFor } from '../src/reuse.ts'
 import { tcpResources } from './fixtures/handles.ts'
 import { createNode, stopNodes } from './fixtures/nodes.ts'
 import { recordingMetrics } from './fixtures/metrics.ts'
@@ -165,6 +165,26 @@ describe(`a dial leaves from the listen port (${canDialFromListenPort ? 'this ru
     await waitUntil(() => server.ports.length === 2, 2000, 'the raw server to accept both dials')
     expect(server.ports[0]).not.toBe(port)
     expect(server.ports[1] === port).toBe(canDialFromListenPort)
+  })
+})
+
+describe('the listen port a dial leaves from, as go-libp2p picks it (by scope: Node has no route lookup)', () => {
+  const at = (address: string, port: number): net.AddressInfo => ({ address, port, family: net.isIPv6(address) ? 'IPv6' : 'IPv4' })
+  const lo = at('127.0.0.1', 3)
+  const any4 = at('0.0.0.0', 2)
+  const lan = at('10.0.0.5', 1)
+  const public4 = at('198.51.200.7', 4)
+  it.each([
+    ['a loopback address: the loopback listener', '127.0.0.1', [lan, any4, lo], lo],
+    ['a private address: the listener of a private address', '10.1.1.1', [any4, lan, public4], lan],
+    ['a public address: the listener of a public address', '8.8.8.8', [lan, any4, public4], public4],
+    ['a public address, with no public listener: the wildcard one', '8.8.8.8', [lan, any4], any4],
+    ['a public address from behind a NAT (a private listener only): the private one', '8.8.8.8', [lo, lan], lan],
+    ['a public address with a loopback listener only: none', '8.8.8.8', [lo], undefined],
+    ['an IPv6 address: only a listener of its family', '2606:4700::1', [any4, at('::', 5)], at('::', 5)],
+    ['its own listen port on loopback: none (it would connect to itself)', '127.0.0.1', [at('127.0.0.1', 9)], undefined]
+  ] as Array<[string, string, net.AddressInfo[], net.AddressInfo | undefined]>)('to %s', (_what, host, listening, expected) => {
+    expect(listenPortFor(host, 9, net.isIPv6(host) ? 6 : 4, listening)).toEqual(expected)
   })
 })
 
