@@ -83,7 +83,7 @@ export function listenPortFor (host: string, port: number, family: 4 | 6, listen
   const scope = net.isIP(host) === 0 ? undefined : scopeOf(host)
   const source = ours.find(a => scope != null && scopeOf(a.address) === scope) ??
     ours.find(a => scopeOf(a.address) === 'any') ??
-    ours.find(a => scope !== 'loopback' && scopeOf(a.address) !== 'loopback')
+    ours.find(a => scope != null && scope !== 'loopback' && scopeOf(a.address) !== 'loopback')
   // a dial from a port to that same port on this host would connect the socket to itself
   return source?.port === port && (scope === 'loopback' || isLocal(host)) ? undefined : source
 }
