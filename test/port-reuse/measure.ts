@@ -1,4 +1,4 @@
-// npx tsx test/port-reuse/measure.ts [--trials N] [--time-wait-limit S] [--out FILE] [--record NAME]   (root, Linux: network namespaces)
+// npm run port-reuse -- [--trials N] [--time-wait-limit S] [--out FILE] [--record NAME]   (root, Linux: network namespaces)
 /**
  * What happens to a dial from the listen port after an earlier dial from it
  * to the same address: the measurements behind `portReuse: 'auto'`
@@ -45,7 +45,7 @@ const values = parseCli({
     record: { type: 'string', placeholder: 'NAME', description: recordHelp('port-reuse', 'test/port-reuse/results') },
     inside: { type: 'boolean', description: '(internal) run the cases: the process is already in the namespace' }
   },
-  examples: ['npx tsx test/port-reuse/measure.ts --trials 5 --record 2026-12-07']
+  examples: ['npm run port-reuse -- --trials 10 --record 2026-12-07']
 })
 
 /** The peer in NS_B: a plain Node script, spawned by the process in NS_A */
