@@ -21,6 +21,7 @@ import { proxyHeader, proxyProtocol } from '../operators/proxy-protocol/index.ts
 import { findHaproxy, haproxyAccepts, startHaproxy } from './fixtures/haproxy.ts'
 import { destroyAll } from './fixtures/raw-sockets.ts'
 import { waitForEvent, within } from './fixtures/wait.ts'
+import { skipNow, skipping } from './fixtures/skip.ts'
 import type { ProxyHeader } from '../operators/proxy-protocol/index.ts'
 import type { Haproxy, Route } from './fixtures/haproxy.ts'
 import type { Socket } from 'node:net'
@@ -99,7 +100,7 @@ async function certificate (dir: string, name: string, cn: string, key: string[]
   return { key: keyPem, cert: certPem, pem }
 }
 
-describe.skipIf(bin == null || !openssl)('v2 TLVs from HAProxy', () => {
+describe.skipIf(bin == null || !openssl)(skipping('v2 TLVs from HAProxy', reason ?? (openssl ? undefined : 'no openssl to make the test certificates')), () => {
   const backends: Backend[] = []
   const open: Socket[] = []
   let haproxy: Haproxy | undefined
@@ -234,9 +235,7 @@ describe.skipIf(bin == null || !openssl)('v2 TLVs from HAProxy', () => {
 
   it('set-proxy-v2-tlv-fmt (HAProxy 2.9+): a custom TLV, in the raw list', async (context) => {
     if (!await haproxyAccepts(bin as string, 'send-proxy-v2 set-proxy-v2-tlv-fmt(0xE1) rx')) {
-      console.warn(`set-proxy-v2-tlv-fmt: not in ${spawnSync(bin as string, ['-v']).stdout.toString().split('\n')[0]}; its TLV is tested from bytes`)
-      context.skip()
-      return
+      skipNow(context, `set-proxy-v2-tlv-fmt is not in ${spawnSync(bin as string, ['-v']).stdout.toString().split('\n')[0]}; its TLV is tested from bytes`)
     }
     const backend = new Backend()
     const port = await backend.start()

@@ -10,6 +10,7 @@ import { boundMultiaddr } from '../../src/core/addresses.ts'
 import { remoteMultiaddr } from '../../src/core/inbound-socket.ts'
 import { closeAll, connect } from '../fixtures/operators-net.ts'
 import { waitForEvent, waitUntil, within } from '../fixtures/wait.ts'
+import { skipping } from '../fixtures/skip.ts'
 import type { InboundSocket } from '../../operators/index.ts'
 import type { Client } from '../fixtures/operators-net.ts'
 import type { Socket } from 'node:net'
@@ -204,7 +205,7 @@ describe('acceptSockets', () => {
     sockets.forEach((socket) => socket.destroy())
   })
 
-  it.skipIf(!hasIPv6Loopback)('accepts on ::1 with /ip6 addresses', async () => {
+  it.skipIf(!hasIPv6Loopback)(skipping('accepts on ::1 with /ip6 addresses', hasIPv6Loopback ? undefined : 'no ::1 on this host'), async () => {
     const server = await listening({ host: '::1', port: 0 })
     const accepted = nextAccepted(server)
     const client = net.connect({ host: '::1', port: (server.address() as net.AddressInfo).port })
