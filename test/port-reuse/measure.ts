@@ -9,7 +9,7 @@
  * (which must fall back, counted). Each case is bounded in trials and time.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { defaultLogger } from '@libp2p/logger'
@@ -19,8 +19,9 @@ import { canDialFromListenPort } from '../../src/reuse.ts'
 import { parseCli } from '../fixtures/cli.ts'
 import { recordingMetrics } from '../fixtures/metrics.ts'
 import { netnsUnavailable, sh } from '../fixtures/netns.ts'
-import { recordHelp, resultFile, shown } from '../fixtures/results.ts'
+import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
 import { passThroughUpgrader } from '../fixtures/upgraders.ts'
+import { portReuseChart } from './chart.ts'
 import type { Transport } from '@libp2p/interface'
 
 const NS_A = 'rxtcp-reuse-a'
@@ -43,9 +44,10 @@ const values = parseCli({
     'time-wait-limit': { type: 'integer', min: 5, max: 120, default: 75, description: 'seconds to keep retrying a dial from the port of a socket in TIME_WAIT' },
     out: { type: 'string', placeholder: 'FILE', description: 'write the JSON here' },
     record: { type: 'string', placeholder: 'NAME', description: recordHelp('port-reuse', 'test/port-reuse/results') },
+    chart: { type: 'string', placeholder: 'FILE', description: 'only draw the chart of a run\'s JSON, next to it' },
     inside: { type: 'boolean', description: '(internal) run the cases: the process is already in the namespace' }
   },
-  examples: ['npm run port-reuse -- --trials 10 --record 2026-12-07']
+  examples: ['npm run port-reuse -- --trials 10 --record 2026-12-07', 'npm run port-reuse -- --chart test/port-reuse/results/2026-12-07.json']
 })
 
 /** The peer in NS_B: a plain Node script, spawned by the process in NS_A */
@@ -224,8 +226,10 @@ async function inside (): Promise<void> {
   await transport.stop()
   const out = resultFile({ tool: 'port-reuse', committed: 'test/port-reuse/results', name: 'latest', record: values.record, out: values.out })
   const kernel = spawnSync('uname', ['-r'], { encoding: 'utf8' }).stdout.trim()
-  writeFileSync(out, JSON.stringify({ tool: 'port-reuse', date: new Date().toISOString(), node: process.version, kernel, trials: values.trials, cases }, null, 2) + '\n')
-  console.log(`port-reuse: results written to ${shown(out)}`)
+  const run = { tool: 'port-reuse', date: new Date().toISOString(), node: process.version, kernel, trials: values.trials, cases }
+  writeFileSync(out, JSON.stringify(run, null, 2) + '\n')
+  writeFileSync(sibling(out, '.svg'), portReuseChart(run))
+  console.log(`port-reuse: results written to ${shown(out)} (chart ${shown(sibling(out, '.svg'))})`)
   const pass = aborted.every(a => a.ok) && taken.every(t => t.rx.ok && !t.rx.fromListenPort) && rxResults.every(rx => rx.ok)
   console.log(`port-reuse: ${pass ? 'PASS' : 'FAIL'} ${cases.length} cases, ${values.trials} trials each (time-wait: 1), node ${process.version}, kernel ${kernel}`)
   process.exitCode = pass ? 0 : 1
@@ -247,7 +251,11 @@ function tearDown (): void {
   for (const ns of [NS_A, NS_B]) spawnSync('ip', ['netns', 'del', ns])
 }
 
-if (values.inside) {
+if (values.chart !== undefined) {
+  const svg = sibling(values.chart, '.svg')
+  writeFileSync(svg, portReuseChart(JSON.parse(readFileSync(values.chart, 'utf8'))))
+  console.log(`port-reuse: chart of ${shown(values.chart)} drawn to ${shown(svg)}`)
+} else if (values.inside) {
   await inside().catch((err) => {
     console.log(`port-reuse: FAIL ${String(err?.stack ?? err)}`)
     process.exit(1)
