@@ -6,21 +6,27 @@
  * (the runtime matrix's `internals` check runs it there).
  */
 import net from 'node:net'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
 import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
 import { afterEach, describe, expect, it } from 'vitest'
 import { tcp } from '../src/index.ts'
 import { canDialFromListenPort, listenPortFor } from '../src/reuse.ts'
 import { tcpResources } from './fixtures/handles.ts'
 import { createNode, stopNodes } from './fixtures/nodes.ts'
+import { runtimeNoise } from './fixtures/noise.ts'
 import { recordingMetrics } from './fixtures/metrics.ts'
 import { passThroughUpgrader } from './fixtures/upgraders.ts'
 import { waitUntil } from './fixtures/wait.ts'
 import type { TCPComponents, TCPDialOptions, TCPOptions } from '../src/index.ts'
-import type { Connection, Listener, Transport } from '@libp2p/interface'
+import type { Connection, Libp2p, Listener, Transport } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
+const portOf = (ma: Multiaddr): number => Number(ma.getComponents().find(c => c.name === 'tcp')?.value)
 const PEER = peerIdFromString('12D3KooWGzGqrRo5kC8uQTHXg1Y9Jk9LbPfd5kn5E3uXzXvyG1hP')
 const cleanup: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -165,6 +171,49 @@ describe(`a dial leaves from the listen port (${canDialFromListenPort ? 'this ru
     await waitUntil(() => server.ports.length === 2, 2000, 'the raw server to accept both dials')
     expect(server.ports[0]).not.toBe(port)
     expect(server.ports[1] === port).toBe(canDialFromListenPort)
+  })
+})
+
+describe('portReuse \'auto\' with libp2p nodes and a circuit relay (noise, yamux, identify)', () => {
+  it('a direct dial to a peer reached only through the relay leaves from an ephemeral port; the hole punch (priority 100) from the listen port', async () => {
+    const nodes: Libp2p[] = []
+    cleanup.push(async () => { await stopNodes(nodes) })
+    const node = async (listen: string[], services = {}): Promise<Libp2p> => {
+      const created = await createLibp2p({
+        addresses: { listen },
+        transports: [tcp(), circuitRelayTransport()],
+        connectionEncrypters: [runtimeNoise()],
+        streamMuxers: [yamux()],
+        connectionGater: { denyDialMultiaddr: () => false },
+        connectionMonitor: { enabled: false },
+        services: { identify: identify(), ...services }
+      })
+      nodes.push(created)
+      return created
+    }
+    const relay = await node(['/ip4/127.0.0.1/tcp/0'], { relay: circuitRelayServer() })
+    const listener = await node(['/ip4/127.0.0.1/tcp/0', '/p2p-circuit'])
+    const dialer = await node(['/ip4/127.0.0.1/tcp/0'])
+    await listener.dial(relay.getMultiaddrs()[0])
+    await waitUntil(() => listener.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit')), 5000, 'a reservation on the relay')
+    const relayed = await dialer.dial(listener.getMultiaddrs().find(ma => ma.toString().includes('/p2p-circuit')) as Multiaddr)
+    expect(relayed.limits).toBeDefined()
+
+    const direct = listener.getMultiaddrs().find(ma => !ma.toString().includes('/p2p-circuit')) as Multiaddr
+    const dialerPort = portOf(dialer.getMultiaddrs()[0])
+    /** the port the listener sees the dialer's direct connection come from, once it has one */
+    const seenFrom = async (): Promise<number> => {
+      await waitUntil(() => listener.getConnections(dialer.peerId).some(c => c.limits == null), 5000, 'the direct connection on the listener\'s side')
+      return portOf(listener.getConnections(dialer.peerId).find(c => c.limits == null)?.remoteAddr as Multiaddr)
+    }
+    // as @libp2p/dcutr's unilateral dial: the peer's public address, at the default priority
+    const unilateral = await dialer.dial(direct, { force: true })
+    expect(await seenFrom()).not.toBe(dialerPort)
+    await unilateral.close()
+    await waitUntil(() => listener.getConnections(dialer.peerId).every(c => c.limits != null), 5000, 'the direct connection to close')
+    // as its hole punch: dcutr's priority (libp2p.dial passes its options on to openConnection, which reads it)
+    await dialer.dial(direct, { force: true, priority: 100 } as Parameters<Libp2p['dial']>[1])
+    expect((await seenFrom()) === dialerPort).toBe(canDialFromListenPort)
   })
 })
 
