@@ -44,9 +44,10 @@ function netOptions (ma: Multiaddr, verb: string): ListenOptions {
   return { host: config.host, port: config.port, ipv6Only: config.type === 'ip6' }
 }
 
-/** `server.listen` options for a multiaddr */
-export function toListenOptions (ma: Multiaddr, extra: Pick<ListenOptions, 'backlog'> = {}): ListenOptions {
-  return { ...netOptions(ma, 'listen on'), ...extra }
+/** `server.listen` options for a multiaddr (`reusePort` for TCP only: a unix path has no port to share) */
+export function toListenOptions (ma: Multiaddr, extra: Pick<ListenOptions, 'backlog' | 'reusePort'> = {}): ListenOptions {
+  const options = netOptions(ma, 'listen on')
+  return options.path != null ? { ...options, backlog: extra.backlog } : { ...options, ...extra }
 }
 
 /** `net.connect` options for a multiaddr */

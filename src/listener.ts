@@ -6,10 +6,11 @@ import { closeListeningHandle } from './core/close-handle.ts'
 import { toInboundSocket } from './core/inbound-socket.ts'
 import type { ToInboundSocketOptions } from './core/inbound-socket.ts'
 import { boundMultiaddr, metricAddress } from './core/addresses.ts'
-import { listenOn, serverIntake } from './core/server-intake.ts'
+import { serverIntake } from './core/server-intake.ts'
 import type { ServerIntake } from './core/server-intake.ts'
 import { boundAddresses, listenError, toListenOptions } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT } from './connection.ts'
+import { listenReusing } from './reuse.ts'
 import { SocketLifetimes } from './lifetime.ts'
 import { ListenerMetrics, ListenerStatus } from './listener-metrics.ts'
 import { closeDeadline, ownedSockets } from './core/owned.ts'
@@ -39,6 +40,8 @@ export interface ListenerInit extends TCPCreateListenerOptions {
   closeServerOnMaxConnections?: CloseServerOnMaxConnectionsOpts
   inbound?: InboundOperator
   lifetime?: LifetimeOperator
+  /** listen with SO_REUSEPORT where the runtime can, so dials can leave from the listen port */
+  reusePort?: boolean
 }
 
 /**
@@ -71,7 +74,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private readonly lifetimes: SocketLifetimes
   private listenAddr?: Multiaddr
   private accepting?: ToInboundSocketOptions
-  private bound?: Multiaddr
+  private bound?: AddressInfo | string
   /** the bound address as metric labels take it (`host:port` or the unix path) */
   private label = 'unknown'
   /**
@@ -121,8 +124,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
           // close() came while binding (or re-listening): it closes the handle; nothing is announced
           return
         }
-        this.bound = boundMultiaddr(this.server.address() as AddressInfo | string)
-        this.label = metricAddress(this.bound)
+        this.bound = this.server.address() ?? undefined
+        this.label = this.bound == null ? 'unknown' : metricAddress(boundMultiaddr(this.bound))
         this.lifetimes.bind(this.label)
         this.metrics.setStatus(ListenerStatus.ACTIVE)
         this.safeDispatchEvent('listening')
@@ -244,7 +247,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       }
       const inbound = toInboundSocket(socket, this.accepting as ToInboundSocketOptions)
 
-      if (typeof this.server.address() !== 'string' && socket.remoteAddress == null) {
+      if (typeof this.bound !== 'string' && socket.remoteAddress == null) {
         // the peer left before Node could read its address
         inbound.reject('no-remote-address')
         return undefined
@@ -305,13 +308,13 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       throw new AlreadyStartedError(`listener is already listening on ${this.listenAddr.toString()}`)
     }
 
-    const options = toListenOptions(ma, { backlog: this.init.backlog })
+    let options = toListenOptions(ma, { backlog: this.init.backlog, reusePort: this.init.reusePort })
 
     try {
       this.listenAddr = ma
-      const bound = listenOn(this.server, options)
-      this.binding = bound.catch(() => {})
-      await bound
+      const bound = listenReusing(this.server, options)
+      this.binding = bound.then(() => {}, () => {})
+      options = await bound
     } catch (err: any) {
       this.listenAddr = undefined
       throw listenError(ma, err)
@@ -323,9 +326,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     }
     this.log('listening on %a (%s)', ma, this.label)
     // a pause re-listens on what the kernel gave this time (port 0 stays the same port)
-    const bound = this.server.address()
     this.intake = serverIntake(this.server, {
-      listen: typeof bound === 'object' && bound != null ? { ...options, port: bound.port } : options,
+      listen: this.bound != null && typeof this.bound !== 'string' ? { ...options, port: this.bound.port } : options,
       retryAfter: INTAKE_REST,
       onPaused: (reasons) => {
         this.log('intake on %s paused: %s', this.label, reasons.join(', '))
@@ -345,7 +347,12 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     if (this.listenAddr == null || this.bound == null || this.closed != null) {
       return []
     }
-    return boundAddresses(this.listenAddr, this.bound)
+    return boundAddresses(this.listenAddr, boundMultiaddr(this.bound))
+  }
+
+  /** while it listens on TCP with `reusePort`, the address it is bound to: dials leave from its port where the runtime can */
+  get reusableAddress (): AddressInfo | undefined {
+    return this.init.reusePort === true && typeof this.bound === 'object' && this.closed == null ? this.bound : undefined
   }
 
   updateAnnounceAddrs (): void {}

@@ -1,5 +1,5 @@
-import { boolean, checkOptions, checkPauseWindow, fn, integer, ms, number, object, required } from './core/checker.ts'
-import type { CloseServerOnMaxConnectionsOpts, TCPOptions, TCPSocketOptions } from './index.ts'
+import { boolean, checkOptions, checkPauseWindow, fn, integer, ms, number, object, oneOf, required } from './core/checker.ts'
+import type { CloseServerOnMaxConnectionsOpts, TCPDialOptions, TCPOptions, TCPSocketOptions } from './index.ts'
 import type { Rules } from './core/checker.ts'
 
 /**
@@ -31,8 +31,11 @@ const TCP_RULES: Rules<TCPOptions> = {
   closeTimeout: ms(),
   pipelineTimeout: ms(),
   inbound: fn(),
-  lifetime: fn()
+  lifetime: fn(),
+  portReuse: oneOf('auto', 'always', 'never')
 }
+
+const DIAL_RULES: Rules<TCPSocketOptions & Pick<TCPDialOptions, 'portUse'>> = { ...SOCKET_OPTION_RULES, portUse: oneOf('reuse', 'new') }
 
 /**
  * Refuses a bad `tcp(init)` with an `InvalidParametersError` naming the
@@ -50,4 +53,9 @@ export function checkTcpOptions (init: TCPOptions | undefined): void {
  */
 export function checkSocketOptions (where: string, options: TCPSocketOptions | undefined): void {
   checkOptions(where, options, SOCKET_OPTION_RULES)
+}
+
+/** Refuses bad socket options or a bad `portUse` given to one `dial` */
+export function checkDialOptions (where: string, options: TCPSocketOptions & Pick<TCPDialOptions, 'portUse'>): void {
+  checkOptions(where, options, DIAL_RULES)
 }
