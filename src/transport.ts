@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import net from 'node:net'
 import { AbortError, ConnectionFailedError, NotStartedError, serviceCapabilities, transportSymbol } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
@@ -210,59 +211,34 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
 
   /** Opens one socket, owned from its creation; rejects with a `ConnectionFailedError` (Node's error as `cause`) or an `AbortError` */
   private async open (ma: Multiaddr, signal: AbortSignal, create: () => Socket, fromListenPort = false): Promise<Socket> {
+    const failed = (err: NodeJS.ErrnoException): Error => Object.assign(new ConnectionFailedError(`could not connect to ${ma.toString()}: ${err.message}`), { cause: err, code: err.code })
     let socket: Socket
     try {
       socket = create()
     } catch (err: any) {
-      throw Object.assign(new ConnectionFailedError(`could not connect to ${ma.toString()}: ${err.message}`), { cause: err, code: err.code })
+      throw failed(err)
     }
     this.outbound.add(socket)
 
     try {
-      await new Promise<void>((resolve, reject) => {
-        const done = (err?: Error): void => {
-          socket.off('connect', onConnect)
-          socket.off('error', onError)
-          signal.removeEventListener('abort', onAbort)
-          if (err == null) {
-            resolve()
-          } else {
-            reject(err)
-          }
-        }
-        const onConnect = (): void => {
-          this.metrics?.events.increment({ connect: true })
-          this.log('connection opened %a', ma)
-          done()
-        }
-        const onError = (err: NodeJS.ErrnoException): void => {
-          if (!fromListenPort || !isPortConflict(err)) {
-            // a port conflict is no failure of the dial: it goes on from an ephemeral port
-            this.metrics?.events.increment({ error: true })
-            this.log.error('dial to %a failed - %e', ma, err)
-          }
-          const failed = new ConnectionFailedError(`could not connect to ${ma.toString()}: ${err.message}`)
-          Object.assign(failed, { cause: err, code: err.code })
-          done(failed)
-        }
-        const onAbort = (): void => {
-          this.metrics?.events.increment({ abort: true })
-          this.log('dial to %a aborted', ma)
-          done(new AbortError(`dial to ${ma.toString()} was aborted`))
-        }
-        if (signal.aborted) {
-          onAbort()
-          return
-        }
-        socket.once('connect', onConnect)
-        socket.once('error', onError)
-        signal.addEventListener('abort', onAbort, { once: true })
-      })
-    } catch (err) {
+      // the socket's 'error' or the signal's abort, whichever comes first, rejects it
+      await once(socket, 'connect', { signal })
+    } catch (err: any) {
       socket.destroy()
-      throw err
+      if (err?.name === 'AbortError') {
+        this.metrics?.events.increment({ abort: true })
+        this.log('dial to %a aborted', ma)
+        throw new AbortError(`dial to ${ma.toString()} was aborted`)
+      }
+      if (!fromListenPort || !isPortConflict(err)) {
+        // a port conflict is no failure of the dial: it goes on from an ephemeral port
+        this.metrics?.events.increment({ error: true })
+        this.log.error('dial to %a failed - %e', ma, err)
+      }
+      throw failed(err)
     }
-
+    this.metrics?.events.increment({ connect: true })
+    this.log('connection opened %a', ma)
     return socket
   }
 
