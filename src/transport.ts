@@ -6,7 +6,7 @@ import { isTcpOrUnix, toConnectOptions } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT, toMultiaddrConnection } from './connection.ts'
 import { TCPListener } from './listener.ts'
 import { checkDialOptions, checkSocketOptions } from './options.ts'
-import { ownedSockets } from './core/owned.ts'
+import { closeDeadline, ownedSockets } from './core/owned.ts'
 import { boundSocket, canDialFromListenPort, isPortConflict, listenPortFor, wantsListenPort } from './reuse.ts'
 import type { TCPComponents, TCPCreateListenerOptions, TCPDialEvents, TCPDialOptions, TCPMetrics, TCPOptions } from './index.ts'
 import type { Connection, Listener, Logger, MultiaddrConnection, Startable, Transport } from '@libp2p/interface'
@@ -86,13 +86,12 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     }
 
     // dials in flight settle (their signal is aborted) before stop resolves, within the deadline
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, closeTimeout) })
+    const deadline = closeDeadline(this.outbound, closeTimeout)
     await Promise.all([
       ...[...this.listeners].map(async listener => { await listener.close() }),
-      this.outbound.drained(deadline)
+      this.outbound.drained(deadline.reached)
     ])
-    clearTimeout(timer)
+    deadline.clear()
     this.log('stopped, %d outbound sockets destroyed at the close deadline', this.outbound.stragglers)
   }
 
