@@ -1,6 +1,6 @@
 import { TimeoutError } from '@libp2p/interface'
 import { AbstractMultiaddrConnection } from '@libp2p/utils'
-import type { AbortOptions, MultiaddrConnection } from '@libp2p/interface'
+import type { AbortOptions } from '@libp2p/interface'
 import type { AbstractMultiaddrConnectionInit, SendResult } from '@libp2p/utils'
 import type { Socket } from 'node:net'
 
@@ -22,7 +22,7 @@ export interface SocketConnectionInit extends AbstractMultiaddrConnectionInit {
  * events straight into the message stream and from `sendData` straight into
  * `socket.write`.
  */
-class SocketConnection extends AbstractMultiaddrConnection {
+export class SocketConnection extends AbstractMultiaddrConnection {
   private readonly socket: Socket
   private readonly closeTimeout: number
   /** an upgrade is settling: the socket's end waits for it (`holdCloseUntil`) */
@@ -140,12 +140,4 @@ class SocketConnection extends AbstractMultiaddrConnection {
   sendResume (): void {
     this.socket.resume()
   }
-}
-
-/** A socket's `MultiaddrConnection`, with the hold its owner puts on it during the upgrade */
-export type SocketMultiaddrConnection = MultiaddrConnection & Pick<SocketConnection, 'holdCloseUntil'>
-
-/** Wraps a connected socket as a `MultiaddrConnection` */
-export function toMultiaddrConnection (init: SocketConnectionInit): SocketMultiaddrConnection {
-  return new SocketConnection(init)
 }

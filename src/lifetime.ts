@@ -1,5 +1,5 @@
 import { Observable } from 'rxjs'
-import { toMultiaddrConnection } from './connection.ts'
+import { SocketConnection } from './connection.ts'
 import type { ListenerMetrics } from './listener-metrics.ts'
 import type { OwnedSockets } from './core/owned.ts'
 import type { InboundSocket } from './core/types.ts'
@@ -62,7 +62,7 @@ export class SocketLifetimes {
       return
     }
 
-    const maConn = toMultiaddrConnection({
+    const maConn = new SocketConnection({
       socket,
       remoteAddr,
       localAddr: inbound.localAddr,

@@ -66,7 +66,6 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   /** emits once, when close() begins (to a late subscriber too): ends the pipeline */
   private readonly close$ = new ReplaySubject<void>(1)
   private readonly closeTimeout: number
-  private readonly pipelineTimeout: number
   private readonly pipelineDone: Promise<void>
   /** intake is paused by closeServerOnMaxConnections */
   private maxPaused = false
@@ -93,7 +92,6 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.log = init.logger.forComponent('libp2p:tcp:listener')
     this.connectionLog = init.logger.forComponent('libp2p:tcp:connection')
     this.closeTimeout = init.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
-    this.pipelineTimeout = init.pipelineTimeout ?? DEFAULT_PIPELINE_TIMEOUT
 
     this.server = net.createServer({
       noDelay: init.noDelay ?? true,
@@ -253,7 +251,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
         return undefined
       }
 
-      this.sockets.hold(inbound, this.pipelineTimeout)
+      this.sockets.hold(inbound, this.init.pipelineTimeout ?? DEFAULT_PIPELINE_TIMEOUT)
       return inbound
     } catch (err: any) {
       // one socket's failure is that socket's: intake goes on

@@ -3,7 +3,7 @@ import net from 'node:net'
 import { AbortError, ConnectionFailedError, NotStartedError, serviceCapabilities, transportSymbol } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
 import { isTcpOrUnix, toConnectOptions } from './addresses.ts'
-import { DEFAULT_CLOSE_TIMEOUT, toMultiaddrConnection } from './connection.ts'
+import { DEFAULT_CLOSE_TIMEOUT, SocketConnection } from './connection.ts'
 import { TCPListener } from './listener.ts'
 import { checkDialOptions, checkSocketOptions } from './options.ts'
 import { closeDeadline, ownedSockets } from './core/owned.ts'
@@ -122,7 +122,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   }
 
   private async upgrade (ma: Multiaddr, socket: Socket, options: TCPDialOptions, dial: AbortController): Promise<Connection> {
-    const maConn = toMultiaddrConnection({
+    const maConn = new SocketConnection({
       socket,
       remoteAddr: ma,
       direction: 'outbound',

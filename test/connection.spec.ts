@@ -7,9 +7,8 @@ import net from 'node:net'
 import { defaultLogger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
-import { toMultiaddrConnection } from '../src/connection.ts'
+import { SocketConnection } from '../src/connection.ts'
 import { waitUntil, within } from './fixtures/wait.ts'
-import type { SocketMultiaddrConnection } from '../src/connection.ts'
 
 const cleanup: Array<() => Promise<void> | void> = []
 
@@ -18,7 +17,7 @@ afterEach(async () => {
 })
 
 /** a connected socket pair on 127.0.0.1: the accepted end wrapped as a connection, the other raw */
-async function wrapped (closeTimeout?: number, peerHalfOpen = false): Promise<{ conn: SocketMultiaddrConnection, peer: net.Socket, socket: net.Socket }> {
+async function wrapped (closeTimeout?: number, peerHalfOpen = false): Promise<{ conn: SocketConnection, peer: net.Socket, socket: net.Socket }> {
   const server = net.createServer()
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   cleanup.push(async () => { await new Promise<void>(resolve => server.close(() => { resolve() })) })
@@ -30,7 +29,7 @@ async function wrapped (closeTimeout?: number, peerHalfOpen = false): Promise<{ 
   // as the socket's owner does (the listener's registry): the connection reads the error at 'close'
   socket.on('error', () => {})
   cleanup.push(() => { socket.destroy() })
-  const conn = toMultiaddrConnection({
+  const conn = new SocketConnection({
     socket,
     remoteAddr: multiaddr(`/ip4/127.0.0.1/tcp/${peer.localPort ?? 0}`),
     direction: 'inbound',

@@ -1,6 +1,6 @@
 import { IpNet } from '@chainsafe/netmask'
 import { isMultiaddr } from '@multiformats/multiaddr'
-import { withMethods } from './checker.ts'
+import { isObject } from './checker.ts'
 import type { Rule } from './checker.ts'
 
 /**
@@ -14,6 +14,16 @@ export * from './checker.ts'
 /** A non-empty string (a reason, a label) */
 export function text (): Rule {
   return { expected: 'a non-empty string', test: (value) => typeof value === 'string' && value !== '' }
+}
+
+/** An object with these methods (a scheduler, a metrics component, a server) */
+export function withMethods (expected: string, ...methods: readonly string[]): Rule {
+  return { expected, test: (value) => isObject(value) && methods.every((name) => typeof (value as Record<string, unknown>)[name] === 'function') }
+}
+
+/** A `net.Server` (or anything that listens and emits `'connection'` as one does: an `http.Server`) */
+export function netServer (): Rule {
+  return withMethods('a net.Server', 'listen', 'close', 'on', 'address')
 }
 
 /** An RxJS `SchedulerLike` */

@@ -133,16 +133,6 @@ export function object<T> (fields?: Rules<T>, expected = 'an object'): Rule {
   return { expected, test: isObject, fields }
 }
 
-/** An object with these methods (a scheduler, a metrics component, a server) */
-export function withMethods (expected: string, ...methods: readonly string[]): Rule {
-  return { expected, test: (value) => isObject(value) && methods.every((name) => typeof (value as Record<string, unknown>)[name] === 'function') }
-}
-
-/** A `net.Server` (or anything that listens and emits `'connection'` as one does: an `http.Server`) */
-export function netServer (): Rule {
-  return withMethods('a net.Server', 'listen', 'close', 'on', 'address')
-}
-
 function checkValue (where: string, path: string, value: unknown, rule: Rule): void {
   if (value === undefined) {
     if (rule.required === true) throw invalidOption(where, `${path} is required (${rule.expected})`)
@@ -156,7 +146,8 @@ function checkValue (where: string, path: string, value: unknown, rule: Rule): v
   if (each != null) (value as unknown[]).forEach((element, i) => { checkValue(where, `${path}[${i}]`, element, required(each)) })
 }
 
-function isObject (value: unknown): boolean {
+/** a plain object: not null, not an array */
+export function isObject (value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 

@@ -1,5 +1,5 @@
 import { closeListeningHandle } from './close-handle.ts'
-import { checkOptions, fn, ms, netServer, object, required } from './checker.ts'
+import { checkOptions, fn, ms, object } from './checker.ts'
 import type { Intake } from './types.ts'
 import type { ListenOptions, Server } from 'node:net'
 
@@ -62,7 +62,6 @@ export interface ServerIntake extends Intake {
  * @returns the intake control of `server`
  */
 export function serverIntake (server: Server, options: ServerIntakeOptions = {}): ServerIntake {
-  checkOptions('serverIntake', { server }, { server: required(netServer()) })
   checkOptions('serverIntake', options, { listen: object(), onError: fn(), retryAfter: ms(), onPaused: fn() })
   const reasons = new Map<string, number>()
   let bound: ListenOptions | undefined
