@@ -24,8 +24,6 @@ import type { ComponentLogger, Connection, CounterGroup, CreateListenerOptions, 
 import type { ProgressEvent } from 'progress-events'
 
 export type { InboundOperator, InboundSocket, Intake, LifetimeOperator } from './core/types.ts'
-export { tcpObservedAddresses } from './observed-addresses.ts'
-export type { TCPObservedAddressesComponents, TCPObservedAddressesInit } from './observed-addresses.ts'
 
 /** When to pause and resume intake by the number of live sockets, as in `@libp2p/tcp`. */
 export interface CloseServerOnMaxConnectionsOpts {

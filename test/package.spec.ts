@@ -115,7 +115,8 @@ describe('the packed tarball, installed in an empty project', () => {
       .map(entry => relative(installed, join(entry.parentPath, entry.name)))
     expect(files).toEqual(expect.arrayContaining([
       'LICENSE', 'README.md', 'CHANGELOG.md', 'package.json',
-      'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/index.browser.js', 'dist/operators/index.js', 'dist/operators/index.d.ts',
+      'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/index.browser.js',
+      'dist/src/services/observed-addresses.js', 'dist/src/services/observed-addresses.d.ts', 'dist/src/services/observed-addresses.browser.js', 'dist/operators/index.js', 'dist/operators/index.d.ts',
       'dist/operators/proxy-protocol/index.js', 'dist/operators/proxy-protocol/index.d.ts', 'dist/operators/servers/index.js', 'dist/operators/servers/index.d.ts'
     ]))
     expect(files.filter(file => !shipped.some(pattern => pattern.test(file)))).toEqual([])
@@ -159,7 +160,7 @@ describe('the packed tarball, installed in an empty project', () => {
     const stdout = await step('attw', bin('attw'), ['--profile', 'esm-only', '--format', 'json', join(dir, tarball)], dir, 60_000)
     const { analysis } = JSON.parse(stdout) as { analysis: { packageName: string, problems: Array<{ kind: string, resolutionKind?: string, entrypoint?: string }>, entrypoints: Record<string, { resolutions: Record<string, unknown> }> } }
     expect(analysis.packageName).toBe('rx-tcp')
-    expect(Object.keys(analysis.entrypoints)).toEqual(['.', './operators', './proxy-protocol', './servers'])
+    expect(Object.keys(analysis.entrypoints)).toEqual(['.', './observed-addresses', './operators', './proxy-protocol', './servers'])
     const counted = analysis.problems.filter(problem => problem.resolutionKind == null || ['node16-esm', 'bundler'].includes(problem.resolutionKind))
     expect(counted).toEqual([])
   }, 90_000)
