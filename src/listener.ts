@@ -14,9 +14,9 @@ import { listenReusing } from './reuse.ts'
 import { SocketLifetimes } from './lifetime.ts'
 import { ListenerMetrics, ListenerStatus } from './listener-metrics.ts'
 import { closeDeadline, ownedSockets } from './core/owned.ts'
-import type { CloseServerOnMaxConnectionsOpts, TCPCreateListenerOptions } from './index.ts'
-import type { InboundOperator, InboundSocket, LifetimeOperator } from './core/types.ts'
-import type { AbortOptions, ComponentLogger, Listener, ListenerEvents, Logger, Metrics, Upgrader } from '@libp2p/interface'
+import type { TCPComponents, TCPCreateListenerOptions, TCPOptions } from './index.ts'
+import type { InboundSocket } from './core/types.ts'
+import type { AbortOptions, Listener, ListenerEvents, Logger } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { AddressInfo, Socket } from 'node:net'
 
@@ -28,21 +28,11 @@ export const DEFAULT_PIPELINE_TIMEOUT = 10_000
 /** failures in a row (no socket through the `inbound` stage in between) after which the listener gives up and closes */
 export const STAGE_RESTARTS = 5
 
-export interface ListenerInit extends TCPCreateListenerOptions {
-  upgrader: Upgrader
-  logger: ComponentLogger
-  metrics?: Metrics
-  inactivityTimeout?: number
-  closeTimeout?: number
-  pipelineTimeout?: number
-  maxConnections?: number
-  backlog?: number
-  closeServerOnMaxConnections?: CloseServerOnMaxConnectionsOpts
-  inbound?: InboundOperator
-  lifetime?: LifetimeOperator
-  /** listen with SO_REUSEPORT where the runtime can, so dials can leave from the listen port */
-  reusePort?: boolean
-}
+/**
+ * What a listener is made of: the transport's options (`tcp(init)`), its
+ * components, and this listener's upgrader and socket options (over `listenOpts`)
+ */
+export type ListenerInit = TCPOptions & Pick<TCPComponents, 'metrics' | 'logger'> & TCPCreateListenerOptions
 
 /**
  * A TCP listener whose inbound path is one RxJS pipeline: accepted sockets
@@ -110,7 +100,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       sockets: this.sockets,
       shutdown: this.shutdown.signal,
       closeTimeout: this.closeTimeout,
-      inactivityTimeout: init.inactivityTimeout,
+      inactivityTimeout: init.inboundSocketInactivityTimeout,
       metrics: this.metrics,
       log: this.log,
       connectionLog: this.connectionLog
@@ -306,7 +296,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       throw new AlreadyStartedError(`listener is already listening on ${this.listenAddr.toString()}`)
     }
 
-    let options = toListenOptions(ma, { backlog: this.init.backlog, reusePort: this.init.reusePort })
+    let options = toListenOptions(ma, { backlog: this.init.backlog, reusePort: this.init.portReuse !== 'never' })
 
     try {
       this.listenAddr = ma
@@ -348,9 +338,9 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     return boundAddresses(this.listenAddr, boundMultiaddr(this.bound))
   }
 
-  /** while it listens on TCP with `reusePort`, the address it is bound to: dials leave from its port where the runtime can */
+  /** while it listens on TCP and `portReuse` is not `'never'`, the address it is bound to: dials leave from its port where the runtime can */
   get reusableAddress (): AddressInfo | undefined {
-    return this.init.reusePort === true && typeof this.bound === 'object' && this.closed == null ? this.bound : undefined
+    return this.init.portReuse !== 'never' && typeof this.bound === 'object' && this.closed == null ? this.bound : undefined
   }
 
   updateAnnounceAddrs (): void {}

@@ -248,21 +248,9 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
 
   createListener (options: TCPCreateListenerOptions): Listener {
     checkSocketOptions('createListener', options)
-    const listener = new TCPListener({
-      ...this.init.listenOpts,
-      ...options,
-      maxConnections: this.init.maxConnections,
-      backlog: this.init.backlog,
-      closeServerOnMaxConnections: this.init.closeServerOnMaxConnections,
-      inactivityTimeout: this.init.inboundSocketInactivityTimeout,
-      closeTimeout: this.init.closeTimeout,
-      pipelineTimeout: this.init.pipelineTimeout,
-      inbound: this.init.inbound,
-      lifetime: this.init.lifetime,
-      reusePort: this.init.portReuse !== 'never',
-      metrics: this.components.metrics,
-      logger: this.components.logger
-    })
+    // the components by name: libp2p hands them over as a Proxy, which has nothing to spread
+    const { metrics, logger } = this.components
+    const listener = new TCPListener({ ...this.init, ...this.init.listenOpts, ...options, metrics, logger })
     this.listeners.add(listener)
     listener.addEventListener('close', () => this.listeners.delete(listener), { once: true })
     return listener
