@@ -3,59 +3,6 @@ import { socketClosed$ } from './inbound-socket.ts'
 import type { InboundSocket } from './types.ts'
 import type { Socket } from 'node:net'
 
-/**
- * The sockets a listener or a dialer owns, from the moment it has them until
- * their own `'close'`, and the upgrades still running on them. Closing waits
- * on `drained()`; the close deadline goes through `destroyAfter` /
- * `destroyAll`, which count the sockets they had to destroy (`stragglers`).
- */
-export interface OwnedSockets {
-  readonly size: number
-  readonly stragglers: number
-  /** owns the socket until its 'close'; a socket error is logged, never left to reach the process */
-  add(socket: Socket): void
-  /**
-   * Calls `closed` when the owned socket closes (replacing the one set
-   * before; undefined: none). The owner of the socket's lifetime hears of
-   * its end from the registry's own 'close' listener: no listener of its own.
-   */
-  onClose(socket: Socket, closed: (() => void) | undefined): void
-  /**
-   * The socket's closed signal (`InboundSocket.closed$`): emits once and
-   * completes when the socket has closed, at once for a socket already
-   * closed. Driven by the registry's own 'close' listener, and only once
-   * someone subscribes: a socket nobody watches pays for nothing. A socket
-   * the registry does not own is watched through its own 'close' event.
-   */
-  closed$(socket: Socket): Observable<void>
-  /**
-   * The socket sets out through the pipeline: `inbound` is rejected with
-   * `'pipeline-timeout'` after `ms` unless it is claimed (or closes) first.
-   */
-  hold(inbound: Held, ms: number): void
-  /**
-   * The socket reaches its lifetime: ends its pipeline deadline. True the
-   * first time; false for a socket claimed before, or never held.
-   */
-  claim(socket: Socket): boolean
-  /** rejects with `reason` every socket held and not yet claimed (the stage that held them has ended) */
-  rejectHeld(reason: string): void
-  /** an upgrade running on an owned socket: `drained()` waits for it to settle too */
-  upgrading(settled: Promise<unknown>): void
-  /** destroys the socket after `ms` unless it has closed by then */
-  destroyAfter(socket: Socket, ms: number): void
-  /** destroys every socket still open */
-  destroyAll(): void
-  /**
-   * Resolves when no socket is left open and no upgrade is left running, or,
-   * for the upgrades, when `giveUp` resolves first (an upgrade that ignores
-   * its signal is not waited for past the close deadline).
-   */
-  drained(giveUp: Promise<void>): Promise<void>
-  /** a snapshot of the sockets still open */
-  values(): Socket[]
-}
-
 /** what the registry needs of a socket it holds to a deadline */
 export type Held = Pick<InboundSocket, 'socket' | 'reject'>
 
@@ -65,7 +12,16 @@ class Watched {
   constructor (public closed: (() => void) | undefined) {}
 }
 
-export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
+/**
+ * The sockets a listener or a dialer owns, from the moment it has them until
+ * their own `'close'`, and the upgrades still running on them. Closing waits
+ * on `drained()`; the close deadline goes through `destroyAfter` /
+ * `destroyAll`, which count the sockets they had to destroy (`stragglers`).
+ */
+export type OwnedSockets = ReturnType<typeof ownedSockets>
+
+/** A registry of owned sockets ({@link OwnedSockets}); `onError` hears every error of a socket, so none reaches the process */
+export function ownedSockets (onError: (err: Error) => void) {
   const upgrades = new Set<Promise<unknown>>()
   const timers = new Map<Socket, ReturnType<typeof setTimeout>>()
   // the sockets on their way through the pipeline, each with its deadline
@@ -117,9 +73,10 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
   }
 
   return {
-    get size () { return open.size },
-    get stragglers () { return stragglers },
-    add (socket) {
+    get size (): number { return open.size },
+    get stragglers (): number { return stragglers },
+    /** owns the socket until its 'close'; a socket error is logged, never left to reach the process */
+    add (socket: Socket): void {
       if (!socket.closed && !open.has(socket)) {
         open.set(socket, undefined)
         socket.on('close', onClose)
@@ -127,7 +84,12 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
         socket.on('error', onError)
       }
     },
-    onClose (socket, closed) {
+    /**
+     * Calls `closed` when the owned socket closes (replacing the one set
+     * before; undefined: none). The owner of the socket's lifetime hears of
+     * its end from the registry's own 'close' listener: no listener of its own.
+     */
+    onClose (socket: Socket, closed: (() => void) | undefined): void {
       const slot = open.get(socket)
       if (slot instanceof Watched) {
         slot.closed = closed
@@ -135,7 +97,14 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
         open.set(socket, closed)
       }
     },
-    closed$: (socket) => new Observable<void>((subscriber) => {
+    /**
+     * The socket's closed signal (`InboundSocket.closed$`): emits once and
+     * completes when the socket has closed, at once for a socket already
+     * closed. Driven by the registry's own 'close' listener, and only once
+     * someone subscribes: a socket nobody watches pays for nothing. A socket
+     * the registry does not own is watched through its own 'close' event.
+     */
+    closed$: (socket: Socket) => new Observable<void>((subscriber) => {
       if (!open.has(socket)) {
         return socketClosed$(socket).subscribe(subscriber)
       }
@@ -146,33 +115,50 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
       }
       return slot.signal.subscribe(subscriber)
     }),
-    hold (inbound, ms) {
+    /**
+     * The socket sets out through the pipeline: `inbound` is rejected with
+     * `'pipeline-timeout'` after `ms` unless it is claimed (or closes) first.
+     */
+    hold (inbound: Held, ms: number): void {
       if (open.has(inbound.socket)) {
         const timer = setTimeout(() => { release(inbound.socket)?.reject('pipeline-timeout') }, ms)
         held.set(inbound.socket, { inbound, timer })
       }
     },
-    claim: (socket) => release(socket) !== undefined,
-    rejectHeld (reason) {
+    /**
+     * The socket reaches its lifetime: ends its pipeline deadline. True the
+     * first time; false for a socket claimed before, or never held.
+     */
+    claim: (socket: Socket): boolean => release(socket) !== undefined,
+    /** rejects with `reason` every socket held and not yet claimed (the stage that held them has ended) */
+    rejectHeld (reason: string): void {
       // a snapshot: each rejection closes its socket
       for (const socket of [...held.keys()]) {
         release(socket)?.reject(reason)
       }
     },
-    upgrading (settled) {
+    /** an upgrade running on an owned socket: `drained()` waits for it to settle too */
+    upgrading (settled: Promise<unknown>): void {
       upgrades.add(settled)
       void settled.finally(() => upgrades.delete(settled))
     },
-    destroyAfter (socket, ms) {
+    /** destroys the socket after `ms` unless it has closed by then */
+    destroyAfter (socket: Socket, ms: number): void {
       if (socket.closed || timers.has(socket)) {
         return
       }
       timers.set(socket, setTimeout(() => { destroy(socket) }, ms))
     },
-    destroyAll () {
+    /** destroys every socket still open */
+    destroyAll (): void {
       [...open.keys()].forEach(destroy)
     },
-    async drained (giveUp) {
+    /**
+     * Resolves when no socket is left open and no upgrade is left running, or,
+     * for the upgrades, when `giveUp` resolves first (an upgrade that ignores
+     * its signal is not waited for past the close deadline).
+     */
+    async drained (giveUp: Promise<void>): Promise<void> {
       if (open.size > 0) {
         await new Promise<void>((resolve) => { waiting.push(resolve) })
       }
@@ -180,9 +166,8 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
         await Promise.race([Promise.all(upgrades), giveUp])
       }
     },
-    values () {
-      return [...open.keys()]
-    }
+    /** a snapshot of the sockets still open */
+    values: (): Socket[] => [...open.keys()]
   }
 }
 
