@@ -1,6 +1,6 @@
 import { InvalidParametersError, ListenError } from '@libp2p/interface'
 import { getThinWaistAddresses, tryGetNetConfig } from '@libp2p/utils'
-import { CODE_UNIX, multiaddr } from '@multiformats/multiaddr'
+import { CODE_UNIX } from '@multiformats/multiaddr'
 import { TCP, Unix } from '@multiformats/multiaddr-matcher'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { IpcSocketConnectOpts, ListenOptions, TcpSocketConnectOpts } from 'node:net'
@@ -14,15 +14,6 @@ export type ConnectConfig = (TcpSocketConnectOpts & { path?: undefined }) | IpcS
  */
 export function isTcpOrUnix (ma: Multiaddr): boolean {
   return TCP.exactMatch(ma) || Unix.exactMatch(ma)
-}
-
-/** Parses a multiaddr given as a string or a Multiaddr, naming it when it is malformed */
-export function toMultiaddr (addr: Multiaddr | string): Multiaddr {
-  try {
-    return typeof addr === 'string' ? multiaddr(addr) : addr
-  } catch (err: any) {
-    throw new InvalidParametersError(`malformed multiaddr ${String(addr)}: ${err?.message ?? err}`)
-  }
 }
 
 /**
