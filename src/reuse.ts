@@ -2,7 +2,7 @@ import net from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { isPrivateIp } from '@libp2p/utils'
 import { listenOn } from './core/server-intake.ts'
-import type { PortReuse, PortUse } from './index.ts'
+import type { PortReuse, TCPDialOptions } from './index.ts'
 import type { Connection, PeerId } from '@libp2p/interface'
 import type { AddressInfo, ListenOptions, Server, Socket, SocketConstructorOpts } from 'node:net'
 
@@ -47,20 +47,13 @@ export async function listenReusing (server: Server, options: ListenOptions): Pr
   }
 }
 
-/** What decides the port a dial leaves from */
-export interface DialPortOptions {
-  portUse?: PortUse
-  priority?: number
-  peerId?: PeerId
-}
-
 /**
  * Whether a dial leaves from a listen port. `'auto'`: every dial but one to a
  * peer reached only through relays, unless it is the hole punch itself (see
  * docs/port-reuse.md: an aborted dial from the listen port leaves a NAT
  * mapping that breaks the hole punch after it).
  */
-export function wantsListenPort (policy: PortReuse, options: DialPortOptions, connections?: (peer: PeerId) => Connection[]): boolean {
+export function wantsListenPort (policy: PortReuse, options: Pick<TCPDialOptions, 'portUse' | 'priority' | 'peerId'>, connections?: (peer: PeerId) => Connection[]): boolean {
   if (options.portUse != null) return options.portUse === 'reuse'
   if (policy !== 'auto') return policy === 'always'
   if ((options.priority ?? 0) >= HOLE_PUNCH_PRIORITY || options.peerId == null) return true
