@@ -4,7 +4,7 @@ import type { Rules } from './core/checker.ts'
 
 /**
  * The socket options a user can set, for `dialOpts`, `listenOpts`, each
- * `dial` and each `createListener`. Node takes any value for the booleans
+ * `dial` and each `createListener` (whose other options are libp2p's, left alone). Node takes any value for the booleans
  * (by truthiness) and any number for the delay; these are the values that
  * mean what the option says.
  */
@@ -35,7 +35,8 @@ const TCP_RULES: Rules<TCPOptions> = {
   portReuse: oneOf('auto', 'always', 'never')
 }
 
-const DIAL_RULES: Rules<TCPSocketOptions & Pick<TCPDialOptions, 'portUse'>> = { ...SOCKET_OPTION_RULES, portUse: oneOf('reuse', 'new') }
+/** The options of one `dial` that are rx-tcp's to check: the socket options and `portUse` (the rest are libp2p's, left alone) */
+export const DIAL_RULES: Rules<TCPSocketOptions & Pick<TCPDialOptions, 'portUse'>> = { ...SOCKET_OPTION_RULES, portUse: oneOf('reuse', 'new') }
 
 /**
  * Refuses a bad `tcp(init)` with an `InvalidParametersError` naming the
@@ -45,17 +46,4 @@ const DIAL_RULES: Rules<TCPSocketOptions & Pick<TCPDialOptions, 'portUse'>> = { 
 export function checkTcpOptions (init: TCPOptions | undefined): void {
   checkOptions('tcp', init, TCP_RULES)
   if (init?.closeServerOnMaxConnections != null) checkPauseWindow('tcp: closeServerOnMaxConnections', init.closeServerOnMaxConnections)
-}
-
-/**
- * Refuses bad socket options given to one `dial` or `createListener` (the
- * other options there are libp2p's and left alone).
- */
-export function checkSocketOptions (where: string, options: TCPSocketOptions | undefined): void {
-  checkOptions(where, options, SOCKET_OPTION_RULES)
-}
-
-/** Refuses bad socket options or a bad `portUse` given to one `dial` */
-export function checkDialOptions (where: string, options: TCPSocketOptions & Pick<TCPDialOptions, 'portUse'>): void {
-  checkOptions(where, options, DIAL_RULES)
 }

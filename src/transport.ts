@@ -5,7 +5,8 @@ import { CustomProgressEvent } from 'progress-events'
 import { isTcpOrUnix, toConnectOptions } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT, SocketConnection } from './connection.ts'
 import { TCPListener } from './listener.ts'
-import { checkDialOptions, checkSocketOptions } from './options.ts'
+import { DIAL_RULES, SOCKET_OPTION_RULES } from './options.ts'
+import { checkOptions } from './core/checker.ts'
 import { closeDeadline, ownedSockets } from './core/owned.ts'
 import { boundSocket, canDialFromListenPort, isPortConflict, listenPortFor, wantsListenPort } from './reuse.ts'
 import type { TCPComponents, TCPCreateListenerOptions, TCPDialEvents, TCPDialOptions, TCPMetrics, TCPOptions } from './index.ts'
@@ -99,7 +100,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     if (this.stopping != null) {
       throw new NotStartedError(`cannot dial ${ma.toString()}: the TCP transport is stopped`)
     }
-    checkDialOptions(`dial to ${ma.toString()}`, options)
+    checkOptions(`dial to ${ma.toString()}`, options, DIAL_RULES)
     if (options.signal.aborted) {
       // nothing was opened: not counted, as in @libp2p/tcp
       throw new AbortError(`dial to ${ma.toString()} was aborted before it started`)
@@ -247,7 +248,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   }
 
   createListener (options: TCPCreateListenerOptions): Listener {
-    checkSocketOptions('createListener', options)
+    checkOptions('createListener', options, SOCKET_OPTION_RULES)
     // the components by name: libp2p hands them over as a Proxy, which has nothing to spread
     const { metrics, logger } = this.components
     const listener = new TCPListener({ ...this.init, ...this.init.listenOpts, ...options, metrics, logger })
