@@ -1,6 +1,5 @@
 import { closeListeningHandle } from './close-handle.ts'
 import { checkOptions, fn, ms, object } from './checker.ts'
-import type { Intake } from './types.ts'
 import type { ListenOptions, Server } from 'node:net'
 
 /** The options of `serverIntake`. */
@@ -15,31 +14,8 @@ export interface ServerIntakeOptions {
   onPaused?(reasons: string[]): void
 }
 
-/**
- * An `Intake` over a `net.Server`, with the state its owner needs to know.
- */
-export interface ServerIntake extends Intake {
-  /** true while some reason holds intake paused or the handle is being re-opened */
-  readonly holding: boolean
-  /**
-   * Resolves once libuv has released the last listening handle a pause
-   * closed (at once if none was closed): a close that follows a pause waits
-   * on it so that nothing of the server is left active.
-   */
-  readonly released: Promise<void>
-  /**
-   * Pauses under `reason` for `ms`, then resumes (after an accept error:
-   * out of descriptors or the like). A rest under way is extended, not
-   * counted twice.
-   */
-  rest(reason: string, ms: number): void
-  /**
-   * Freezes the intake and detaches it from the server: later pause/resume
-   * calls do nothing, and a handle being re-opened is closed again once
-   * open. A server paused at that moment stays closed.
-   */
-  end(): void
-}
+/** An `Intake` (pause, resume) over a `net.Server`, with the state its owner needs to know: what `serverIntake` returns */
+export type ServerIntake = ReturnType<typeof serverIntake>
 
 /**
  * Pauses a server's intake by closing its listening handle (sockets already
@@ -61,7 +37,7 @@ export interface ServerIntake extends Intake {
  * @param options - how to re-listen and where to report a pause or a failure to
  * @returns the intake control of `server`
  */
-export function serverIntake (server: Server, options: ServerIntakeOptions = {}): ServerIntake {
+export function serverIntake (server: Server, options: ServerIntakeOptions = {}) {
   checkOptions('serverIntake', options, { listen: object(), onError: fn(), retryAfter: ms(), onPaused: fn() })
   const reasons = new Map<string, number>()
   let bound: ListenOptions | undefined
@@ -117,11 +93,22 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
   server.on('listening', reconcile)
 
   return {
-    get holding () { return reasons.size > 0 || reopening },
-    get released () { return released },
     pause,
     resume,
-    rest (reason, ms) {
+    /** true while some reason holds intake paused or the handle is being re-opened */
+    get holding (): boolean { return reasons.size > 0 || reopening },
+    /**
+     * Resolves once libuv has released the last listening handle a pause
+     * closed (at once if none was closed): a close that follows a pause waits
+     * on it so that nothing of the server is left active.
+     */
+    get released (): Promise<void> { return released },
+    /**
+     * Pauses under `reason` for `ms`, then resumes (after an accept error:
+     * out of descriptors or the like). A rest under way is extended, not
+     * counted twice.
+     */
+    rest (reason: string, ms: number): void {
       if (resting === undefined) pause(reason)
       clearTimeout(resting)
       resting = setTimeout(() => {
@@ -129,7 +116,12 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
         resume(reason)
       }, ms)
     },
-    end () {
+    /**
+     * Freezes the intake and detaches it from the server: later pause/resume
+     * calls do nothing, and a handle being re-opened is closed again once
+     * open. A server paused at that moment stays closed.
+     */
+    end (): void {
       ended = true
       clearTimeout(retry)
       clearTimeout(resting)
