@@ -9,16 +9,16 @@ import { boundMultiaddr, metricAddress } from './core/addresses.ts'
 import { serverIntake } from './core/server-intake.ts'
 import type { ServerIntake } from './core/server-intake.ts'
 import { boundAddresses, listenError, toListenOptions } from './addresses.ts'
-import { DEFAULT_CLOSE_TIMEOUT } from './connection.ts'
 import { listenReusing } from './reuse.ts'
-import { SocketLifetimes } from './lifetime.ts'
+import { SocketConnection, DEFAULT_CLOSE_TIMEOUT } from './connection.ts'
 import { ListenerMetrics, ListenerStatus } from './listener-metrics.ts'
 import { closeDeadline, ownedSockets } from './core/owned.ts'
 import type { TCPComponents, TCPCreateListenerOptions, TCPOptions } from './index.ts'
 import type { InboundSocket } from './core/types.ts'
-import type { AbortOptions, Listener, ListenerEvents, Logger } from '@libp2p/interface'
+import type { AbortOptions, Listener, ListenerEvents, Logger, MultiaddrConnection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { AddressInfo, Socket } from 'node:net'
+import type { Subscriber, TeardownLogic } from 'rxjs'
 
 /** how long intake rests after an accept error (EMFILE and the like), or before a failed re-listen is retried */
 export const INTAKE_REST = 100
@@ -60,12 +60,13 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   /** intake is paused by closeServerOnMaxConnections */
   private maxPaused = false
   private readonly metrics: ListenerMetrics
-  private readonly lifetimes: SocketLifetimes
   private listenAddr?: Multiaddr
   private accepting?: ToInboundSocketOptions
   private bound?: AddressInfo | string
   /** the bound address as metric labels take it (`host:port` or the unix path) */
   private label = 'unknown'
+  /** `${label} `, the prefix of every connection's metric keys: one string, not one per connection */
+  private metricPrefix = 'unknown '
   /**
    * Pauses and resumes taking sockets from the kernel, counted by reason,
    * once bound (re-listening on the bound address); each accepted socket
@@ -95,16 +96,6 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     if (init.maxConnections != null) this.server.maxConnections = init.maxConnections
 
     this.metrics = new ListenerMetrics(init.metrics, () => this.label, () => this.sockets.size)
-    this.lifetimes = new SocketLifetimes({
-      upgrader: init.upgrader,
-      sockets: this.sockets,
-      shutdown: this.shutdown.signal,
-      closeTimeout: this.closeTimeout,
-      inactivityTimeout: init.inboundSocketInactivityTimeout,
-      metrics: this.metrics,
-      log: this.log,
-      connectionLog: this.connectionLog
-    })
 
     this.server
       .on('listening', () => {
@@ -114,7 +105,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
         }
         this.bound = this.server.address() ?? undefined
         this.label = this.bound == null ? 'unknown' : metricAddress(boundMultiaddr(this.bound))
-        this.lifetimes.bind(this.label)
+        this.metricPrefix = `${this.label} `
         this.metrics.setStatus(ListenerStatus.ACTIVE)
         this.safeDispatchEvent('listening')
       })
@@ -186,13 +177,21 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     )
   }
 
-  /** a socket's lifetime, with the user's `lifetime` operator: shared (one upgrade), and its failure that socket's only */
+  /**
+   * One socket's life: the upgrade, then the open connection, until the
+   * socket closes, with the user's `lifetime` operator: shared (one upgrade),
+   * and its failure that socket's only. Unsubscribing aborts the upgrade and
+   * destroys a socket still upgrading at once (the upgrade keeps seeing an
+   * open stream until it has settled), or ends an open connection
+   * gracefully, destroyed after `closeTimeout` if it has not closed by then.
+   */
   private lifetime$ (inbound: InboundSocket): Observable<unknown> {
     const lifetime = this.init.lifetime
+    const life$ = new Observable<MultiaddrConnection>((subscriber) => this.live(inbound, subscriber))
     if (lifetime == null) {
-      return this.lifetimes.lifetime$(inbound)
+      return life$
     }
-    return defer(() => this.lifetimes.lifetime$(inbound).pipe(share(), lifetime(inbound))).pipe(
+    return defer(() => life$.pipe(share(), lifetime(inbound))).pipe(
       catchError((err: Error) => {
         this.metrics.error('lifetime')
         inbound.reject('lifetime-error', err)
@@ -203,6 +202,82 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
         if (this.sockets.claim(inbound.socket)) inbound.reject('lifetime-unsubscribed')
       })
     )
+  }
+
+  /**
+   * The subscription of a socket's lifetime. A method of its own so that the
+   * closures an open connection keeps (its teardown and its close callback)
+   * do not keep the pipeline element too: `inbound` is used here only
+   * synchronously.
+   */
+  private live (inbound: InboundSocket, subscriber: Subscriber<MultiaddrConnection>): TeardownLogic {
+    const { socket, remoteAddr } = inbound
+
+    // one lifetime per socket, however often it is subscribed: the first claims it
+    if (!this.sockets.claim(socket) || socket.destroyed) {
+      subscriber.complete()
+      return
+    }
+
+    const maConn = new SocketConnection({
+      socket,
+      remoteAddr,
+      localAddr: inbound.localAddr,
+      direction: 'inbound',
+      inactivityTimeout: this.init.inboundSocketInactivityTimeout,
+      closeTimeout: this.closeTimeout,
+      log: this.connectionLog,
+      metrics: this.metrics.events,
+      metricPrefix: this.metricPrefix
+    })
+
+    this.log('new inbound connection %a', remoteAddr)
+    // dropped once the upgrade has settled: an idle connection keeps no controller
+    let upgrade: AbortController | undefined = new AbortController()
+    const upgraded = this.init.upgrader.upgradeInbound(maConn, { signal: upgrade.signal })
+      .then(() => {
+        this.log('inbound connection upgraded %a', remoteAddr)
+        subscriber.next(maConn)
+        return true
+      }, (err: Error) => {
+        this.log.error('inbound connection upgrade failed %a - %e', remoteAddr, err)
+        this.metrics.error('inbound_upgrade')
+        maConn.abort(err)
+        return false
+      })
+      .finally(() => { upgrade = undefined })
+    // the upgrade sees the peer go only once it has settled, and close()
+    // waits for it to settle (within the deadline)
+    maConn.holdCloseUntil(upgraded)
+    this.sockets.upgrading(upgraded)
+
+    // the registry that owns the socket tells of its close: no listener of our own
+    this.sockets.onClose(socket, () => {
+      upgrade?.abort()
+      subscriber.complete()
+    })
+
+    return () => {
+      this.sockets.onClose(socket, undefined)
+      const shutdown = this.shutdown.signal
+      const upgrading = upgrade != null
+      // one abort reason serves every socket at a close
+      upgrade?.abort(shutdown.aborted ? shutdown.reason : undefined)
+      if (socket.closed) {
+        return
+      }
+      if (upgrading) {
+        // the upgrade sees the stream open until it has settled
+        // (holdCloseUntil), so its socket can go at once: no muxer is ever
+        // built or torn down over a closed stream
+        socket.destroy()
+        return
+      }
+      // an open connection ends gracefully, within a deadline of its own:
+      // at a listener close too, which is bounded by these
+      this.sockets.destroyAfter(socket, this.closeTimeout)
+      maConn.close().catch(() => { socket.destroy() })
+    }
   }
 
   /** the `inbound` stage failed for the `n`th time in a row: what it held is rejected, and it restarts at once */
