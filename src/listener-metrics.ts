@@ -33,8 +33,8 @@ export class ListenerMetrics {
     this.events = group('listener_events_total', 'Total count of TCP listener events by type')
   }
 
-  /** counts `count` (default one) of the listener event `name` (`connection`, `close_stragglers`, …) */
-  event (name: string, count?: number): void {
+  /** counts `count` (default one) of the listener event `name` (`connection`, `close_stragglers`, …); bound, so a stage's `InboundSocket.count` can be this */
+  readonly event = (name: string, count?: number): void => {
     this.events?.increment({ [`${this.label()} ${name}`]: count ?? true })
   }
 

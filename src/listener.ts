@@ -339,11 +339,6 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     }
   }
 
-  /** counts an event a stage reports for one of the listener's sockets (`InboundSocket.count`) */
-  private readonly countEvent = (event: string): void => {
-    this.metrics.event(event)
-  }
-
   /** counts and logs a rejected socket (the socket was destroyed by its `reject`, once) */
   private readonly onReject = (inbound: InboundSocket, reason: string, err?: Error): void => {
     this.log('rejected inbound socket from %a: %s%s', inbound.remoteAddr, reason, err == null ? '' : ` - ${err.message}`)
@@ -402,7 +397,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       }
     })
     // one options object for every socket this listener accepts (none is accepted before this: 'connection' comes from a later turn of the loop)
-    this.accepting = { localAddr: ma, intake: this.intake, onReject: this.onReject, count: this.countEvent, closed$: this.sockets.closed$ }
+    this.accepting = { localAddr: ma, intake: this.intake, onReject: this.onReject, count: this.metrics.event, closed$: this.sockets.closed$ }
   }
 
   /** The addresses it listens on; none before `listen()` and from `close()` on, as in `@libp2p/tcp` */
@@ -459,12 +454,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     }
 
     const stragglers = this.sockets.stragglers
-    if (stragglers > 0) {
-      this.log('closed %s after %dms, destroying %d sockets that outlived the close deadline', this.label, Date.now() - started, stragglers)
-      this.metrics.event('close_stragglers', stragglers)
-    } else {
-      this.log('closed %s after %dms', this.label, Date.now() - started)
-    }
+    this.log('closed %s after %dms, %d sockets destroyed at the close deadline', this.label, Date.now() - started, stragglers)
+    if (stragglers > 0) this.metrics.event('close_stragglers', stragglers)
 
     if (this.bound != null) {
       // a listener that never bound has no status to end (no 'unknown' series)
