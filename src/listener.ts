@@ -10,6 +10,7 @@ import { serverIntake } from './core/server-intake.ts'
 import type { ServerIntake } from './core/server-intake.ts'
 import { boundAddresses, listenError, toListenOptions } from './addresses.ts'
 import { listenReusing } from './reuse.ts'
+import { withSocketDefaults } from './options.ts'
 import { SocketConnection, DEFAULT_CLOSE_TIMEOUT } from './connection.ts'
 import { ListenerMetrics, ListenerStatus } from './listener-metrics.ts'
 import { closeDeadline, ownedSockets } from './core/owned.ts'
@@ -84,12 +85,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.connectionLog = init.logger.forComponent('libp2p:tcp:connection')
     this.closeTimeout = init.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
 
-    this.server = net.createServer({
-      noDelay: init.noDelay ?? true,
-      keepAlive: init.keepAlive ?? true,
-      keepAliveInitialDelay: init.keepAliveInitialDelay,
-      allowHalfOpen: init.allowHalfOpen ?? false
-    })
+    this.server = net.createServer(withSocketDefaults(init))
 
     // maxConnections as in @libp2p/tcp: Node closes a socket over the limit
     // before handing it over, and tells of it ('drop')

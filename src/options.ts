@@ -47,3 +47,9 @@ export function checkTcpOptions (init: TCPOptions | undefined): void {
   checkOptions('tcp', init, TCP_RULES)
   if (init?.closeServerOnMaxConnections != null) checkPauseWindow('tcp: closeServerOnMaxConnections', init.closeServerOnMaxConnections)
 }
+
+/** Socket options with `@libp2p/tcp`'s defaults for the ones not given: `noDelay` and `keepAlive` on, `allowHalfOpen` off */
+export function withSocketDefaults (options: TCPSocketOptions): TCPSocketOptions {
+  const { noDelay = true, keepAlive = true, keepAliveInitialDelay, allowHalfOpen = false } = options
+  return { noDelay, keepAlive, keepAliveInitialDelay, allowHalfOpen }
+}

@@ -5,12 +5,12 @@ import { CustomProgressEvent } from 'progress-events'
 import { isTcpOrUnix, toConnectOptions } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT, SocketConnection } from './connection.ts'
 import { TCPListener } from './listener.ts'
-import { DIAL_RULES, SOCKET_OPTION_RULES } from './options.ts'
+import { DIAL_RULES, SOCKET_OPTION_RULES, withSocketDefaults } from './options.ts'
 import { checkOptions } from './core/checker.ts'
 import { closeDeadline, ownedSockets } from './core/owned.ts'
 import { boundSocket, canDialFromListenPort, isPortConflict, listenPortFor, wantsListenPort } from './reuse.ts'
 import type { TCPComponents, TCPCreateListenerOptions, TCPDialEvents, TCPDialOptions, TCPMetrics, TCPOptions } from './index.ts'
-import type { Connection, Listener, Logger, MultiaddrConnection, Startable, Transport } from '@libp2p/interface'
+import type { Connection, CounterGroup, Listener, Logger, MultiaddrConnection, Startable, Transport } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { AddressInfo, Socket } from 'node:net'
 
@@ -47,16 +47,12 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     this.log = components.logger.forComponent('libp2p:tcp')
     this.connectionLog = components.logger.forComponent('libp2p:tcp:connection')
 
-    if (components.metrics != null) {
+    const metrics = components.metrics
+    if (metrics != null) {
+      const group = (name: string, help: string): CounterGroup => metrics.registerCounterGroup(`libp2p_tcp_dialer_${name}_total`, { label: 'event', help })
       this.metrics = {
-        events: components.metrics.registerCounterGroup('libp2p_tcp_dialer_events_total', {
-          label: 'event',
-          help: 'Total count of TCP dialer events by type'
-        }),
-        errors: components.metrics.registerCounterGroup('libp2p_tcp_dialer_errors_total', {
-          label: 'event',
-          help: 'Total count of TCP dialer errors by type'
-        })
+        events: group('events', 'Total count of TCP dialer events by type'),
+        errors: group('errors', 'Total count of TCP dialer errors by type')
       }
     }
   }
@@ -167,13 +163,8 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
    * else, or when that port is taken for this peer, from an ephemeral one.
    */
   private async connect (ma: Multiaddr, options: TCPDialOptions, signal: AbortSignal): Promise<Socket> {
-    const config = {
-      ...toConnectOptions(ma),
-      noDelay: options.noDelay ?? this.init.dialOpts?.noDelay ?? true,
-      keepAlive: options.keepAlive ?? this.init.dialOpts?.keepAlive ?? true,
-      keepAliveInitialDelay: options.keepAliveInitialDelay ?? this.init.dialOpts?.keepAliveInitialDelay,
-      allowHalfOpen: options.allowHalfOpen ?? this.init.dialOpts?.allowHalfOpen ?? false
-    }
+    // the dial's socket options over `dialOpts`, as `createListener`'s over `listenOpts`
+    const config = { ...toConnectOptions(ma), ...withSocketDefaults({ ...this.init.dialOpts, ...options }) }
 
     options.onProgress?.(new CustomProgressEvent('tcp:open-connection'))
     this.log('dialing %a', ma)
