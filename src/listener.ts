@@ -152,8 +152,9 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
    * supervised (docs/pipelines.md): a failure rejects what it held and
    * resubscribes it to the live source at once (nothing outside it is
    * restarted, so there is nothing to back off from, and no socket arrives
-   * in between), until `STAGE_RESTARTS` failures in a row make the listener give up and
-   * close with `'error'`; a stage that completes closes the listener. close$
+   * in between), until `STAGE_RESTARTS` failures in a row make the listener
+   * give up and close with `'error'`; a stage that completes closes the
+   * listener. close$
    * ends it with one subscription for the whole pipeline: it stops intake
    * and unsubscribes every socket's inner observable (whose teardown begins
    * the socket's end; `close()` then waits for the sockets to close), so an
