@@ -10,7 +10,8 @@ import { toInboundSocket } from './core/inbound-socket.ts'
 import type { ToInboundSocketOptions } from './core/inbound-socket.ts'
 import { addressLabel, boundAddresses, listenError, toListenOptions } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT } from './connection.ts'
-import { ListenerIntake, accepted$, listenOn } from './intake.ts'
+import { ListenerIntake, accepted$ } from './intake.ts'
+import { listenReusing } from './reuse.ts'
 import { SocketLifetimes } from './lifetime.ts'
 import { ListenerMetrics, ListenerStatus } from './listener-metrics.ts'
 import { closeDeadline, ownedSockets } from './core/owned.ts'
@@ -38,6 +39,8 @@ export interface ListenerInit extends TCPCreateListenerOptions {
   closeServerOnMaxConnections?: CloseServerOnMaxConnectionsOpts
   inbound?: InboundOperator
   lifetime?: LifetimeOperator
+  /** listen with SO_REUSEPORT where the runtime can, so dials can leave from the listen port */
+  reusePort?: boolean
 }
 
 /**
@@ -294,15 +297,15 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       throw new AlreadyStartedError(`listener is already listening on ${this.listenAddr.toString()}`)
     }
 
-    const options = toListenOptions(ma, { backlog: this.init.backlog })
+    let options = toListenOptions(ma, { backlog: this.init.backlog, reusePort: this.init.reusePort })
 
     try {
       this.listenAddr = ma
       // one options object for every socket this listener accepts
       this.accepting = { localAddr: ma, intake: this.intake, onReject: this.onReject, count: this.countEvent, closed$: this.sockets.closed$ }
-      const bound = listenOn(this.server, options)
-      this.binding = bound.catch(() => {})
-      await bound
+      const bound = listenReusing(this.server, options)
+      this.binding = bound.then(() => {}, () => {})
+      options = await bound
     } catch (err: any) {
       this.listenAddr = undefined
       this.accepting = undefined
@@ -328,6 +331,11 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       return []
     }
     return boundAddresses(this.listenAddr, this.bound)
+  }
+
+  /** while it listens on TCP with `reusePort`, the address it is bound to: dials leave from its port where the runtime can */
+  get reusableAddress (): AddressInfo | undefined {
+    return this.init.reusePort === true && typeof this.bound === 'object' && this.closed == null ? this.bound : undefined
   }
 
   updateAnnounceAddrs (): void {}

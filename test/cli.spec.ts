@@ -129,7 +129,8 @@ const TOOLS = [
   { tool: 'runtimes:matrix', file: 'test/runtimes/matrix.ts', option: '--checks', bad: ['--chaos-rounds', '0'] },
   { tool: 'runtimes', file: 'test/churn/run.ts', option: '--seconds', bad: ['--nodes', '1'] },
   { tool: 'worker-exit', file: 'test/worker/run.ts', option: '--bound', bad: ['--runtime', 'node20'] },
-  { tool: 'interop', file: 'test/interop/run.ts', option: '--peers', bad: ['--peers', 'java'] }
+  { tool: 'interop', file: 'test/interop/run.ts', option: '--peers', bad: ['--peers', 'java'] },
+  { tool: 'port-reuse', file: 'test/port-reuse/measure.ts', option: '--time-wait-limit', bad: ['--trials', '0'] }
 ]
 
 describe.each(TOOLS)('npm run $tool', ({ tool, file, option, bad }) => {
