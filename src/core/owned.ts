@@ -120,11 +120,16 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
     get size () { return open.size },
     get stragglers () { return stragglers },
     add (socket) {
-      if (!socket.closed && !open.has(socket)) {
+      if (open.has(socket)) {
+        return
+      }
+      // one shared handler: an idle connection costs no closure here. Even a
+      // socket already closed gets it: a connect that failed at once (a
+      // taken 4-tuple) emits its error on the next tick
+      socket.on('error', onError)
+      if (!socket.closed) {
         open.set(socket, undefined)
         socket.on('close', onClose)
-        // one shared handler: an idle connection costs no closure here
-        socket.on('error', onError)
       }
     },
     onClose (socket, closed) {
