@@ -32,6 +32,19 @@ async function acceptedSockets (count: number): Promise<Socket[]> {
 }
 
 describe('ownedSockets', () => {
+  it('takes the error a socket destroyed at its creation emits on the next tick (a connect that failed at once, its dial aborted)', async () => {
+    const errors: Error[] = []
+    const owned = ownedSockets((err) => { errors.push(err) })
+    const socket = new net.Socket()
+    // what net does when connect() fails synchronously: destroy with the error, emitted on the next tick
+    socket.destroy(Object.assign(new Error('connect EADDRNOTAVAIL'), { code: 'EADDRNOTAVAIL' }))
+    expect(socket.closed).toBe(true)
+    owned.add(socket)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(errors.map((err) => err.message)).toEqual(['connect EADDRNOTAVAIL'])
+    expect(owned.size).toBe(0)
+  })
+
   it("owns sockets until their close with one shared 'close' handler, and calls each one's latest close callback once", async () => {
     const [a, b, c] = await acceptedSockets(3)
     const owned = ownedSockets(() => {})

@@ -77,11 +77,16 @@ export function ownedSockets (onError: (err: Error) => void) {
     get stragglers (): number { return stragglers },
     /** owns the socket until its 'close'; a socket error is logged, never left to reach the process */
     add (socket: Socket): void {
-      if (!socket.closed && !open.has(socket)) {
+      if (open.has(socket)) {
+        return
+      }
+      // one shared handler: an idle connection costs no closure here. Even a
+      // socket already closed gets it: a connect that failed at once (a
+      // taken 4-tuple) emits its error on the next tick
+      socket.on('error', onError)
+      if (!socket.closed) {
         open.set(socket, undefined)
         socket.on('close', onClose)
-        // one shared handler: an idle connection costs no closure here
-        socket.on('error', onError)
       }
     },
     /**
