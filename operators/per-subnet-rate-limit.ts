@@ -1,7 +1,7 @@
 import { asyncScheduler } from 'rxjs'
 import { admit } from './internal/admit.ts'
 import { SUBNET_RULES, subnetKeyer } from '../src/core/subnets.ts'
-import { checkOptions, integer, number, required, scheduler as schedulerLike, text } from '../src/core/check.ts'
+import { checkOptions, integer, number, numberAbove, required, scheduler as schedulerLike, text } from '../src/core/check.ts'
 import { DRY_RUN_RULE } from './internal/dry-run.ts'
 import type { SubnetOptions } from '../src/core/subnets.ts'
 import type { DryRunOptions } from './internal/dry-run.ts'
@@ -59,7 +59,7 @@ interface Bucket {
 export function perSubnetRateLimit (options: PerSubnetRateLimitOptions): MonoTypeOperatorFunction<InboundSocket> {
   checkOptions('perSubnetRateLimit', options, {
     ...SUBNET_RULES,
-    rate: required(number({ above: 0 })),
+    rate: required(numberAbove(0)),
     burst: required(number({ min: 1 })),
     reason: text(),
     scheduler: schedulerLike(),

@@ -36,6 +36,11 @@ export function multiaddr (): Rule {
   return { expected: 'a Multiaddr', test: isMultiaddr }
 }
 
+/** A finite number above `above` (a rate, say: more than 0) */
+export function numberAbove (above: number): Rule {
+  return { expected: `a number above ${above}`, test: (value) => typeof value === 'number' && Number.isFinite(value) && value > above }
+}
+
 /** An array whose every element passes `each` (reported as `option[i]`) */
 export function list (each: Rule): Rule {
   return { expected: `an array, each ${each.expected}`, test: Array.isArray, each }

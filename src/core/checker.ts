@@ -93,12 +93,11 @@ export function required (rule: Rule): Rule {
   return { ...rule, required: true }
 }
 
-/** A finite number in `[min, max]`, or above `above` (and up to `max`) */
-export function number ({ min, max, above }: { min?: number, max?: number, above?: number } = {}): Rule {
+/** A finite number in `[min, max]` */
+export function number ({ min = -Infinity, max = Infinity }: { min?: number, max?: number } = {}): Rule {
   return {
-    expected: `a number${range(above != null ? `above ${above}` : min, max)}`,
-    test: (value) => typeof value === 'number' && Number.isFinite(value) &&
-      value >= (min ?? -Infinity) && value <= (max ?? Infinity) && value > (above ?? -Infinity)
+    expected: `a number${range(min, max)}`,
+    test: (value) => typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max
   }
 }
 
@@ -151,11 +150,10 @@ export function isObject (value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-/** ` from 0 to 32`, ` from 1 up`, ` up to 9`, ` above 0`, ` above 0 and up to 9`, or nothing */
-function range (min: number | string | undefined, max: number | undefined): string {
-  const low = typeof min === 'string' ? ` ${min}` : min == null ? '' : ` from ${min}`
-  if (max == null) return typeof min === 'number' ? `${low} up` : low
-  return low === '' ? ` up to ${max}` : `${low}${typeof min === 'string' ? ' and up' : ''} to ${max}`
+/** ` from 0 to 32`, ` from 1 up`, ` up to 9`, or nothing */
+function range (min: number, max: number): string {
+  if (max === Infinity) return min === -Infinity ? '' : ` from ${min} up`
+  return min === -Infinity ? ` up to ${max}` : ` from ${min} to ${max}`
 }
 
 /** A value as the message shows it: strings quoted, numbers as written, anything else by its kind */
