@@ -2,8 +2,7 @@ import { serviceDependencies } from '@libp2p/interface'
 import { CODE_P2P } from '@multiformats/multiaddr'
 import { TCP as TCP_ADDRESS } from '@multiformats/multiaddr-matcher'
 import { checkOptions, integer } from '../core/checker.ts'
-import { TCP } from '../transport.ts'
-import type { ComponentLogger, IdentifyResult, Logger, Startable, Transport, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
+import type { ComponentLogger, Connection, IdentifyResult, Logger, Startable, Transport, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** The options of `tcpObservedAddresses(init)` */
@@ -30,6 +29,15 @@ export interface TCPObservedAddressesComponents {
   }
   /** the node's loggers: the service logs as `libp2p:tcp:observed-addresses` */
   logger: ComponentLogger
+}
+
+/** What the service asks of a transport, and only rx-tcp's has: whether it dialed a connection from one of its listen ports */
+interface DialsFromListenPort {
+  dialedFromListenPort(connection: Connection): boolean
+}
+
+function dialsFromListenPort (transport: Transport): transport is Transport & DialsFromListenPort {
+  return typeof (transport as Partial<DialsFromListenPort>).dialedFromListenPort === 'function'
 }
 
 class TCPObservedAddresses implements Startable {
@@ -61,7 +69,7 @@ class TCPObservedAddresses implements Startable {
   private readonly onIdentify = (event: CustomEvent<IdentifyResult>): void => {
     const { observedAddr, connection, peerId } = event.detail
     // only a dial from the listen port shows a port others can dial (through a NAT: the listen port's mapping)
-    if (observedAddr == null || !TCP_ADDRESS.exactMatch(observedAddr) || !this.components.transportManager.getTransports().some(t => t instanceof TCP && t.dialedFromListenPort(connection))) {
+    if (observedAddr == null || !TCP_ADDRESS.exactMatch(observedAddr) || !this.components.transportManager.getTransports().some(t => dialsFromListenPort(t) && t.dialedFromListenPort(connection))) {
       return
     }
     const addr = observedAddr.decapsulateCode(CODE_P2P)
