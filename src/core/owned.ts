@@ -32,7 +32,7 @@ export function ownedSockets (onError: (err: Error) => void) {
     held.delete(socket)
     return entry?.inbound
   }
-  let waiting: Array<() => void> = []
+  const waiting: Array<() => void> = []
   let stragglers = 0
 
   const destroy = (socket: Socket): void => {
@@ -52,11 +52,8 @@ export function ownedSockets (onError: (err: Error) => void) {
     if (!open.has(this)) return
     const slot = open.get(this)
     open.delete(this)
-    const timer = timers.get(this)
-    if (timer != null) {
-      clearTimeout(timer)
-      timers.delete(this)
-    }
+    clearTimeout(timers.get(this))
+    timers.delete(this)
     release(this)
     if (slot instanceof Watched) {
       slot.closed?.()
@@ -65,11 +62,7 @@ export function ownedSockets (onError: (err: Error) => void) {
     } else {
       slot?.()
     }
-    if (open.size === 0 && waiting.length > 0) {
-      const resolve = waiting
-      waiting = []
-      resolve.forEach(fn => { fn() })
-    }
+    if (open.size === 0) waiting.splice(0).forEach(fn => { fn() })
   }
 
   return {
