@@ -1,5 +1,5 @@
 import { InvalidParametersError, ListenError } from '@libp2p/interface'
-import { getThinWaistAddresses, tryGetNetConfig } from '@libp2p/utils'
+import { tryGetNetConfig } from '@libp2p/utils'
 import { CODE_UNIX } from '@multiformats/multiaddr'
 import { TCP, Unix } from '@multiformats/multiaddr-matcher'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -47,16 +47,6 @@ export function toConnectOptions (ma: Multiaddr): ConnectConfig {
   if (path != null) return { path }
   if (port === 0) throw new InvalidParametersError(`cannot dial ${ma.toString()}: port 0`)
   return { host, port }
-}
-
-/**
- * The addresses a listener reports: a unix path as bound, a wildcard
- * (`0.0.0.0`, `::`) expanded to every interface of its family (the thin
- * waist), anything else as bound, with the port the kernel chose.
- */
-export function boundAddresses (listenAddr: Multiaddr, bound: Multiaddr): Multiaddr[] {
-  const port = tryGetNetConfig(bound)?.port
-  return port == null ? [bound] : getThinWaistAddresses(listenAddr, port)
 }
 
 /**

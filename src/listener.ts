@@ -1,5 +1,6 @@
 import net from 'node:net'
 import { AlreadyStartedError, NotStartedError } from '@libp2p/interface'
+import { getThinWaistAddresses } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
 import { EMPTY, Observable, ReplaySubject, Subject, catchError, defer, filter, finalize, fromEvent, identity, ignoreElements, map, mergeMap, of, retry, share, takeUntil, tap } from 'rxjs'
 import { closeListeningHandle } from './core/close-handle.ts'
@@ -8,7 +9,7 @@ import type { ToInboundSocketOptions } from './core/inbound-socket.ts'
 import { boundMultiaddr, metricAddress } from './core/addresses.ts'
 import { serverIntake } from './core/server-intake.ts'
 import type { ServerIntake } from './core/server-intake.ts'
-import { boundAddresses, listenError, toListenOptions } from './addresses.ts'
+import { listenError, toListenOptions } from './addresses.ts'
 import { listenReusing } from './reuse.ts'
 import { withSocketDefaults } from './options.ts'
 import { SocketConnection, DEFAULT_CLOSE_TIMEOUT } from './connection.ts'
@@ -401,7 +402,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     if (this.listenAddr == null || this.bound == null || this.closed != null) {
       return []
     }
-    return boundAddresses(this.listenAddr, boundMultiaddr(this.bound))
+    // a unix path as bound; a wildcard (`0.0.0.0`, `::`) as every interface of its family (the thin waist), with the port the kernel chose
+    return typeof this.bound === 'string' ? [boundMultiaddr(this.bound)] : getThinWaistAddresses(this.listenAddr, this.bound.port)
   }
 
   /** while it listens on TCP and `portReuse` is not `'never'`, the address it is bound to: dials leave from its port where the runtime can */
