@@ -60,9 +60,9 @@ function hostAndPort (ma: Multiaddr, verb: string): { host: string, port: number
  * `server.listen` options for a multiaddr. An ip6 address listens with
  * `ipv6Only` so that `/ip4/0.0.0.0` and `/ip6/::` can share a port.
  */
-export function toListenOptions (ma: Multiaddr, extra: Pick<ListenOptions, 'backlog'> = {}): ListenOptions {
+export function toListenOptions (ma: Multiaddr, extra: Pick<ListenOptions, 'backlog' | 'reusePort'> = {}): ListenOptions {
   if (Unix.exactMatch(ma)) {
-    return { path: unixPath(ma), ...extra }
+    return { path: unixPath(ma), backlog: extra.backlog }
   }
 
   const { host, port, ip6 } = hostAndPort(ma, 'listen on')

@@ -4,18 +4,19 @@ import { TypedEventEmitter } from 'main-event'
 import { Observable, filter, finalize, identity, ignoreElements, map, mergeMap, pipe, takeUntil } from 'rxjs'
 import { maxConnections } from '../operators/max-connections.ts'
 import { pauseOnMaxConnections } from '../operators/pause-on-max-connections.ts'
-import { aborted$ } from '../operators/internal/aborted.ts'
-import { closeListeningHandle } from '../operators/internal/close-handle.ts'
-import { toInboundSocket } from '../operators/to-inbound-socket.ts'
-import type { ToInboundSocketOptions } from '../operators/to-inbound-socket.ts'
+import { aborted$ } from './core/aborted.ts'
+import { closeListeningHandle } from './core/close-handle.ts'
+import { toInboundSocket } from './core/inbound-socket.ts'
+import type { ToInboundSocketOptions } from './core/inbound-socket.ts'
 import { addressLabel, boundAddresses, listenError, toListenOptions } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT } from './connection.ts'
-import { ListenerIntake, accepted$, listenOn } from './intake.ts'
+import { ListenerIntake, accepted$ } from './intake.ts'
+import { listenReusing } from './reuse.ts'
 import { SocketLifetimes } from './lifetime.ts'
 import { ListenerMetrics, ListenerStatus } from './listener-metrics.ts'
-import { closeDeadline, ownedSockets } from './owned.ts'
+import { closeDeadline, ownedSockets } from './core/owned.ts'
 import type { CloseServerOnMaxConnectionsOpts, TCPCreateListenerOptions } from './index.ts'
-import type { InboundOperator, InboundSocket, LifetimeOperator } from '../operators/types.ts'
+import type { InboundOperator, InboundSocket, LifetimeOperator } from './core/types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 import type { AbortOptions, ComponentLogger, Listener, ListenerEvents, Logger, Metrics, Upgrader } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -32,6 +33,8 @@ export interface ListenerInit extends TCPCreateListenerOptions {
   closeServerOnMaxConnections?: CloseServerOnMaxConnectionsOpts
   inbound?: InboundOperator
   lifetime?: LifetimeOperator
+  /** listen with SO_REUSEPORT where the runtime can, so dials can leave from the listen port */
+  reusePort?: boolean
 }
 
 /**
@@ -209,13 +212,13 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       throw new AlreadyStartedError(`listener is already listening on ${this.listenAddr.toString()}`)
     }
 
-    const options = toListenOptions(ma, { backlog: this.init.backlog })
+    let options = toListenOptions(ma, { backlog: this.init.backlog, reusePort: this.init.reusePort })
 
     try {
       this.listenAddr = ma
       // one options object for every socket this listener accepts
       this.accepting = { localAddr: ma, intake: this.intake, onReject: this.onReject, count: this.countEvent }
-      await listenOn(this.server, options)
+      options = await listenReusing(this.server, options)
     } catch (err: any) {
       this.listenAddr = undefined
       this.accepting = undefined
@@ -240,6 +243,11 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       return []
     }
     return boundAddresses(this.listenAddr, this.bound)
+  }
+
+  /** while it listens on TCP with `reusePort`, the address it is bound to: dials leave from its port where the runtime can */
+  get reusableAddress (): AddressInfo | undefined {
+    return this.init.reusePort === true && typeof this.bound === 'object' && !this.shutdown.signal.aborted ? this.bound : undefined
   }
 
   updateAnnounceAddrs (): void {}

@@ -1,6 +1,6 @@
-import { boolean, checkOptions, fn, integer, invalidOption, ms, number, object, required } from '../operators/internal/check.ts'
-import type { CloseServerOnMaxConnectionsOpts, TCPOptions, TCPSocketOptions } from './index.ts'
-import type { Rules } from '../operators/internal/check.ts'
+import { boolean, checkOptions, fn, integer, invalidOption, ms, number, object, oneOf, required } from './core/check.ts'
+import type { CloseServerOnMaxConnectionsOpts, TCPDialOptions, TCPOptions, TCPSocketOptions } from './index.ts'
+import type { Rules } from './core/check.ts'
 
 /**
  * The socket options a user can set, for `dialOpts`, `listenOpts`, each
@@ -36,8 +36,12 @@ const TCP_RULES: Rules<TCPOptions> = {
   listenOpts: object(SOCKET_OPTION_RULES),
   closeTimeout: ms(),
   inbound: fn(),
-  lifetime: fn()
+  lifetime: fn(),
+  portReuse: oneOf('auto', 'always', 'never')
 }
+
+/** The options of one dial that rx-tcp reads: the socket options and `portUse` */
+const DIAL_RULES: Rules<TCPSocketOptions & Pick<TCPDialOptions, 'portUse'>> = { ...SOCKET_OPTION_RULES, portUse: oneOf('reuse', 'new') }
 
 /**
  * Refuses a bad `tcp(init)` with an `InvalidParametersError` naming the
@@ -58,4 +62,9 @@ export function checkTcpOptions (init: TCPOptions | undefined): void {
  */
 export function checkSocketOptions (where: string, options: TCPSocketOptions | undefined): void {
   checkOptions(where, options, SOCKET_OPTION_RULES)
+}
+
+/** Refuses bad socket options or a bad `portUse` given to one `dial` */
+export function checkDialOptions (where: string, options: TCPSocketOptions & Pick<TCPDialOptions, 'portUse'>): void {
+  checkOptions(where, options, DIAL_RULES)
 }

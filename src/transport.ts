@@ -5,12 +5,13 @@ import { CustomProgressEvent } from 'progress-events'
 import { isTcpOrUnix, toConnectOptions } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT, toMultiaddrConnection } from './connection.ts'
 import { TCPListener } from './listener.ts'
-import { checkSocketOptions } from './options.ts'
-import { ownedSockets } from './owned.ts'
+import { checkDialOptions, checkSocketOptions } from './options.ts'
+import { ownedSockets } from './core/owned.ts'
+import { boundSocket, canDialFromListenPort, isPortConflict, listenPortFor, wantsListenPort } from './reuse.ts'
 import type { TCPComponents, TCPCreateListenerOptions, TCPDialEvents, TCPDialOptions, TCPMetrics, TCPOptions } from './index.ts'
 import type { Connection, Listener, Logger, MultiaddrConnection, Startable, Transport } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { Socket } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 
 /**
  * The transport: dials sockets it owns until their `'close'`, creates
@@ -97,7 +98,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     if (this.stopping != null) {
       throw new NotStartedError(`cannot dial ${ma.toString()}: the TCP transport is stopped`)
     }
-    checkSocketOptions(`dial to ${ma.toString()}`, options)
+    checkDialOptions(`dial to ${ma.toString()}`, options)
     if (options.signal.aborted) {
       // nothing was opened: not counted, as in @libp2p/tcp
       throw new AbortError(`dial to ${ma.toString()} was aborted before it started`)
@@ -166,7 +167,11 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     }
   }
 
-  /** Opens a socket owned by the transport from `net.connect` until its 'close' */
+  /**
+   * Opens a socket owned by the transport until its 'close': from a listen
+   * port where the policy and the runtime allow (`portReuse`, `portUse`),
+   * else, or when that port is taken for this peer, from an ephemeral one.
+   */
   private async connect (ma: Multiaddr, options: TCPDialOptions, signal: AbortSignal): Promise<Socket> {
     const config = {
       ...toConnectOptions(ma),
@@ -179,7 +184,45 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     options.onProgress?.(new CustomProgressEvent('tcp:open-connection'))
     this.log('dialing %a', ma)
 
-    const socket = net.connect(config)
+    const source = this.listenPortFor(ma, options)
+    if (source != null) {
+      try {
+        return await this.open(ma, signal, () => boundSocket(source, config).connect({ ...config, family: source.family === 'IPv6' ? 6 : 4 }), true)
+      } catch (err: any) {
+        if (!isPortConflict(err.cause ?? err)) throw err
+        this.metrics?.events.increment({ reuse_fallback: true })
+        this.log('dial to %a from listen port %d fell back to an ephemeral port - %e', ma, source.port, err.cause ?? err)
+      }
+    }
+    return await this.open(ma, signal, () => net.connect(config))
+  }
+
+  /** the listen address this dial leaves from, or undefined for an ephemeral port */
+  private listenPortFor (ma: Multiaddr, options: TCPDialOptions): AddressInfo | undefined {
+    const policy = this.init.portReuse ?? 'auto'
+    const family = ma.getComponents()[0]?.name.endsWith('4') === true ? 4 : ma.getComponents()[0]?.name.endsWith('6') === true ? 6 : undefined
+    if (family == null || policy === 'never' || !wantsListenPort(policy, options, peer => this.components.connectionManager?.getConnections(peer) ?? [])) {
+      return undefined
+    }
+    const listening = [...this.listeners].flatMap(l => l.reusableAddress ?? [])
+    const { host, port } = toConnectOptions(ma) as { host: string, port: number }
+    const source = listenPortFor(host, port, family, listening)
+    if (source != null && !canDialFromListenPort) {
+      this.metrics?.events.increment({ reuse_fallback: true })
+      this.log('dial to %a from an ephemeral port: this runtime has no net.BoundSocket', ma)
+      return undefined
+    }
+    return source
+  }
+
+  /** Opens one socket, owned from its creation; rejects with a `ConnectionFailedError` (Node's error as `cause`) or an `AbortError` */
+  private async open (ma: Multiaddr, signal: AbortSignal, create: () => Socket, fromListenPort = false): Promise<Socket> {
+    let socket: Socket
+    try {
+      socket = create()
+    } catch (err: any) {
+      throw Object.assign(new ConnectionFailedError(`could not connect to ${ma.toString()}: ${err.message}`), { cause: err, code: err.code })
+    }
     this.outbound.add(socket)
 
     try {
@@ -200,8 +243,11 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
           done()
         }
         const onError = (err: NodeJS.ErrnoException): void => {
-          this.metrics?.events.increment({ error: true })
-          this.log.error('dial to %a failed - %e', ma, err)
+          if (!fromListenPort || !isPortConflict(err)) {
+            // a port conflict is no failure of the dial: it goes on from an ephemeral port
+            this.metrics?.events.increment({ error: true })
+            this.log.error('dial to %a failed - %e', ma, err)
+          }
           const failed = new ConnectionFailedError(`could not connect to ${ma.toString()}: ${err.message}`)
           Object.assign(failed, { cause: err, code: err.code })
           done(failed)
@@ -210,6 +256,10 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
           this.metrics?.events.increment({ abort: true })
           this.log('dial to %a aborted', ma)
           done(new AbortError(`dial to ${ma.toString()} was aborted`))
+        }
+        if (signal.aborted) {
+          onAbort()
+          return
         }
         socket.once('connect', onConnect)
         socket.once('error', onError)
@@ -235,6 +285,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
       closeTimeout: this.init.closeTimeout,
       inbound: this.init.inbound,
       lifetime: this.init.lifetime,
+      reusePort: this.init.portReuse !== 'never',
       metrics: this.components.metrics,
       logger: this.components.logger
     })
