@@ -11,6 +11,7 @@
  * const r = await runAttempt(net, relay, { dialer: 'js', listener: 'go', transport: 'rx-reuse', libp2p: entry, port: 20001 }, log)
  */
 import { spawn } from 'node:child_process'
+import { createWriteStream, mkdirSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { jsonLines } from '../fixtures/netns.ts'
@@ -22,6 +23,15 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 
 export type Side = 'js' | 'go'
 
+/**
+ * Where the nodes listen: `wildcard` (`/ip6/::/tcp/P`) or `own` (their own,
+ * private, address): rx-tcp dials from the port of a listener of the dial's
+ * scope or of the wildcard, so a node that listens on its private address
+ * dials the internet from an ephemeral port (go-libp2p asks the routing
+ * table instead, and dials from the listen port either way).
+ */
+export type ListenOn = 'wildcard' | 'own'
+
 export interface AttemptSpec {
   dialer: Side
   listener: Side
@@ -31,6 +41,8 @@ export interface AttemptSpec {
   libp2p?: string
   /** the port both nodes listen on, fresh per attempt so that no NAT mapping or TIME_WAIT of an earlier attempt is met */
   port: number
+  /** the nodes listen on the wildcard address (`::`) or on their own address (fd00:…) */
+  listenOn: ListenOn
   /** how long the dialer waits for the direct connection after the relayed dial */
   directTimeoutMs: number
   echoBytes: number
@@ -62,6 +74,7 @@ export interface AttemptResult {
   stderr?: Record<string, string>
 }
 
+let logged = 0
 const tsx = createRequire(import.meta.url).resolve('tsx/esm')
 const PEER = join(import.meta.dirname, 'peer.ts')
 
@@ -86,6 +99,11 @@ function start (ns: string, command: string[], label: string): Proc {
   children.add(child)
   const exited = new Promise<number | string>((resolve) => { child.once('exit', (code, sig) => { children.delete(child); resolve(code ?? sig ?? 'unknown') }) })
   const lines = jsonLines(child, label)
+  // HOLEPUNCH_LOGS=<dir>: every process's whole stderr in a file of its own (with DEBUG=libp2p:* for the js nodes)
+  if (process.env.HOLEPUNCH_LOGS != null) {
+    mkdirSync(process.env.HOLEPUNCH_LOGS, { recursive: true })
+    child.stderr.pipe(createWriteStream(join(process.env.HOLEPUNCH_LOGS, `${String(++logged).padStart(4, '0')}-${label.replace(/\W+/g, '-')}.log`)))
+  }
   const events: any[] = []
   const waiters: Array<{ pick: (e: any) => boolean, resolve: (e: any) => void }> = []
   lines.onEach((e) => {
@@ -150,33 +168,38 @@ export async function startRelay (net: Topology): Promise<Relay> {
 export async function runAttempt (net: Topology, relay: Relay, spec: AttemptSpec): Promise<AttemptResult> {
   const result: AttemptResult = { direct: false, uncaught: [], leftAfterStop: [], stopMs: [] }
   const nodeAddr = (s: 'a' | 'b'): { listen: string, announce: string } => ({
-    listen: `/ip6/${net.node[s].ip}/tcp/${spec.port}`,
+    listen: `/ip6/${spec.listenOn === 'wildcard' ? '::' : net.node[s].ip}/tcp/${spec.port}`,
     announce: `/ip6/${net.node[s].publicIp}/tcp/${spec.port}`
   })
   const procs: Proc[] = []
   try {
-    // the listener behind NAT B
+    // both nodes start at once; the js dialer is told whom to dial once the listener has its slot on the relay
+    const a = nodeAddr('a')
     const b = nodeAddr('b')
+    let dialer: Proc | undefined
+    if (spec.dialer === 'js') {
+      dialer = jsPeer(net.ns.a, { role: 'dialer', transport: spec.transport, libp2p: spec.libp2p, listen: a.listen, announce: a.announce, relay: relay.addr, directTimeoutMs: spec.directTimeoutMs, echoBytes: spec.echoBytes }, 'dialer (js)')
+      procs.push(dialer)
+    }
+    let listener: Proc
     let circuit: string
     if (spec.listener === 'js') {
-      const p = jsPeer(net.ns.b, { role: 'listener', transport: spec.transport, libp2p: spec.libp2p, listen: b.listen, announce: b.announce, relay: relay.addr }, 'listener (js)')
-      procs.push(p)
-      const ready = await p.waitFor((e) => e.event === 'ready', 'ready line', 30_000)
+      listener = jsPeer(net.ns.b, { role: 'listener', transport: spec.transport, libp2p: spec.libp2p, listen: b.listen, announce: b.announce, relay: relay.addr }, 'listener (js)')
+      procs.push(listener)
+      const ready = await listener.waitFor((e) => e.event === 'ready', 'ready line', 30_000)
       if (ready.circuit == null) throw new Error(`the js listener has no relayed address: ${String(ready.addrs)}`)
       circuit = ready.circuit
     } else {
-      const p = start(net.ns.b, [...goCommand(spec), '--listen', b.listen, '--announce', b.announce, '--relay', relay.addr, '--hole-punch'], 'listener (go)')
-      procs.push(p)
-      circuit = (await p.waitFor((e) => e.event === 'reserved', 'reserved line', 30_000)).addrs[0]
+      listener = start(net.ns.b, [...goCommand(spec), '--listen', b.listen, '--announce', b.announce, '--relay', relay.addr, '--hole-punch'], 'listener (go)')
+      procs.push(listener)
+      circuit = (await listener.waitFor((e) => e.event === 'reserved', 'reserved line', 30_000)).addrs[0]
     }
 
-    // the dialer behind NAT A
-    const a = nodeAddr('a')
     let r: any
-    if (spec.dialer === 'js') {
-      const p = jsPeer(net.ns.a, { role: 'dialer', transport: spec.transport, libp2p: spec.libp2p, listen: a.listen, announce: a.announce, relay: relay.addr, target: circuit, directTimeoutMs: spec.directTimeoutMs, echoBytes: spec.echoBytes }, 'dialer (js)')
-      procs.push(p)
-      r = await p.waitFor((e) => e.event === 'result', 'result line', spec.directTimeoutMs + 60_000)
+    if (dialer != null) {
+      await dialer.waitFor((e) => e.event === 'ready', 'ready line', 30_000)
+      dialer.child.stdin.write(`dial ${circuit}\n`)
+      r = await dialer.waitFor((e) => e.event === 'result', 'result line', spec.directTimeoutMs + 60_000)
     } else {
       const p = start(net.ns.a, [...goCommand(spec), '--listen', a.listen, '--announce', a.announce, '--relay', relay.addr, '--hole-punch',
         '--dial', circuit, '--run', 'holepunch', '--count', '1', '--bytes', String(spec.echoBytes), '--direct-timeout-ms', String(spec.directTimeoutMs)], 'dialer (go)')
@@ -189,6 +212,7 @@ export async function runAttempt (net: Topology, relay: Relay, spec: AttemptSpec
         directMs: direct?.ms,
         directAddr: direct?.remoteAddr,
         pingMs: p.events.find((e) => e.event === 'ping')?.rttMs,
+        echoMs: p.events.find((e) => e.event === 'echoed')?.ms,
         echoOk: echo != null ? echo.sha256 === echo.echoSha256 : undefined,
         error: end.event === 'error' ? String(end.message) : undefined
       }
@@ -210,7 +234,7 @@ export async function runAttempt (net: Topology, relay: Relay, spec: AttemptSpec
     result.error = String(err?.message ?? err).split('\n')[0]
   } finally {
     // stop both (the listener last, so it sees the dialer go), and collect what they left
-    for (const p of procs.reverse()) {
+    for (const p of [...procs].sort((x, y) => Number(x.label.startsWith('listener')) - Number(y.label.startsWith('listener')))) {
       const s = await stop(p, 10_000)
       const stopped = p.events.find((e) => e.event === 'stopped')
       if (stopped != null) {

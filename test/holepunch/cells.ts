@@ -59,6 +59,20 @@ export const sides = (pair: Pair): { dialer: Side, listener: Side } => {
 /** a go node needs no js transport or patch: the cells without js have one variant */
 export const hasJs = (pair: Pair): boolean => pair.includes('js')
 
+/**
+ * The cells of a full run: js↔js in every transport with and without the
+ * patches; js↔go both ways with rx-tcp's default, with and without them;
+ * the obstacle-3 policy (every dial from the listen port) where a js node
+ * makes DCUtR's unilateral dial; go↔go for reference.
+ */
+export const DEFAULT_PLAN: readonly CellSpec[] = [
+  ...(['ref', 'rx-noreuse', 'rx-reuse'] as const).flatMap((transport) => PATCH_SETS.map((patches) => ({ pair: 'js-js' as const, transport, patches }))),
+  { pair: 'js-js', transport: 'rx-reuse-always', patches: 'all' },
+  ...(['js-go', 'go-js'] as const).flatMap((pair) => PATCH_SETS.map((patches) => ({ pair, transport: 'rx-reuse' as const, patches }))),
+  { pair: 'go-js', transport: 'rx-reuse-always', patches: 'all' },
+  { pair: 'go-go', transport: 'rx-reuse', patches: 'none' }
+]
+
 export function cellId (c: CellSpec): string {
   return hasJs(c.pair) ? `${c.pair}/${c.transport}/${c.patches}` : c.pair
 }

@@ -10,6 +10,7 @@ import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay
 import { dcutr } from '@libp2p/dcutr'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
+import { createInterface } from 'node:readline'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Circuit } from '@multiformats/multiaddr-matcher'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -32,7 +33,7 @@ export interface PeerConfig {
   announce?: string
   /** the relay's address, with its /p2p/ id (not for the relay itself) */
   relay?: string
-  /** the dialer: the listener's address through the relay */
+  /** the dialer: the listener's address through the relay (else a "dial <multiaddr>" line on stdin) */
   target?: string
   /** the dialer: how long to wait for the direct connection after the relayed dial */
   directTimeoutMs?: number
@@ -118,14 +119,17 @@ async function stopped (node: Libp2p<any>, extra: Record<string, unknown> = {}):
   process.exit(0)
 }
 
-function stopSignal (): Promise<void> {
-  return new Promise((resolve) => {
-    process.stdin.setEncoding('utf8')
-    process.stdin.on('data', (d: string) => { if (d.includes('stop')) resolve() })
-    process.stdin.once('end', () => { resolve() })
-    process.once('SIGTERM', () => { resolve() })
-  })
-}
+// stdin: "dial <multiaddr>" (the dialer's target, when it was started before the
+// listener was ready), "stop"; stdin's end and SIGTERM stop as well
+const stdin = createInterface({ input: process.stdin })
+const stopRequested = new Promise<void>((resolve) => {
+  stdin.on('line', (line) => { if (line.trim() === 'stop') resolve() })
+  stdin.once('close', resolve)
+  process.once('SIGTERM', resolve)
+})
+const targetGiven = new Promise<string>((resolve) => {
+  stdin.on('line', (line) => { if (line.startsWith('dial ')) resolve(line.slice(5).trim()) })
+})
 
 try {
   const node = await createNode()
@@ -141,7 +145,7 @@ try {
 
   if (config.role === 'relay') {
     say({ event: 'listening', peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String) })
-    await stopSignal()
+    await stopRequested
     await stopped(node)
   }
 
@@ -149,12 +153,14 @@ try {
   say({ event: 'ready', peerId: node.peerId.toString(), circuit: circuit?.toString(), addrs: node.getMultiaddrs().map(String) })
 
   if (config.role === 'listener') {
-    await stopSignal()
+    await stopRequested
     await stopped(node, { connections })
   }
 
   // the dialer
-  const target = multiaddr(config.target ?? '')
+  const given = config.target ?? await Promise.race([targetGiven, stopRequested.then(() => undefined)])
+  if (given == null) await stopped(node)
+  const target = multiaddr(given ?? '')
   const targetPeer = target.getComponents().findLast((c) => c.name === 'p2p')?.value ?? ''
   const direct = new Promise<{ conn: Connection, ms: number }>((resolve) => {
     node.addEventListener('connection:open', (evt) => {
@@ -201,7 +207,7 @@ try {
   }
   result.connections = connections
   say(result)
-  await stopSignal()
+  await stopRequested
   await stopped(node)
 } catch (err: any) {
   say({ event: 'error', message: String(err?.stack ?? err), uncaught })

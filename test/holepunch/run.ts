@@ -14,7 +14,8 @@ import { parseCli } from '../fixtures/cli.ts'
 import { resultFile, shown, sibling } from '../fixtures/results.ts'
 import { buildPeer } from '../interop/peers.ts'
 import { killAll, runAttempt, startRelay } from './attempt.ts'
-import { cellId, cellLabel, expectsDirect, hasJs, PAIRS, PATCH_SETS, sides, summarize } from './cells.ts'
+import type { ListenOn, Relay } from './attempt.ts'
+import { cellId, cellLabel, DEFAULT_PLAN, expectsDirect, hasJs, PAIRS, PATCH_SETS, sides, summarize } from './cells.ts'
 import { PATCHES, patchedLibp2p } from './patched.ts'
 import { buildTopology, RELAY_LIMITS } from './topology.ts'
 import { HOLE_TRANSPORTS } from './transports.ts'
@@ -33,9 +34,12 @@ const args = parseCli({
     pairs: { type: 'list', choices: PAIRS, default: ['js-js', 'js-go', 'go-js', 'go-go'], description: 'who dials whom through the relay: js-js, js-go (a js node dials the go peer), go-js, go-go' },
     transports: { type: 'list', choices: HOLE_TRANSPORTS, default: HOLE_TRANSPORTS, description: 'the js nodes\' TCP transport: ref (@libp2p/tcp), rx-noreuse (rx-tcp, ephemeral dial ports), rx-reuse (rx-tcp, dials from the listen port)' },
     patches: { type: 'list', choices: PATCH_SETS, default: PATCH_SETS, description: 'none: libp2p as released; all: with the proposed upstream fixes of test/holepunch/patches/' },
+    every: { type: 'boolean', description: 'every combination of --pairs, --transports and --patches, instead of the cells of a full run that match them (docs/holepunch.md)' },
     attempts: { type: 'integer', min: 1, max: 500, default: 20, description: 'attempts per cell' },
     'direct-timeout': { type: 'integer', min: 1000, max: 120_000, default: 15_000, placeholder: 'MS', description: 'how long the dialer waits for the direct connection after its relayed dial' },
     'echo-bytes': { type: 'size', min: 1, default: '1MiB', description: 'the echo over the direct connection' },
+    'listen-on': { type: 'string', choices: ['wildcard', 'own'], default: 'wildcard', description: 'the nodes listen on /ip6/::/tcp/P (wildcard) or on their own private address (own)' },
+    parallel: { type: 'integer', min: 1, max: 8, default: 1, description: 'cells run at once, each in a network of its own' },
     unsolicited: { type: 'string', choices: ['drop', 'reset'], default: 'drop', description: 'what a NAT does with a SYN no mapping matches: drop (a home router) or reset (its own stack answers)' },
     'min-rate': { type: 'number', min: 0, max: 100, default: 90, placeholder: 'PERCENT', description: 'the direct-connection rate the cells that expect a hole punch must reach' },
     out: { type: 'string', placeholder: 'FILE', description: 'write the JSON to FILE (default .results/holepunch/latest.json)' },
@@ -50,23 +54,22 @@ const args = parseCli({
 const started = Date.now()
 const log = (line: string): void => { process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}\n`) }
 
-// the plan: go-only pairs have one cell, whatever the js options
-const plan: CellSpec[] = []
-for (const pair of args.pairs as Pair[]) {
-  if (!hasJs(pair)) { plan.push({ pair, transport: 'rx-reuse', patches: 'none' }); continue }
-  for (const transport of args.transports as HoleTransport[]) {
-    for (const patches of args.patches as PatchSet[]) plan.push({ pair, transport, patches })
-  }
-}
+// the plan: the default cells, or every combination, that match the options; go-only pairs have one cell
+const wanted = (c: CellSpec): boolean => args.pairs.includes(c.pair) && (!hasJs(c.pair) || (args.transports.includes(c.transport) && args.patches.includes(c.patches)))
+const plan: CellSpec[] = (args.every
+  ? (args.pairs as Pair[]).flatMap((pair): CellSpec[] => hasJs(pair)
+      ? (args.transports as HoleTransport[]).flatMap((transport) => (args.patches as PatchSet[]).map((patches) => ({ pair, transport, patches })))
+      : [{ pair, transport: 'rx-reuse', patches: 'none' }])
+  : DEFAULT_PLAN.filter(wanted))
 const echoBytes = args['echo-bytes']
-const replay = `npm run holepunch -- --pairs ${args.pairs.join(',')} --transports ${args.transports.join(',')} --patches ${args.patches.join(',')} --attempts ${args.attempts} --direct-timeout ${args['direct-timeout']} --echo-bytes ${echoBytes} --unsolicited ${args.unsolicited}`
-log(`holepunch on Node ${process.version}; ${plan.length} cells × ${args.attempts} attempts; NATs ${args.unsolicited} unsolicited SYNs; direct timeout ${args['direct-timeout']} ms; echo ${echoBytes} bytes`)
+const replay = `npm run holepunch -- --pairs ${args.pairs.join(',')} --transports ${args.transports.join(',')} --patches ${args.patches.join(',')} --attempts ${args.attempts} --direct-timeout ${args['direct-timeout']} --echo-bytes ${echoBytes} --listen-on ${args['listen-on']} --unsolicited ${args.unsolicited} --parallel ${args.parallel}${args.every ? ' --every' : ''}`
+log(`holepunch on Node ${process.version}; ${plan.length} cells × ${args.attempts} attempts, ${args.parallel} at once; nodes listen on ${args['listen-on'] === 'wildcard' ? '::' : 'their own address'}; NATs ${args.unsolicited} unsolicited SYNs; direct timeout ${args['direct-timeout']} ms; echo ${echoBytes} bytes`)
 log(`replay: ${replay}`)
 
-let topology: Topology | string | undefined
+const topologies: Topology[] = []
 const cleanUp = (): void => {
   killAll()
-  if (topology != null && typeof topology !== 'string') topology.teardown()
+  for (const t of topologies) t.teardown()
 }
 process.once('exit', cleanUp)
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { log(`${sig}: stopping, removing the namespaces`); cleanUp(); process.exit(130) })
@@ -86,50 +89,73 @@ if (plan.some((c) => c.patches === 'all' && hasJs(c.pair))) {
   log(`patched libp2p: ${PATCHES.join(', ')} applied to a copy in .results/holepunch/patched/`)
 }
 
-const net = topology = buildTopology(args.unsolicited as Unsolicited)
 const failures: string[] = []
 const cells: CellResult[] = []
-let relayLeft: string[] = []
-let namespacesLeft: string[] = []
-if (typeof net === 'string') {
-  failures.push(`no network: ${net}`)
-  log(`cannot build the network: ${net}`)
-} else {
-  log(`network: relay ${net.relayIp} in ${net.ns.relay}; A ${net.node.a.ip} behind ${net.node.a.publicIp}; B ${net.node.b.ip} behind ${net.node.b.publicIp}`)
-  const relay = await startRelay(net)
-  log(`relay: ${relay.addr}`)
-  let port = 20_000
-  for (const [i, spec] of plan.entries()) {
-    const id = cellId(spec)
-    const label = cellLabel(spec)
-    const expects = expectsDirect(spec)
-    const attempts: AttemptResult[] = []
-    log(`cell ${i + 1}/${plan.length}: ${label}${expects ? ` (must reach ${args['min-rate']} %)` : ''}`)
-    const { dialer, listener } = sides(spec.pair)
-    if (spec.pair.includes('go') && goPeer == null) {
-      failures.push(`${id}: the go peer is not available (${goNote ?? 'unknown'})`)
-      cells.push({ ...spec, id, label, expects, attempts, summary: summarize(attempts) })
-      continue
-    }
-    for (let n = 0; n < args.attempts; n++) {
-      const r = await runAttempt(net, relay, { dialer, listener, transport: spec.transport, libp2p: entries[spec.patches], port: port++, directTimeoutMs: args['direct-timeout'], echoBytes, goPeer })
-      attempts.push(r)
-      const what = r.direct
-        ? `direct in ${r.directMs ?? '?'} ms, ping ${r.pingMs ?? '?'} ms, echo ${r.echoOk === true ? 'ok' : 'BAD'}${r.echoMs != null ? ` ${r.echoMs} ms` : ''}`
-        : `relayed only: ${(r.error ?? 'no direct connection').slice(0, 140)}`
-      const dirty = [...(r.uncaught.length > 0 ? [`${r.uncaught.length} uncaught`] : []), ...(r.leftAfterStop.length > 0 ? [`left ${r.leftAfterStop.join('; ')}`] : [])]
-      log(`  ${String(n + 1).padStart(3)}/${args.attempts} ${r.direct ? 'DIRECT ' : 'relayed'} ${what}${dirty.length > 0 ? ` — ${dirty.join(', ')}` : ''}`)
-    }
-    const summary = summarize(attempts)
-    cells.push({ ...spec, id, label, expects, attempts, summary })
-    log(`  ${label}: ${summary.direct}/${summary.attempts} direct (${summary.rate} %)${summary.directMs != null ? `, direct after ${summary.directMs.median} ms median` : ''}, ${summary.uncaught} with uncaught, ${summary.left} left something`)
+const left: string[] = []
+const dropped = { natA: 0, natB: 0 }
+let next = 0
+
+/** one network and one relay, running the plan's cells one after another until none is left */
+async function worker (w: number): Promise<void> {
+  const net = buildTopology(args.unsolicited as Unsolicited)
+  if (typeof net === 'string') {
+    failures.push(`no network: ${net}`)
+    log(`cannot build the network: ${net}`)
+    return
   }
-  relayLeft = await relay.stop()
-  const dropped = net.dropped()
-  net.teardown()
-  namespacesLeft = net.left()
-  log(`the NATs dropped ${dropped.natA ?? '?'} (A) and ${dropped.natB ?? '?'} (B) unsolicited packets; namespaces left: ${namespacesLeft.length}`)
+  topologies.push(net)
+  log(`network ${w}: relay ${net.relayIp} in ${net.ns.relay}; A ${net.node.a.ip} behind ${net.node.a.publicIp}; B ${net.node.b.ip} behind ${net.node.b.publicIp}`)
+  try {
+    const relay = await startRelay(net)
+    log(`relay ${w}: ${relay.addr}`)
+    while (next < plan.length) {
+      const i = next++
+      cells[i] = await runCell(net, relay, plan[i], i)
+    }
+    left.push(...await relay.stop())
+  } catch (err: any) {
+    failures.push(`network ${w}: ${String(err?.message ?? err).split('\n')[0]}`)
+  } finally {
+    const d = net.dropped()
+    dropped.natA += d.natA ?? 0
+    dropped.natB += d.natB ?? 0
+    net.teardown()
+    left.push(...net.left().map((n) => `namespace ${n}`))
+  }
 }
+
+async function runCell (net: Topology, relay: Relay, spec: CellSpec, i: number): Promise<CellResult> {
+  const id = cellId(spec)
+  const label = cellLabel(spec)
+  const expects = expectsDirect(spec)
+  const attempts: AttemptResult[] = []
+  const say = (line: string): void => { log(`${args.parallel > 1 ? `[${id}] ` : ''}${line}`) }
+  say(`cell ${i + 1}/${plan.length}: ${label}${expects ? ` (must reach ${args['min-rate']} %)` : ''}`)
+  const { dialer, listener } = sides(spec.pair)
+  if (spec.pair.includes('go') && goPeer == null) {
+    failures.push(`${id}: the go peer is not available (${goNote ?? 'unknown'})`)
+    return { ...spec, id, label, expects, attempts, summary: summarize(attempts) }
+  }
+  // ports of their own per cell and attempt: no NAT mapping or TIME_WAIT of another attempt is met
+  let port = 20_000 + i * 500
+  for (let n = 0; n < args.attempts; n++) {
+    const r = await runAttempt(net, relay, { dialer, listener, transport: spec.transport, libp2p: entries[spec.patches], port: port++, listenOn: args['listen-on'] as ListenOn, directTimeoutMs: args['direct-timeout'], echoBytes, goPeer })
+    attempts.push(r)
+    const what = r.direct
+      ? `direct in ${r.directMs ?? '?'} ms, ping ${r.pingMs ?? '?'} ms, echo ${r.echoOk === true ? 'ok' : 'BAD'}${r.echoMs != null ? ` ${r.echoMs} ms` : ''}`
+      : `relayed only: ${(r.error ?? 'no direct connection').slice(0, 140)}`
+    const dirty = [...(r.uncaught.length > 0 ? [`${r.uncaught.length} uncaught`] : []), ...(r.leftAfterStop.length > 0 ? [`left ${r.leftAfterStop.join('; ')}`] : [])]
+    say(`  ${String(n + 1).padStart(3)}/${args.attempts} ${r.direct ? 'DIRECT ' : 'relayed'} ${what}${dirty.length > 0 ? ` — ${dirty.join(', ')}` : ''}`)
+  }
+  const summary = summarize(attempts)
+  say(`  ${label}: ${summary.direct}/${summary.attempts} direct (${summary.rate} %)${summary.directMs != null ? `, direct after ${summary.directMs.median.toFixed(0)} ms median` : ''}, ${summary.uncaught} with uncaught, ${summary.left} left something`)
+  return { ...spec, id, label, expects, attempts, summary }
+}
+
+await Promise.all(Array.from({ length: Math.min(args.parallel, plan.length) }, async (_, w) => await worker(w + 1)))
+for (const [i, spec] of plan.entries()) if (cells[i] == null) failures.push(`${cellId(spec)}: not run`)
+cells.splice(0, cells.length, ...cells.filter((c) => c != null))
+log(`the NATs dropped ${dropped.natA} (A) and ${dropped.natB} (B) unsolicited packets; left after the run: ${left.length === 0 ? 'nothing' : left.join(', ')}`)
 
 // verdicts: every attempt must be clean; a cell that expects the hole punch must reach the rate
 let passed = 0
@@ -144,7 +170,7 @@ for (const c of cells) {
     else { failed++; failures.push(`${c.id}: ${c.summary.direct}/${c.summary.attempts} direct (${c.summary.rate} %), below ${args['min-rate']} %`) }
   }
 }
-for (const l of [...relayLeft, ...namespacesLeft.map((n) => `namespace ${n}`)]) { failed++; failures.push(`left after the run: ${l}`) }
+for (const l of left) { failed++; failures.push(`left after the run: ${l}`) }
 
 const table = renderTable(cells)
 console.log(`\nholepunch (${new Date().toISOString()}, Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'})\n`)
@@ -165,7 +191,7 @@ const result = {
   options: { pairs: args.pairs, transports: args.transports, patches: args.patches, attempts: args.attempts, directTimeoutMs: args['direct-timeout'], echoBytes, unsolicited: args.unsolicited, minRate: args['min-rate'] },
   patches: PATCHES,
   relayLimits: { bytes: Number(RELAY_LIMITS.bytes), seconds: RELAY_LIMITS.ms / 1000 },
-  network: typeof net === 'string' ? net : { relay: '3fff::1', nodes: { a: 'fd00:a::2 behind 3fff:0:a::2', b: 'fd00:b::2 behind 3fff:0:b::2' }, nat: `NAT66 masquerade (source port kept), unsolicited SYNs: ${args.unsolicited}` },
+  network: { relay: '3fff::1', nodes: { a: 'fd00:a::2 behind 3fff:0:a::2', b: 'fd00:b::2 behind 3fff:0:b::2' }, listenOn: args['listen-on'], nat: `NAT66 masquerade (source port kept), unsolicited SYNs: ${args.unsolicited}`, parallel: args.parallel },
   go: goNote ?? 'go-libp2p v0.52.0 (test/interop/go)',
   counts: { passed, failed },
   failures,

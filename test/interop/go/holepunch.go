@@ -116,7 +116,7 @@ func directConn(ctx context.Context, h host.Host, p peer.ID) (network.Conn, erro
 // peer through the relay; this waits for DCUtR's direct connection, prints
 // {"event":"direct","ms":N,"remoteAddr":"…"} (N from the start of the
 // relayed dial), then pings (--count, default 1) and echoes (--bytes,
-// default 1 MiB) over it.
+// default 1 MiB) over it, then {"event":"echoed","ms":N}.
 func runHolePunch(ctx context.Context, h host.Host, ids *identified, p peer.ID, o options) error {
 	wait, cancel := context.WithTimeout(ctx, time.Duration(o.directTimeoutMs)*time.Millisecond)
 	defer cancel()
@@ -128,5 +128,10 @@ func runHolePunch(ctx context.Context, h host.Host, ids *identified, p peer.ID, 
 	if err := runPing(ctx, h, ids, p, options{count: or(o.count, 1)}); err != nil {
 		return err
 	}
-	return runEcho(ctx, h, ids, p, o)
+	start := time.Now()
+	if err := runEcho(ctx, h, ids, p, o); err != nil {
+		return err
+	}
+	emit(map[string]any{"event": "echoed", "ms": ms(time.Since(start))})
+	return nil
 }
