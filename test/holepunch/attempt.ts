@@ -70,7 +70,7 @@ export interface AttemptResult {
   /** TCP handles a js node still had after stop, or a process that did not exit by itself */
   leftAfterStop: string[]
   stopMs: number[]
-  /** the last lines each process wrote to stderr, kept for attempts without a direct connection */
+  /** with HOLEPUNCH_STDERR=N: the last N lines each process wrote to stderr */
   stderr?: Record<string, string>
 }
 
@@ -251,7 +251,7 @@ export async function runAttempt (net: Topology, relay: Relay, spec: AttemptSpec
       }
     }
   }
-  if (!result.direct || process.env.HOLEPUNCH_STDERR != null) {
+  if (process.env.HOLEPUNCH_STDERR != null) {
     result.stderr = Object.fromEntries(procs.map((p) => [p.label, p.lines.stderr().trim().split('\n').slice(-Number(process.env.HOLEPUNCH_STDERR ?? 6)).join('\n')]))
   }
   return result
