@@ -241,7 +241,7 @@ export async function runAttempt (net: Topology, relay: Relay, spec: AttemptSpec
         result.stopMs.push(stopped.stopMs)
         result.uncaught.push(...stopped.uncaught.map((u: string) => `${p.label}: ${u.split('\n')[0]}`))
         result.leftAfterStop.push(...stopped.tcpHandles.map((h: string) => `${p.label}: ${h}`))
-        if (p.label.startsWith('listener')) result.listenerDirect = (stopped.connections as any[]).some((c) => !c.relayed && c.peer !== relay.addr.split('/p2p/')[1])
+        if (p.label.startsWith('listener')) result.listenerDirect = (stopped.connections as any[]).some((c) => c.relayed !== true && c.peer !== relay.addr.split('/p2p/')[1])
       }
       const err = p.events.find((e) => e.event === 'error')
       if (err?.uncaught != null) result.uncaught.push(...err.uncaught.map((u: string) => `${p.label}: ${u.split('\n')[0]}`))
