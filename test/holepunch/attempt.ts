@@ -75,6 +75,15 @@ export interface AttemptResult {
 }
 
 let logged = 0
+/**
+ * How long a node may take to come up (a listening or ready line) and to
+ * exit once asked to stop. Generous: on a loaded 2-core machine a node's
+ * start (tsx compiling libp2p's modules) has taken over 30 s; these bound
+ * the harness, not the hole punch, whose own bound is `directTimeoutMs`.
+ */
+const START_MS = 120_000
+const STOP_MS = 30_000
+
 const tsx = createRequire(import.meta.url).resolve('tsx/esm')
 const PEER = join(import.meta.dirname, 'peer.ts')
 
@@ -151,15 +160,15 @@ export interface Relay {
 /** the js relay on the internet, for the whole run */
 export async function startRelay (net: Topology): Promise<Relay> {
   const p = jsPeer(net.ns.relay, { role: 'relay', transport: 'rx-noreuse', listen: `/ip6/${net.relayIp}/tcp/4001`, announce: `/ip6/${net.relayIp}/tcp/4001` }, 'relay')
-  const e = await p.waitFor((e) => e.event === 'listening', 'listening line', 30_000)
+  const e = await p.waitFor((e) => e.event === 'listening', 'listening line', START_MS)
   const addr = (e.addrs as string[]).find((a) => a.includes(net.relayIp))
   if (addr == null) throw new Error(`the relay listens on ${String(e.addrs)}, not on ${net.relayIp}`)
   return {
     addr,
     stop: async () => {
-      const s = await stop(p, 10_000)
+      const s = await stop(p, STOP_MS)
       const stopped = p.events.find((e) => e.event === 'stopped')
-      return [...(s.exitedByItself ? [] : ['relay: killed after 10 s']), ...(stopped?.tcpHandles ?? []).map((h: string) => `relay: ${h}`)]
+      return [...(s.exitedByItself ? [] : [`relay: killed ${STOP_MS / 1000} s after stop`]), ...(stopped?.tcpHandles ?? []).map((h: string) => `relay: ${h}`)]
     }
   }
 }
@@ -186,18 +195,18 @@ export async function runAttempt (net: Topology, relay: Relay, spec: AttemptSpec
     if (spec.listener === 'js') {
       listener = jsPeer(net.ns.b, { role: 'listener', transport: spec.transport, libp2p: spec.libp2p, listen: b.listen, announce: b.announce, relay: relay.addr }, 'listener (js)')
       procs.push(listener)
-      const ready = await listener.waitFor((e) => e.event === 'ready', 'ready line', 30_000)
+      const ready = await listener.waitFor((e) => e.event === 'ready', 'ready line', START_MS)
       if (ready.circuit == null) throw new Error(`the js listener has no relayed address: ${String(ready.addrs)}`)
       circuit = ready.circuit
     } else {
       listener = start(net.ns.b, [...goCommand(spec), '--listen', b.listen, '--announce', b.announce, '--relay', relay.addr, '--hole-punch'], 'listener (go)')
       procs.push(listener)
-      circuit = (await listener.waitFor((e) => e.event === 'reserved', 'reserved line', 30_000)).addrs[0]
+      circuit = (await listener.waitFor((e) => e.event === 'reserved', 'reserved line', START_MS)).addrs[0]
     }
 
     let r: any
     if (dialer != null) {
-      await dialer.waitFor((e) => e.event === 'ready', 'ready line', 30_000)
+      await dialer.waitFor((e) => e.event === 'ready', 'ready line', START_MS)
       dialer.child.stdin.write(`dial ${circuit}\n`)
       r = await dialer.waitFor((e) => e.event === 'result', 'result line', spec.directTimeoutMs + 60_000)
     } else {
@@ -235,7 +244,7 @@ export async function runAttempt (net: Topology, relay: Relay, spec: AttemptSpec
   } finally {
     // stop both (the listener last, so it sees the dialer go), and collect what they left
     for (const p of [...procs].sort((x, y) => Number(x.label.startsWith('listener')) - Number(y.label.startsWith('listener')))) {
-      const s = await stop(p, 10_000)
+      const s = await stop(p, STOP_MS)
       const stopped = p.events.find((e) => e.event === 'stopped')
       if (stopped != null) {
         result.stopMs.push(stopped.stopMs)
@@ -245,7 +254,7 @@ export async function runAttempt (net: Topology, relay: Relay, spec: AttemptSpec
       }
       const err = p.events.find((e) => e.event === 'error')
       if (err?.uncaught != null) result.uncaught.push(...err.uncaught.map((u: string) => `${p.label}: ${u.split('\n')[0]}`))
-      if (!s.exitedByItself) result.leftAfterStop.push(`${p.label}: did not exit within 10 s of stop (killed)`)
+      if (!s.exitedByItself) result.leftAfterStop.push(`${p.label}: did not exit within ${STOP_MS / 1000} s of stop (killed)`)
       if (p.label.includes('(go)') && p.label.startsWith('listener')) {
         result.listenerDirect = p.events.some((e) => e.event === 'connected' && !String(e.remoteAddr).includes('p2p-circuit') && !relay.addr.includes(String(e.peerId)))
       }
