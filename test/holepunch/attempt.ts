@@ -106,6 +106,8 @@ interface Proc {
 function start (ns: string, command: string[], label: string): Proc {
   const child = spawn('ip', ['netns', 'exec', ns, ...command], { stdio: ['pipe', 'pipe', 'pipe'] })
   children.add(child)
+  // a line to a child that has just exited fails with EPIPE, asynchronously: its exit is what counts
+  child.stdin.on('error', () => {})
   const exited = new Promise<number | string>((resolve) => { child.once('exit', (code, sig) => { children.delete(child); resolve(code ?? sig ?? 'unknown') }) })
   const lines = jsonLines(child, label)
   // HOLEPUNCH_LOGS=<dir>: every process's whole stderr in a file of its own (with DEBUG=libp2p:* for the js nodes)
