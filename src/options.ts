@@ -35,6 +35,7 @@ const TCP_RULES: Rules<TCPOptions> = {
   dialOpts: object(SOCKET_OPTION_RULES),
   listenOpts: object(SOCKET_OPTION_RULES),
   closeTimeout: ms(),
+  pipelineTimeout: ms(),
   inbound: fn(),
   lifetime: fn(),
   portReuse: oneOf('auto', 'always', 'never')

@@ -70,22 +70,26 @@ export function wantsListenPort (policy: PortReuse, options: DialPortOptions, co
 
 /**
  * The listen address a dial to `host` leaves from, as go-libp2p's reuseport
- * dialer picks it: a listener of the same family bound to an address of the
- * dial's scope (loopback, private, public), else one bound to the wildcard;
- * undefined when there is none (the dial takes an ephemeral port). Node has
- * no route lookup, so where go asks the routing table for the source address
- * this matches the scope.
+ * dialer picks it, of the same family: a listener bound to an address of the
+ * dial's scope (loopback, private, public), else one bound to the wildcard,
+ * else, for a dial off this host, one bound to another non-loopback address
+ * (a host behind a NAT reaches public addresses from its private one);
+ * undefined when there is none (the dial takes an ephemeral port). go asks
+ * the routing table for the source address of the route; Node has no route
+ * lookup, so this goes by scope.
  */
 export function listenPortFor (host: string, port: number, family: 4 | 6, listening: AddressInfo[]): AddressInfo | undefined {
   const ours = listening.filter(a => a.family === `IPv${family}`)
   const scope = net.isIP(host) === 0 ? undefined : scopeOf(host)
-  const source = ours.find(a => scope != null && scopeOf(a.address) === scope) ?? ours.find(a => scopeOf(a.address) === 'any')
+  const source = ours.find(a => scope != null && scopeOf(a.address) === scope) ??
+    ours.find(a => scopeOf(a.address) === 'any') ??
+    ours.find(a => scope != null && scope !== 'loopback' && scopeOf(a.address) !== 'loopback')
   // a dial from a port to that same port on this host would connect the socket to itself
   return source?.port === port && (scope === 'loopback' || isLocal(host)) ? undefined : source
 }
 
 function isLocal (host: string): boolean {
-  return Object.values(networkInterfaces()).some(addrs => addrs?.some(a => a.address === host))
+  return Object.values(networkInterfaces()).some(addrs => addrs?.some(a => a.address === host) === true)
 }
 
 /**
@@ -105,7 +109,7 @@ export function boundSocket (source: AddressInfo, options: SocketConstructorOpts
   }
 }
 
-/** Errors of a dial from a listen port that a dial from an ephemeral port does not have: the port or the 4-tuple is taken */
+/** Errors of a dial from a listen port that a dial from an ephemeral port does not have: the bind failed, or the 4-tuple is taken */
 export function isPortConflict (err: NodeJS.ErrnoException): boolean {
-  return err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL'
+  return err.syscall === 'bind' || err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL'
 }

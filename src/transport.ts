@@ -34,6 +34,8 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   /** each upgraded outbound connection, by socket, for a graceful end at stop */
   private readonly upgraded = new WeakMap<Socket, MultiaddrConnection>()
   private readonly listeners = new Set<TCPListener>()
+  /** the outbound connections that left from a listen port (for `tcpObservedAddresses`) */
+  private readonly fromListenPort = new WeakSet<Connection>()
   /** the abort of every dial in flight */
   private readonly dialing = new Set<AbortController>()
   private stopping?: Promise<void>
@@ -156,6 +158,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     try {
       const connection = await upgrading
       this.upgraded.set(socket, maConn)
+      if ([...this.listeners].some(l => l.reusableAddress?.port === socket.localPort)) this.fromListenPort.add(connection)
       return connection
     } catch (err: any) {
       this.metrics?.errors.increment({ outbound_upgrade: true })
@@ -273,6 +276,11 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     return socket
   }
 
+  /** rx-tcp: whether this transport dialed `connection` from one of its listen ports */
+  dialedFromListenPort (connection: Connection): boolean {
+    return this.fromListenPort.has(connection)
+  }
+
   createListener (options: TCPCreateListenerOptions): Listener {
     checkSocketOptions('createListener', options)
     const listener = new TCPListener({
@@ -283,6 +291,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
       closeServerOnMaxConnections: this.init.closeServerOnMaxConnections,
       inactivityTimeout: this.init.inboundSocketInactivityTimeout,
       closeTimeout: this.init.closeTimeout,
+      pipelineTimeout: this.init.pipelineTimeout,
       inbound: this.init.inbound,
       lifetime: this.init.lifetime,
       reusePort: this.init.portReuse !== 'never',

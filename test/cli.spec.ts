@@ -123,12 +123,15 @@ const TOOLS = [
   { tool: 'sim', file: 'test/sim/run.ts', option: '--nodes', bad: ['--nodes', '-3'] },
   { tool: 'soak', file: 'test/soak/run.ts', option: '--minutes', bad: ['--minutes', '-1'] },
   { tool: 'fuzz', file: 'test/fuzz/run.ts', option: '--minutes', bad: ['--seconds', 'x'] },
+  { tool: 'pipelines', file: 'test/pipelines/run.ts', option: '--minutes', bad: ['--runs', '0'] },
   { tool: 'bench:proxy', file: 'bench/proxy-header.ts', option: '--sockets', bad: ['--reps', '0'] },
+  { tool: 'bench:upgrade-cap', file: 'bench/upgrade-cap.ts', option: '--clients', bad: ['--send', 'x'] },
   { tool: 'runtimes:matrix', file: 'test/runtimes/matrix.ts', option: '--checks', bad: ['--chaos-rounds', '0'] },
   { tool: 'runtimes', file: 'test/churn/run.ts', option: '--seconds', bad: ['--nodes', '1'] },
   { tool: 'worker-exit', file: 'test/worker/run.ts', option: '--bound', bad: ['--runtime', 'node20'] },
   { tool: 'interop', file: 'test/interop/run.ts', option: '--peers', bad: ['--peers', 'java'] },
-  { tool: 'holepunch', file: 'test/holepunch/run.ts', option: '--attempts', bad: ['--transports', 'quic'] }
+  { tool: 'holepunch', file: 'test/holepunch/run.ts', option: '--attempts', bad: ['--transports', 'quic'] },
+  { tool: 'port-reuse', file: 'test/port-reuse/measure.ts', option: '--time-wait-limit', bad: ['--trials', '0'] }
 ]
 
 describe.each(TOOLS)('npm run $tool', ({ tool, file, option, bad }) => {

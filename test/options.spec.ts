@@ -10,7 +10,8 @@ import { defaultLogger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { identity } from 'rxjs'
 import { describe, expect, it } from 'vitest'
-import { acceptSockets, guardServer, serverIntake } from '../operators/servers/index.ts'
+import { acceptSockets, guardServer } from '../operators/servers/index.ts'
+import { serverIntake } from '../src/core/server-intake.ts'
 import { allowCidr, denyCidr, maxConnections, metricsTap, pauseOnMaxConnections, perSubnetLimit, perSubnetRateLimit, upgradeCap, upgradeDeadline } from '../operators/index.ts'
 import { proxyProtocol } from '../operators/proxy-protocol/index.ts'
 import { TIMEOUT_MAX } from '../src/core/check.ts'
@@ -81,6 +82,7 @@ const bad: Bad[] = [
   ]),
   { factory: 'tcp', option: 'inbound', value: 42, shown: '42', call: make.tcp('inbound') },
   { factory: 'tcp', option: 'lifetime', value: {}, shown: 'an object (Object)', call: make.tcp('lifetime') },
+  { factory: 'tcp', option: 'portReuse', value: true, shown: 'true', call: make.tcp('portReuse') },
 
   { factory: 'maxConnections', option: 'max', value: -1, shown: '-1', call: make.maxConnections },
   { factory: 'maxConnections', option: 'max', value: 2.5, shown: '2.5', call: make.maxConnections },
@@ -108,7 +110,8 @@ const bad: Bad[] = [
   { factory: 'proxyProtocol', option: 'optional', value: 'true', shown: '"true"', call: make.proxyProtocol('optional') },
   { factory: 'proxyProtocol', option: 'shutdownReason', value: '', shown: '""', call: make.proxyProtocol('shutdownReason') },
   { factory: 'upgradeCap', option: 'max', value: 0, shown: '0', call: make.upgradeCap('max') },
-  { factory: 'upgradeCap', option: 'maxQueued', value: -1, shown: '-1', call: make.upgradeCap('maxQueued') },
+  { factory: 'upgradeCap', option: 'maxWaiting', value: -1, shown: '-1', call: make.upgradeCap('maxWaiting') },
+  { factory: 'upgradeCap', option: 'maxWait', value: -1, shown: '-1', call: make.upgradeCap('maxWait') },
   { factory: 'upgradeCap', option: 'policy', value: 'queue', shown: '"queue"', call: make.upgradeCap('policy') },
   { factory: 'upgradeCap', option: 'reason', value: null, shown: 'null', call: make.upgradeCap('reason') },
   { factory: 'upgradeDeadline', option: 'ms', value: -1, shown: '-1', call: make.upgradeDeadline('ms') },
@@ -165,11 +168,12 @@ describe('an option at the edge of its bounds', () => {
     ['closeServerOnMaxConnections with closeAbove equal to listenBelow', () => tcp({ closeServerOnMaxConnections: { closeAbove: 0, listenBelow: 0, onListenError: () => {} } })],
     ['socket options of every kind', () => tcp({ dialOpts: { noDelay: false, keepAlive: false, keepAliveInitialDelay: 0, allowHalfOpen: true }, listenOpts: {} })],
     ['an inbound and a lifetime operator', () => tcp({ inbound: identity, lifetime: () => identity })],
+    ['each portReuse policy', () => ['auto', 'always', 'never'].map(portReuse => tcp({ portReuse: portReuse as any }))],
     ['maxConnections({ max: 0 })', () => maxConnections({ max: 0 })],
     ['perSubnetLimit with prefixes 0 and the full length', () => perSubnetLimit({ max: 1, ipv4Prefix: 0, ipv6Prefix: 128 })],
     ['perSubnetRateLimit with a fractional rate and burst', () => perSubnetRateLimit({ rate: 0.001, burst: 1.5 })],
     ['proxyProtocol with no trusted block, timeout 0 and the shortest header bound', () => proxyProtocol({ trusted: [], timeout: 0, maxHeaderBytes: 107 })],
-    ['upgradeCap with maxQueued 0 and the drop policy', () => upgradeCap({ max: 1, maxQueued: 0, policy: 'drop' })],
+    ['upgradeCap with maxWaiting 0 and the drop policy', () => upgradeCap({ max: 1, maxWaiting: 0, policy: 'drop' })],
     ['upgradeDeadline({ ms: 0 })', () => upgradeDeadline({ ms: 0 })],
     ['allowCidr([]) and denyCidr with both families', () => [allowCidr([]), denyCidr(['10.0.0.0/8', '2001:db8::/32'])]],
     ['metricsTap with a logger', () => metricsTap({ log: defaultLogger().forComponent('test') })],
@@ -196,5 +200,12 @@ describe('socket options given to one dial or one listener', () => {
     const err = await transport.dial(ma, { upgrader: passThroughUpgrader(), signal: AbortSignal.timeout(1000), keepAliveInitialDelay: -1 } as any).catch(e => e)
     expect(err).toBeInstanceOf(InvalidParametersError)
     expect(err.message).toBe('dial to /ip4/127.0.0.1/tcp/1: keepAliveInitialDelay must be a number from 0 up, got -1')
+  })
+
+  it('dial rejects a bad portUse, naming the address and the values it takes', async () => {
+    const transport = tcp()({ logger: defaultLogger() })
+    const err = await transport.dial(multiaddr('/ip4/127.0.0.1/tcp/1'), { upgrader: passThroughUpgrader(), signal: AbortSignal.timeout(1000), portUse: 'same' } as any).catch(e => e)
+    expect(err).toBeInstanceOf(InvalidParametersError)
+    expect(err.message).toBe('dial to /ip4/127.0.0.1/tcp/1: portUse must be one of "reuse", "new", got "same"')
   })
 })

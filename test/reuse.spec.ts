@@ -6,20 +6,27 @@
  * (the runtime matrix's `internals` check runs it there).
  */
 import net from 'node:net'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
 import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
 import { afterEach, describe, expect, it } from 'vitest'
 import { tcp } from '../src/index.ts'
-import { canDialFromListenPort } from '../src/reuse.ts'
+import { canDialFromListenPort, listenPortFor } from '../src/reuse.ts'
 import { tcpResources } from './fixtures/handles.ts'
+import { createNode, stopNodes } from './fixtures/nodes.ts'
+import { runtimeNoise } from './fixtures/noise.ts'
 import { recordingMetrics } from './fixtures/metrics.ts'
 import { passThroughUpgrader } from './fixtures/upgraders.ts'
 import { waitUntil } from './fixtures/wait.ts'
 import type { TCPComponents, TCPDialOptions, TCPOptions } from '../src/index.ts'
-import type { Connection, Listener, Transport } from '@libp2p/interface'
+import type { Connection, Libp2p, Listener, Transport } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
+const portOf = (ma: Multiaddr): number => Number(ma.getComponents().find(c => c.name === 'tcp')?.value)
 const PEER = peerIdFromString('12D3KooWGzGqrRo5kC8uQTHXg1Y9Jk9LbPfd5kn5E3uXzXvyG1hP')
 const cleanup: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -91,6 +98,17 @@ describe(`a dial leaves from the listen port (${canDialFromListenPort ? 'this ru
     expect(events.connect).toBe(1)
   })
 
+  it('from a libp2p node with the default options, through its dial queue: a raw server sees the node\'s listen port', async () => {
+    const server = await rawServer()
+    const node = await createNode({ transport: 'rx', listen: ['/ip4/127.0.0.1/tcp/0'] })
+    cleanup.push(async () => { await stopNodes([node]) })
+    const listenPort = Number(node.getMultiaddrs()[0].getComponents().find(c => c.name === 'tcp')?.value)
+    // the raw server speaks no libp2p: the dial fails in its upgrade, after the server saw where it came from
+    await node.dial(server.addr, { signal: AbortSignal.timeout(1000) }).catch(() => {})
+    await waitUntil(() => server.ports.length === 1, 2000, 'the raw server to accept the node\'s dial')
+    expect(server.ports[0] === listenPort).toBe(canDialFromListenPort)
+  })
+
   it('from a wildcard listener, as go-libp2p does', async () => {
     const server = await rawServer()
     const { transport, port } = await listeningTransport('/ip4/0.0.0.0/tcp/0')
@@ -153,6 +171,69 @@ describe(`a dial leaves from the listen port (${canDialFromListenPort ? 'this ru
     await waitUntil(() => server.ports.length === 2, 2000, 'the raw server to accept both dials')
     expect(server.ports[0]).not.toBe(port)
     expect(server.ports[1] === port).toBe(canDialFromListenPort)
+  })
+})
+
+describe('portReuse \'auto\' with libp2p nodes and a circuit relay (noise, yamux, identify)', () => {
+  it('a direct dial to a peer reached only through the relay leaves from an ephemeral port; the hole punch (priority 100) from the listen port', async () => {
+    const nodes: Libp2p[] = []
+    cleanup.push(async () => { await stopNodes(nodes) })
+    const node = async (listen: string[], services = {}): Promise<Libp2p> => {
+      const created = await createLibp2p({
+        addresses: { listen },
+        transports: [tcp(), circuitRelayTransport()],
+        connectionEncrypters: [runtimeNoise()],
+        streamMuxers: [yamux()],
+        connectionGater: { denyDialMultiaddr: () => false },
+        connectionMonitor: { enabled: false },
+        services: { identify: identify(), ...services }
+      })
+      nodes.push(created)
+      return created
+    }
+    const relay = await node(['/ip4/127.0.0.1/tcp/0'], { relay: circuitRelayServer() })
+    const listener = await node(['/ip4/127.0.0.1/tcp/0', '/p2p-circuit'])
+    const dialer = await node(['/ip4/127.0.0.1/tcp/0'])
+    await listener.dial(relay.getMultiaddrs()[0])
+    await waitUntil(() => listener.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit')), 5000, 'a reservation on the relay')
+    const relayed = await dialer.dial(listener.getMultiaddrs().find(ma => ma.toString().includes('/p2p-circuit')) as Multiaddr)
+    expect(relayed.limits).toBeDefined()
+
+    const direct = listener.getMultiaddrs().find(ma => !ma.toString().includes('/p2p-circuit')) as Multiaddr
+    const dialerPort = portOf(dialer.getMultiaddrs()[0])
+    /** the port the listener sees the dialer's direct connection come from, once it has one */
+    const seenFrom = async (): Promise<number> => {
+      await waitUntil(() => listener.getConnections(dialer.peerId).some(c => c.limits == null), 5000, 'the direct connection on the listener\'s side')
+      return portOf(listener.getConnections(dialer.peerId).find(c => c.limits == null)?.remoteAddr as Multiaddr)
+    }
+    // as @libp2p/dcutr's unilateral dial: the peer's public address, at the default priority
+    const unilateral = await dialer.dial(direct, { force: true })
+    expect(await seenFrom()).not.toBe(dialerPort)
+    await unilateral.close()
+    await waitUntil(() => listener.getConnections(dialer.peerId).every(c => c.limits != null), 5000, 'the direct connection to close')
+    // as its hole punch: dcutr's priority (libp2p.dial passes its options on to openConnection, which reads it)
+    await dialer.dial(direct, { force: true, priority: 100 } as Parameters<Libp2p['dial']>[1])
+    expect((await seenFrom()) === dialerPort).toBe(canDialFromListenPort)
+  })
+})
+
+describe('the listen port a dial leaves from, as go-libp2p picks it (by scope: Node has no route lookup)', () => {
+  const at = (address: string, port: number): net.AddressInfo => ({ address, port, family: net.isIPv6(address) ? 'IPv6' : 'IPv4' })
+  const lo = at('127.0.0.1', 3)
+  const any4 = at('0.0.0.0', 2)
+  const lan = at('10.0.0.5', 1)
+  const public4 = at('198.51.200.7', 4)
+  it.each([
+    ['a loopback address: the loopback listener', '127.0.0.1', [lan, any4, lo], lo],
+    ['a private address: the listener of a private address', '10.1.1.1', [any4, lan, public4], lan],
+    ['a public address: the listener of a public address', '8.8.8.8', [lan, any4, public4], public4],
+    ['a public address, with no public listener: the wildcard one', '8.8.8.8', [lan, any4], any4],
+    ['a public address from behind a NAT (a private listener only): the private one', '8.8.8.8', [lo, lan], lan],
+    ['a public address with a loopback listener only: none', '8.8.8.8', [lo], undefined],
+    ['an IPv6 address: only a listener of its family', '2606:4700::1', [any4, at('::', 5)], at('::', 5)],
+    ['its own listen port on loopback: none (it would connect to itself)', '127.0.0.1', [at('127.0.0.1', 9)], undefined]
+  ] as Array<[string, string, net.AddressInfo[], net.AddressInfo | undefined]>)('to %s', (_what, host, listening, expected) => {
+    expect(listenPortFor(host, 9, net.isIPv6(host) ? 6 : 4, listening)).toEqual(expected)
   })
 })
 

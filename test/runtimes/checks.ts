@@ -46,7 +46,7 @@ export const CHECKS: Check[] = [
   {
     name: 'internals',
     description: 'each runtime internal rx-tcp uses, detected, and its public fallback forced (docs/runtimes.md); dials from the listen port or their fallback',
-    files: ['test/operators/close-handle.spec.ts', 'test/connection.spec.ts', 'test/reuse.spec.ts']
+    files: ['test/operators/close-handle.spec.ts', 'test/connection.spec.ts', 'test/reuse.spec.ts', 'test/observed-addresses.spec.ts']
   },
   {
     name: 'examples',
