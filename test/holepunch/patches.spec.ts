@@ -16,6 +16,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { describe, expect, it } from 'vitest'
 import { tcp } from '../../src/index.ts'
+import { skipping } from '../fixtures/skip.ts'
 import { PATCHES, patchedLibp2p } from './patched.ts'
 import type { Transport } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -56,10 +57,10 @@ async function seenByTransport (entry?: string): Promise<Seen> {
   return seen[0]
 }
 
-// patch(1) applies them; without it the spec skips, saying so in its name
-const patchTool = spawnSync('patch', ['--version']).status === 0
+// patch(1) applies them; without it the spec skips, saying why
+const noPatch = spawnSync('patch', ['--version']).status === 0 ? undefined : 'patch(1) is not installed'
 
-describe.skipIf(!patchTool)(`the proposed libp2p fixes${patchTool ? '' : ' (skipped: patch(1) is not installed)'}`, () => {
+describe.skipIf(noPatch != null)(skipping('the proposed libp2p fixes', noPatch), () => {
   it('apply to the installed libp2p', () => {
     expect(PATCHES.length).toBeGreaterThan(0)
     expect(patchedLibp2p(PATCHES, 'spec')).toMatch(/^file:.*\/\.results\/holepunch\/spec\/node_modules\/libp2p\/dist\/src\/index\.js$/)
