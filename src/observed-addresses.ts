@@ -1,7 +1,7 @@
 import { serviceDependencies } from '@libp2p/interface'
 import { CODE_P2P } from '@multiformats/multiaddr'
 import { TCP as TCP_ADDRESS } from '@multiformats/multiaddr-matcher'
-import { checkOptions, integer } from './core/check.ts'
+import { checkOptions, integer } from './core/checker.ts'
 import { TCP } from './transport.ts'
 import type { ComponentLogger, IdentifyResult, Logger, Startable, Transport, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'

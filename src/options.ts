@@ -1,6 +1,6 @@
-import { boolean, checkOptions, fn, integer, invalidOption, ms, number, object, oneOf, required } from './core/check.ts'
+import { boolean, checkOptions, checkPauseWindow, fn, integer, ms, number, object, oneOf, required } from './core/checker.ts'
 import type { CloseServerOnMaxConnectionsOpts, TCPDialOptions, TCPOptions, TCPSocketOptions } from './index.ts'
-import type { Rules } from './core/check.ts'
+import type { Rules } from './core/checker.ts'
 
 /**
  * The socket options a user can set, for `dialOpts`, `listenOpts`, each
@@ -15,12 +15,6 @@ export const SOCKET_OPTION_RULES: Rules<TCPSocketOptions> = {
   allowHalfOpen: boolean()
 }
 
-const CLOSE_SERVER_RULES: Rules<CloseServerOnMaxConnectionsOpts> = {
-  listenBelow: required(integer({ min: 0 })),
-  closeAbove: required(integer({ min: 0 })),
-  onListenError: fn()
-}
-
 /**
  * One rule per option of `tcp(init)`. Timeouts are ms that Node's timers
  * take (0 turns an inactivity timeout off, as in `@libp2p/tcp`); counts are
@@ -31,7 +25,7 @@ const TCP_RULES: Rules<TCPOptions> = {
   outboundSocketInactivityTimeout: ms(),
   maxConnections: integer({ min: 0 }),
   backlog: integer({ min: 0 }),
-  closeServerOnMaxConnections: object(CLOSE_SERVER_RULES),
+  closeServerOnMaxConnections: object<CloseServerOnMaxConnectionsOpts>({ listenBelow: required(integer({ min: 0 })), closeAbove: required(integer({ min: 0 })), onListenError: fn() }),
   dialOpts: object(SOCKET_OPTION_RULES),
   listenOpts: object(SOCKET_OPTION_RULES),
   closeTimeout: ms(),
@@ -41,7 +35,6 @@ const TCP_RULES: Rules<TCPOptions> = {
   portReuse: oneOf('auto', 'always', 'never')
 }
 
-/** The options of one dial that rx-tcp reads: the socket options and `portUse` */
 const DIAL_RULES: Rules<TCPSocketOptions & Pick<TCPDialOptions, 'portUse'>> = { ...SOCKET_OPTION_RULES, portUse: oneOf('reuse', 'new') }
 
 /**
@@ -51,10 +44,7 @@ const DIAL_RULES: Rules<TCPSocketOptions & Pick<TCPDialOptions, 'portUse'>> = { 
  */
 export function checkTcpOptions (init: TCPOptions | undefined): void {
   checkOptions('tcp', init, TCP_RULES)
-  const limits = init?.closeServerOnMaxConnections
-  if (limits != null && limits.closeAbove < limits.listenBelow) {
-    throw invalidOption('tcp', `closeServerOnMaxConnections: closeAbove (${limits.closeAbove}) must be >= listenBelow (${limits.listenBelow})`)
-  }
+  if (init?.closeServerOnMaxConnections != null) checkPauseWindow('tcp: closeServerOnMaxConnections', init.closeServerOnMaxConnections)
 }
 
 /**

@@ -1,7 +1,7 @@
 import net from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { isPrivateIp } from '@libp2p/utils'
-import { listenOn } from './intake.ts'
+import { listenOn } from './core/server-intake.ts'
 import type { PortReuse, PortUse } from './index.ts'
 import type { Connection, PeerId } from '@libp2p/interface'
 import type { AddressInfo, ListenOptions, Server, Socket, SocketConstructorOpts } from 'node:net'

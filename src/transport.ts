@@ -1,12 +1,12 @@
+import { once } from 'node:events'
 import net from 'node:net'
 import { AbortError, ConnectionFailedError, NotStartedError, serviceCapabilities, transportSymbol } from '@libp2p/interface'
-import { Unix } from '@multiformats/multiaddr-matcher'
 import { CustomProgressEvent } from 'progress-events'
 import { isTcpOrUnix, toConnectOptions } from './addresses.ts'
-import { DEFAULT_CLOSE_TIMEOUT, toMultiaddrConnection } from './connection.ts'
+import { DEFAULT_CLOSE_TIMEOUT, SocketConnection } from './connection.ts'
 import { TCPListener } from './listener.ts'
 import { checkDialOptions, checkSocketOptions } from './options.ts'
-import { ownedSockets } from './core/owned.ts'
+import { closeDeadline, ownedSockets } from './core/owned.ts'
 import { boundSocket, canDialFromListenPort, isPortConflict, listenPortFor, wantsListenPort } from './reuse.ts'
 import type { TCPComponents, TCPCreateListenerOptions, TCPDialEvents, TCPDialOptions, TCPMetrics, TCPOptions } from './index.ts'
 import type { Connection, Listener, Logger, MultiaddrConnection, Startable, Transport } from '@libp2p/interface'
@@ -86,13 +86,12 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     }
 
     // dials in flight settle (their signal is aborted) before stop resolves, within the deadline
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, closeTimeout) })
+    const deadline = closeDeadline(this.outbound, closeTimeout)
     await Promise.all([
       ...[...this.listeners].map(async listener => { await listener.close() }),
-      this.outbound.drained(deadline)
+      this.outbound.drained(deadline.reached)
     ])
-    clearTimeout(timer)
+    deadline.clear()
     this.log('stopped, %d outbound sockets destroyed at the close deadline', this.outbound.stragglers)
   }
 
@@ -123,24 +122,15 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   }
 
   private async upgrade (ma: Multiaddr, socket: Socket, options: TCPDialOptions, dial: AbortController): Promise<Connection> {
-    let maConn
-    try {
-      maConn = toMultiaddrConnection({
-        socket,
-        remoteAddr: ma,
-        direction: 'outbound',
-        unix: Unix.exactMatch(ma),
-        inactivityTimeout: this.init.outboundSocketInactivityTimeout,
-        closeTimeout: this.init.closeTimeout,
-        log: this.connectionLog,
-        metrics: this.metrics?.events
-      })
-    } catch (err: any) {
-      this.metrics?.errors.increment({ outbound_to_connection: true })
-      socket.destroy()
-      throw err
-    }
-
+    const maConn = new SocketConnection({
+      socket,
+      remoteAddr: ma,
+      direction: 'outbound',
+      inactivityTimeout: this.init.outboundSocketInactivityTimeout,
+      closeTimeout: this.init.closeTimeout,
+      log: this.connectionLog,
+      metrics: this.metrics?.events
+    })
     this.log('new outbound connection %a', ma)
 
     // as inbound: the upgrade sees the peer go only once it has settled, and
@@ -220,59 +210,34 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
 
   /** Opens one socket, owned from its creation; rejects with a `ConnectionFailedError` (Node's error as `cause`) or an `AbortError` */
   private async open (ma: Multiaddr, signal: AbortSignal, create: () => Socket, fromListenPort = false): Promise<Socket> {
+    const failed = (err: NodeJS.ErrnoException): Error => Object.assign(new ConnectionFailedError(`could not connect to ${ma.toString()}: ${err.message}`), { cause: err, code: err.code })
     let socket: Socket
     try {
       socket = create()
     } catch (err: any) {
-      throw Object.assign(new ConnectionFailedError(`could not connect to ${ma.toString()}: ${err.message}`), { cause: err, code: err.code })
+      throw failed(err)
     }
     this.outbound.add(socket)
 
     try {
-      await new Promise<void>((resolve, reject) => {
-        const done = (err?: Error): void => {
-          socket.off('connect', onConnect)
-          socket.off('error', onError)
-          signal.removeEventListener('abort', onAbort)
-          if (err == null) {
-            resolve()
-          } else {
-            reject(err)
-          }
-        }
-        const onConnect = (): void => {
-          this.metrics?.events.increment({ connect: true })
-          this.log('connection opened %a', ma)
-          done()
-        }
-        const onError = (err: NodeJS.ErrnoException): void => {
-          if (!fromListenPort || !isPortConflict(err)) {
-            // a port conflict is no failure of the dial: it goes on from an ephemeral port
-            this.metrics?.events.increment({ error: true })
-            this.log.error('dial to %a failed - %e', ma, err)
-          }
-          const failed = new ConnectionFailedError(`could not connect to ${ma.toString()}: ${err.message}`)
-          Object.assign(failed, { cause: err, code: err.code })
-          done(failed)
-        }
-        const onAbort = (): void => {
-          this.metrics?.events.increment({ abort: true })
-          this.log('dial to %a aborted', ma)
-          done(new AbortError(`dial to ${ma.toString()} was aborted`))
-        }
-        if (signal.aborted) {
-          onAbort()
-          return
-        }
-        socket.once('connect', onConnect)
-        socket.once('error', onError)
-        signal.addEventListener('abort', onAbort, { once: true })
-      })
-    } catch (err) {
+      // the socket's 'error' or the signal's abort, whichever comes first, rejects it
+      await once(socket, 'connect', { signal })
+    } catch (err: any) {
       socket.destroy()
-      throw err
+      if (err?.name === 'AbortError') {
+        this.metrics?.events.increment({ abort: true })
+        this.log('dial to %a aborted', ma)
+        throw new AbortError(`dial to ${ma.toString()} was aborted`)
+      }
+      if (!fromListenPort || !isPortConflict(err)) {
+        // a port conflict is no failure of the dial: it goes on from an ephemeral port
+        this.metrics?.events.increment({ error: true })
+        this.log.error('dial to %a failed - %e', ma, err)
+      }
+      throw failed(err)
     }
-
+    this.metrics?.events.increment({ connect: true })
+    this.log('connection opened %a', ma)
     return socket
   }
 
