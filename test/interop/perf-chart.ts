@@ -15,6 +15,8 @@ export interface PerfFigure {
 }
 
 export interface PerfChartInput {
+  /** the chart's heading (default: the perf comparison's) */
+  title?: string
   date: string
   node: string
   machine: string
@@ -65,7 +67,7 @@ export function renderPerfChart (input: PerfChartInput): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${y + 10}" viewBox="0 0 ${WIDTH} ${y + 10}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif">`,
     '<style>.label{font-size:13px;fill:#263238}.small{font-size:11px;fill:#546e7a}.value{font-size:11px;fill:#263238}</style>',
     '<rect width="100%" height="100%" fill="#ffffff"/>',
-    `<text x="10" y="20" class="label" font-weight="600">${esc(`/perf/1.0.0 over loopback, client → server — medians of ${input.reps} alternating runs`)}</text>`,
+    `<text x="10" y="20" class="label" font-weight="600">${esc(input.title ?? `/perf/1.0.0 over loopback, client → server — medians of ${input.reps} alternating runs`)}</text>`,
     `<text x="10" y="36" class="small">${esc(`${input.details} · Node ${input.node}, ${input.machine}, ${input.date.slice(0, 16).replace('T', ' ')} UTC`)}</text>`,
     legend,
     ...parts,

@@ -46,6 +46,10 @@ type options struct {
 	seed                int64
 	closeInboundAfterMs int64
 	openStreams         int64
+	relay               string
+	announce            string
+	holePunch           bool
+	directTimeoutMs     int64
 }
 
 // out serialises JSON lines on stdout: every goroutine of the peer prints
@@ -90,7 +94,7 @@ const usage = `usage (test/interop/PEERS.md):
   go-peer --listen <multiaddr> [--close-inbound-after-ms N] [--open-streams N] [--seed N]
       listen (e.g. /ip4/127.0.0.1/tcp/0); serve until SIGTERM or stdin closes
   go-peer --dial <multiaddr/p2p/<id>> --run <scenario> [options]
-      scenario: ping | echo | streams | identify | hold | perf | abandon
+      scenario: ping | echo | streams | identify | hold | perf | abandon | holepunch
   --count N        pings, streams or round trips (default per scenario)
   --bytes N        bytes per echo stream / perf upload
   --download N     perf: bytes to ask the server for
@@ -98,6 +102,11 @@ const usage = `usage (test/interop/PEERS.md):
   --seed N         deterministic ed25519 key from a 32-byte seed filled with N (0-255)
   --close-inbound-after-ms N   listen: close each inbound connection N ms after it is up
   --open-streams N             listen: open N slow echo streams towards each dialer
+  --relay <multiaddr/p2p/id>   reserve a slot on this circuit-relay-v2 relay (relay client on)
+  --announce <multiaddr>       add this address to the ones the peer announces (its address through a NAT)
+  --hole-punch                 enable hole punching (DCUtR)
+  --dial <relay>/p2p-circuit/p2p/<id> --run holepunch [--listen <multiaddr>] [--direct-timeout-ms N]
+      dial through the relay, wait for the direct connection, then ping and echo over it
 stdout carries JSON lines only; logs go to stderr.
 `
 
@@ -116,6 +125,10 @@ func parseFlags() options {
 	fs.Int64Var(&o.seed, "seed", -1, "deterministic ed25519 key from a 32-byte seed filled with this byte (0-255)")
 	fs.Int64Var(&o.closeInboundAfterMs, "close-inbound-after-ms", -1, "listen: close each inbound connection this many ms after it is up")
 	fs.Int64Var(&o.openStreams, "open-streams", 0, "listen: open this many slow echo streams towards each dialer")
+	fs.StringVar(&o.relay, "relay", "", "reserve a slot on this circuit-relay-v2 relay (multiaddr ending in /p2p/<id>)")
+	fs.StringVar(&o.announce, "announce", "", "add this multiaddr to the announced addresses")
+	fs.BoolVar(&o.holePunch, "hole-punch", false, "enable hole punching (DCUtR)")
+	fs.Int64Var(&o.directTimeoutMs, "direct-timeout-ms", 20000, "holepunch: how long to wait for the direct connection")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(0)
@@ -126,13 +139,13 @@ func parseFlags() options {
 		fail("bad command line: unexpected argument %q", fs.Arg(0))
 	}
 	switch {
-	case o.listen != "" && o.dial != "":
-		fail("bad command line: give --listen or --dial, not both")
+	case o.listen != "" && o.dial != "" && o.run != "holepunch":
+		fail("bad command line: give --listen or --dial, not both (except with --run holepunch)")
 	case o.listen == "" && o.dial == "":
 		fail("bad command line: give --listen <multiaddr> or --dial <multiaddr/p2p/id> --run <scenario>")
 	case o.dial != "" && o.run == "":
 		fail("bad command line: --dial needs --run <scenario>")
-	case o.listen != "" && o.run != "":
+	case o.listen != "" && o.run != "" && o.dial == "":
 		fail("bad command line: --run is for --dial")
 	case o.seed > 255:
 		fail("bad command line: --seed %d is not a byte (0-255)", o.seed)
@@ -174,9 +187,11 @@ func newHost(o options) host.Host {
 		libp2p.ResourceManager(&network.NullResourceManager{}),
 		libp2p.ConnectionManager(connmgr.NullConnMgr{}),
 		libp2p.UserAgent("rx-tcp-interop/go/" + stackVersion()),
-		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
 	}
+	// the relay client and hole punching only when asked for (holepunch.go):
+	// without them the peer is what the other scenarios have always run against
+	opts = append(opts, holePunchOptions(o)...)
 	if o.listen != "" {
 		opts = append(opts, libp2p.ListenAddrStrings(o.listen))
 	} else {
@@ -292,7 +307,10 @@ func main() {
 	serve(h)
 	ids := watch(h, o)
 
-	if o.listen != "" {
+	if o.relay != "" {
+		reserve(h, o)
+	}
+	if o.listen != "" && o.dial == "" {
 		listen(h)
 		return
 	}
@@ -313,7 +331,7 @@ func main() {
 	}
 	scenario, ok := scenarios[o.run]
 	if !ok {
-		fail("bad --run %q: one of ping, echo, streams, identify, hold, perf, abandon", o.run)
+		fail("bad --run %q: one of ping, echo, streams, identify, hold, perf, abandon, holepunch", o.run)
 	}
 
 	// every scenario is bounded: a peer that stops answering ends the run with an error
@@ -326,6 +344,7 @@ func main() {
 		fail("stopped by a signal during %s", o.run)
 	}()
 
+	dialStarted = time.Now()
 	if err := h.Connect(ctx, *info); err != nil {
 		fail("dial %s: %v", o.dial, err)
 	}
