@@ -35,4 +35,6 @@ export { PP2_TYPE, PP2_CLIENT, type ProxyTlv, type ProxyTlvs, type ProxySsl } fr
 export { proxyEventKeys, type ProxyProtocolEvent, type ProxyHeaderFound, type ProxyHeaderMalformed, type ProxyHeaderTimeout, type ProxyHeaderMissing, type ProxyHeaderRefused, type ProxyEventOptions } from './internal/proxy-events.ts'
 export { upgradeCap, type UpgradeCap, type UpgradeCapOptions } from './upgrade-cap.ts'
 export { upgradeDeadline, type UpgradeDeadlineOptions } from './upgrade-deadline.ts'
+export { openingBytes, type OpeningBytesOptions } from './opening-bytes.ts'
+export { shedStalled, type ShedStalled, type ShedStalledOptions } from './shed-stalled.ts'
 export { metricsTap, LISTENER_EVENTS_METRIC, type MetricsTap, type MetricsTapOptions } from './metrics-tap.ts'
