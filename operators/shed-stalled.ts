@@ -10,6 +10,8 @@ export interface ShedStalledOptions {
   max: number
   /** how long a socket in upgrade may go without receiving a byte before, under pressure, it makes room (default 1000 ms: more than three round trips of a peer 300 ms away) */
   stalledMs?: number
+  /** how many bytes a socket must receive to count as progress: a peer that drips a byte at a time stalls all the same (default 8, less than any libp2p handshake message) */
+  progressBytes?: number
   /** how many sockets may wait for a slot; past it the longest-waiting is rejected (default 256) */
   maxWaiting?: number
   /** how often, under pressure, stalls are measured, ms (default 250) */
@@ -38,15 +40,15 @@ interface Held { bytes: number, since: number }
 /**
  * Caps the sockets in upgrade at `max`, and under pressure (every slot
  * taken and sockets waiting) makes room at the expense of the upgrade that
- * has gone longest without receiving a byte, once that is `stalledMs`
- * (`'upgrade-stalled'`). A peer that stalls its handshake holds a slot only
+ * has gone longest without progress (`progressBytes` received), once that
+ * is `stalledMs` (`'upgrade-stalled'`). A peer that stalls its handshake holds a slot only
  * while nobody needs it; a real peer, however far, sends its next message
  * one round trip after ours, and keeps its slot. Sockets wait for a slot in
  * arrival order, at most `maxWaiting` of them (`'upgrade-queue-full'` for
  * the longest-waiting past that).
  *
  *   sockets:    --a--b--c---------|
- *   bytes:      -------b-b-b-b-----    (b keeps sending; a has sent nothing since @2)
+ *   bytes:      -------b-b-b-b-----    (b keeps sending, 10 bytes a frame; a has sent nothing since @2)
  *   max 2, stalledMs 6, every 2:
  *   result:     --a--b----c-------|    (pressure from @8; a rejected @10, 'upgrade-stalled'; c takes its slot)
  *
@@ -61,6 +63,7 @@ export function shedStalled (options: ShedStalledOptions): ShedStalled {
   checkOptions('shedStalled', options, {
     max: required(integer({ min: 1 })),
     stalledMs: delay(),
+    progressBytes: integer({ min: 1 }),
     maxWaiting: integer({ min: 0 }),
     every: delay(),
     reason: text(),
@@ -69,7 +72,7 @@ export function shedStalled (options: ShedStalledOptions): ShedStalled {
     scheduler: schedulerLike()
   })
   const {
-    max, stalledMs = 1_000, maxWaiting = 256, every = 250, reason = 'upgrade-stalled',
+    max, stalledMs = 1_000, progressBytes = 8, maxWaiting = 256, every = 250, reason = 'upgrade-stalled',
     queueReason = 'upgrade-queue-full', shutdownReason = 'shutdown', scheduler = asyncScheduler
   } = options
   // how the lifetime half frees the slot of its socket, in whichever subscription admitted it
@@ -103,7 +106,7 @@ export function shedStalled (options: ShedStalledOptions): ShedStalled {
     const shed = (): void => {
       const now = scheduler.now()
       for (const [{ socket }, h] of held) {
-        if (socket.bytesRead !== h.bytes) {
+        if (socket.bytesRead - h.bytes >= progressBytes) {
           h.bytes = socket.bytesRead
           h.since = now
         }

@@ -29,11 +29,24 @@ describe('shedStalled', () => {
     scheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
       const source = hot('--a--b--c---------|', s)
       // b keeps sending; a has sent nothing since it was let through @2
-      for (const frame of [7, 9, 11, 13]) fake.at(frame, () => { received(s.b, frame) })
+      for (const frame of [7, 9, 11, 13]) fake.at(frame, () => { received(s.b, frame * 10) })
       expectObservable(source.pipe(shed.inbound, live(shed), fake.named())).toBe('--a--b----c-------|')
       expectSubscriptions(source.subscriptions).toBe('^-----------------!')
     })
     expect(fake.rejected).toEqual(['a upgrade-stalled @10'])
+  })
+
+  it('counts a drip of one byte at a time as no progress', () => {
+    const fake = fakeInbounds(scheduler)
+    const s = fake.many({ a: '10.0.0.1', b: '10.0.0.2' })
+    for (const inbound of Object.values(s)) received(inbound, 0)
+    const shed = shedStalled({ max: 1, stalledMs: 4, progressBytes: 8, every: 1, scheduler })
+    scheduler.run(({ hot, expectObservable }) => {
+      const source = hot('-ab-------|', s)
+      for (let frame = 2; frame < 10; frame++) fake.at(frame, () => { received(s.a, frame) })
+      expectObservable(source.pipe(shed.inbound, live(shed), fake.named())).toBe('-a---b----|')
+    })
+    expect(fake.rejected).toEqual(['a upgrade-stalled @5'])
   })
 
   it('without pressure, sheds nobody however long an upgrade stalls', () => {
@@ -84,7 +97,7 @@ describe('shedStalled on real sockets', () => {
     const served = await serve({ inbound: shed.inbound, lifetime: shed.lifetime, upgradeMs: 1_500 })
     const talker = connect(served.port, '127.0.0.2')
     clients.push(talker)
-    const talking = setInterval(() => { talker.socket.write('.') }, 100)
+    const talking = setInterval(() => { talker.socket.write('sixteen bytes...') }, 100)
     try {
       const silent = attempt(served.port, '127.0.0.3', clients)
       const waiting = attempt(served.port, '127.0.0.4', clients)
