@@ -71,6 +71,8 @@ export interface FloodResult {
   steps: StepResult[]
   /** per attack, per victim: the highest rate at which it and every lower rate kept ≥ 99 % good dials and near ping p99 within 2× of quiet */
   highest: Record<string, Record<string, number>>
+  /** the same by good dials alone (≥ 99 %), whatever the ping did */
+  highestByDials: Record<string, Record<string, number>>
   uncaught: { victims: Record<string, number>, good: number }
   errors: { victims: Record<string, string[]>, good: string[] }
 }
@@ -159,14 +161,14 @@ export function judgeStep (step: StepResult, quiet?: StepResult): StepResult {
   return step
 }
 
-export function highestSurvived (steps: StepResult[], victims: string[], attacks: string[]): Record<string, Record<string, number>> {
+export function highestSurvived (steps: StepResult[], victims: string[], attacks: string[], kept = (s: StepResult): boolean => s.survived): Record<string, Record<string, number>> {
   const out: Record<string, Record<string, number>> = {}
   for (const attack of attacks) {
     out[attack] = {}
     for (const victim of victims) {
       let highest = 0
       for (const s of steps.filter((x) => x.attack === attack && x.victim === victim && x.rate > 0).sort((a, b) => a.rate - b.rate)) {
-        if (!s.survived) break
+        if (!kept(s)) break
         highest = s.rate
       }
       out[attack][victim] = highest
@@ -182,6 +184,7 @@ export function verdict (r: FloodResult, expect?: { victim: string, rate: number
   const held: string[] = []
   for (const [attack, byVictim] of Object.entries(r.highest)) {
     lines.push(`flood: ${attack} highest rate kept: ${Object.entries(byVictim).map(([v, rate]) => `${v} ${rate}/s`).join(', ')}`)
+    lines.push(`flood: ${attack} highest rate kept by dials alone: ${Object.entries(r.highestByDials[attack]).map(([v, rate]) => `${v} ${rate}/s`).join(', ')}`)
   }
   const rxUncaught = r.steps.filter((s) => s.victim.startsWith('rx') && s.uncaught > 0)
   if (rxUncaught.length > 0) failed.push(`${rxUncaught.length} rx-tcp steps with uncaught errors`)

@@ -38,7 +38,7 @@ const args = parseCli({
     expect: { type: 'string', description: 'victim@rate: PASS only if that victim keeps >= 99 % good dials at that rate (the CI run)', placeholder: 'V@RATE' },
     'victim-core': { type: 'integer', min: 0, default: 0, description: 'the core the victims are pinned to', placeholder: 'N' },
     'load-core': { type: 'integer', min: 0, default: 1, description: 'the core the attacker, good peers and this process are pinned to', placeholder: 'N' },
-    nice: { type: 'integer', min: -20, max: 19, default: -5, description: 'niceness of the victims, the load and this process (below 0 needs root; ignored where refused)', placeholder: 'N' },
+    nice: { type: 'integer', min: -20, max: 19, default: -10, description: 'niceness of the victims, the load and this process (below 0 needs root; ignored where refused)', placeholder: 'N' },
     seed: { type: 'integer', min: 0, description: 'seed of the attackers (default: random, printed)', placeholder: 'N' },
     record: { type: 'string', description: 'write the run to docs/results/flood-NAME.json (and .svg)', placeholder: 'NAME' },
     out: { type: 'string', description: 'write the JSON here instead', placeholder: 'FILE' }
@@ -83,7 +83,7 @@ try {
 
 /**
  * Pins a process (all its threads) to a core, and raises it a little above
- * the machine's other work (nice -5, the same for victims and load), so that
+ * the machine's other work (nice -10 by default, the same for victims and load), so that
  * what shares a loaded machine with the run disturbs it less.
  */
 const pin = (pid: number, core: number): void => {
@@ -229,6 +229,7 @@ const result: FloodResult = {
   victims: specs,
   steps,
   highest: highestSurvived(steps, specs.map((s) => s.name), attacks.map((a) => a.name)),
+  highestByDials: highestSurvived(steps, specs.map((s) => s.name), attacks.map((a) => a.name), (s) => s.good.dialPct >= 99),
   uncaught: { victims: Object.fromEntries(victims.map((v) => [v.name, v.child.errors.length])), good: good.errors.length },
   errors: { victims: Object.fromEntries(victims.map((v) => [v.name, v.child.errors.slice(0, 5)])), good: good.errors.slice(0, 5) }
 }
