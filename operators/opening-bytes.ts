@@ -38,9 +38,9 @@ type Verdict = 'more' | 'pass' | 'mismatch' | 'ended'
  * longest-waiting socket that has waited `minMs` (`'opening-shed'`), so the
  * deadline shrinks towards `minMs` as a flood grows.
  *
- *   sockets:    --a--b--c--------------|
- *   bytes:      ----a-----------c~~----      (a: the prefix; c: a byte that differs)
- *   ms 10:      ----a--------------|         (b rejected @13, 'opening-timeout'; c, 'opening-mismatch')
+ *   sockets:    --a--b--c----|
+ *   bytes:      ---aa----c----        (a: the prefix in two reads; c: 'GET / HTTP/1.1')
+ *   ms 10:      ----a----------|      (c rejected @9, 'opening-mismatch'; b @15, 'opening-timeout')
  *
  * @example
  * tcp({ inbound: openingBytes({ prefix: new TextEncoder().encode('\x13/multistream/1.0.0\n') }) })
