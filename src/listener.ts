@@ -14,7 +14,8 @@ import { ListenerIntake, accepted$, listenOn } from './intake.ts'
 import { SocketLifetimes } from './lifetime.ts'
 import { ListenerMetrics, ListenerStatus } from './listener-metrics.ts'
 import { closeDeadline, ownedSockets } from './owned.ts'
-import type { CloseServerOnMaxConnectionsOpts, TCPCreateListenerOptions } from './index.ts'
+import { inboundGuard } from './guard.ts'
+import type { CloseServerOnMaxConnectionsOpts, InboundGuardOptions, TCPCreateListenerOptions } from './index.ts'
 import type { InboundOperator, InboundSocket, LifetimeOperator } from '../operators/types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 import type { AbortOptions, ComponentLogger, Listener, ListenerEvents, Logger, Metrics, Upgrader } from '@libp2p/interface'
@@ -32,6 +33,7 @@ export interface ListenerInit extends TCPCreateListenerOptions {
   closeServerOnMaxConnections?: CloseServerOnMaxConnectionsOpts
   inbound?: InboundOperator
   lifetime?: LifetimeOperator
+  inboundGuard?: false | InboundGuardOptions
 }
 
 /**
@@ -57,6 +59,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private readonly closeTimeout: number
   private readonly pipelineDone: Promise<void>
   private readonly limits: MonoTypeOperatorFunction<InboundSocket>
+  private readonly guard: ReturnType<typeof inboundGuard>
   private readonly metrics: ListenerMetrics
   private readonly lifetimes: SocketLifetimes
   private listenAddr?: Multiaddr
@@ -88,6 +91,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       init.maxConnections != null ? maxConnections({ max: init.maxConnections }) : identity,
       limits != null ? pauseOnMaxConnections(limits) : identity
     )
+
+    this.guard = inboundGuard(init.inboundGuard)
 
     this.metrics = new ListenerMetrics(init.metrics, () => this.label, () => this.sockets.size)
     this.intake = new ListenerIntake({
@@ -146,7 +151,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       filter((inbound): inbound is InboundSocket => inbound != null),
       this.limits,
       this.init.inbound ?? identity,
-      mergeMap((inbound) => this.lifetimes.lifetime$(inbound).pipe(this.init.lifetime?.(inbound) ?? identity)),
+      this.guard.inbound,
+      mergeMap((inbound) => this.lifetimes.lifetime$(inbound).pipe(this.init.lifetime?.(inbound) ?? identity, this.guard.lifetime(inbound))),
       ignoreElements(),
       takeUntil(this.close$)
     )

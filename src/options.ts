@@ -1,5 +1,5 @@
 import { boolean, checkOptions, fn, integer, invalidOption, ms, number, object, required } from '../operators/internal/check.ts'
-import type { CloseServerOnMaxConnectionsOpts, TCPOptions, TCPSocketOptions } from './index.ts'
+import type { CloseServerOnMaxConnectionsOpts, InboundGuardOptions, TCPOptions, TCPSocketOptions } from './index.ts'
 import type { Rules } from '../operators/internal/check.ts'
 
 /**
@@ -21,6 +21,12 @@ const CLOSE_SERVER_RULES: Rules<CloseServerOnMaxConnectionsOpts> = {
   onListenError: fn()
 }
 
+const GUARD_RULES: Rules<InboundGuardOptions> = {
+  maxUpgrading: integer({ min: 1 }),
+  stalledMs: ms(),
+  openingMs: ms()
+}
+
 /**
  * One rule per option of `tcp(init)`. Timeouts are ms that Node's timers
  * take (0 turns an inactivity timeout off, as in `@libp2p/tcp`); counts are
@@ -36,7 +42,8 @@ const TCP_RULES: Rules<TCPOptions> = {
   listenOpts: object(SOCKET_OPTION_RULES),
   closeTimeout: ms(),
   inbound: fn(),
-  lifetime: fn()
+  lifetime: fn(),
+  inboundGuard: { expected: 'false or an object', test: (value) => value === false || (typeof value === 'object' && value !== null), fields: GUARD_RULES }
 }
 
 /**

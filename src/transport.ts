@@ -235,6 +235,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
       closeTimeout: this.init.closeTimeout,
       inbound: this.init.inbound,
       lifetime: this.init.lifetime,
+      inboundGuard: this.init.inboundGuard,
       metrics: this.components.metrics,
       logger: this.components.logger
     })
