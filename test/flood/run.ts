@@ -33,7 +33,7 @@ const args = parseCli({
     'near-rtt': { type: 'integer', min: 0, max: 2_000, default: 20, description: 'round trip of a near good peer, ms', placeholder: 'MS' },
     'dial-every': { type: 'integer', min: 50, max: 60_000, default: 500, description: 'each good peer dials a fresh connection this often, ms', placeholder: 'MS' },
     'dial-timeout': { type: 'integer', min: 500, max: 60_000, default: 5_000, description: 'a good dial not connected by then failed, ms', placeholder: 'MS' },
-    'stop-after': { type: 'integer', min: 1, max: 100, default: 2, description: 'a victim sits out the higher rates of an attack after failing this many steps in a row', placeholder: 'N' },
+    'stop-after': { type: 'integer', min: 1, max: 100, default: 2, description: 'a victim sits out the higher rates of an attack after keeping < 99 % good dials this many steps in a row', placeholder: 'N' },
     'profile-at': { type: 'integer', min: 1, description: 'write a CPU profile of every victim at this attack rate', placeholder: 'RATE' },
     expect: { type: 'string', description: 'victim@rate: PASS only if that victim keeps >= 99 % good dials at that rate (the CI run)', placeholder: 'V@RATE' },
     'victim-core': { type: 'integer', min: 0, default: 0, description: 'the core the victims are pinned to', placeholder: 'N' },
@@ -209,7 +209,8 @@ try {
         const result = judgeStep(await step(v, a.name, a.mode, a.spread, rate, seed + ai * 1000 + ri), quiet)
         steps.push(result)
         console.log(`flood: ${result.line}`)
-        if (rate > 0) failedInRow.set(v.name, result.survived ? 0 : (failedInRow.get(v.name) ?? 0) + 1)
+        // by dials alone: the ping p99 of a loaded machine is no reason to stop measuring a victim
+        if (rate > 0) failedInRow.set(v.name, result.good.dialPct >= 99 ? 0 : (failedInRow.get(v.name) ?? 0) + 1)
       }
       load.push(loadavg())
     }
