@@ -13,7 +13,8 @@
 // waits until `expect` sockets are held, collects, replies { type: 'heap', heapUsed, arrayBuffers };
 // on { type: 'count' } replies { type: 'count', passed }.
 import net from 'node:net'
-import { acceptSockets, proxyProtocol } from '../operators/index.ts'
+import { acceptSockets } from '../operators/servers/index.ts'
+import { proxyProtocol } from '../operators/proxy-protocol/index.ts'
 import { fullGc } from './gc.ts'
 import { until } from './stats.ts'
 import type { Socket } from 'node:net'

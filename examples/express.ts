@@ -10,7 +10,8 @@ import http from 'node:http'
 import net from 'node:net'
 import express from 'express'
 import { rateLimit } from 'express-rate-limit'
-import { balancerAddress, guardServer, proxyProtocol } from '../operators/index.ts'
+import { balancerAddress, proxyProtocol } from '../operators/proxy-protocol/index.ts'
+import { guardServer } from '../operators/servers/index.ts'
 import type { AddressInfo } from 'node:net'
 
 const app = express()

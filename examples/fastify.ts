@@ -9,7 +9,8 @@
 import net from 'node:net'
 import rateLimit from '@fastify/rate-limit'
 import Fastify from 'fastify'
-import { balancerAddress, guardServer, proxyProtocol } from '../operators/index.ts'
+import { balancerAddress, proxyProtocol } from '../operators/proxy-protocol/index.ts'
+import { guardServer } from '../operators/servers/index.ts'
 import type { AddressInfo, Socket } from 'node:net'
 
 const app = Fastify()

@@ -8,7 +8,8 @@
 // It prints what was served and what was refused and why, and exits.
 import http from 'node:http'
 import { pipe } from 'rxjs'
-import { denyCidr, guardServer, perSubnetRateLimit, upgradeCap } from '../operators/index.ts'
+import { denyCidr, perSubnetRateLimit, upgradeCap } from '../operators/index.ts'
+import { guardServer } from '../operators/servers/index.ts'
 import type { AddressInfo } from 'node:net'
 
 const refusals = new Map<string, number>()

@@ -7,7 +7,8 @@
 // was accepted and refused and why, and exits.
 import net from 'node:net'
 import { mergeMap, Observable } from 'rxjs'
-import { acceptSockets, denyCidr, metricsTap, perSubnetLimit, perSubnetRateLimit, upgradeCap, upgradeDeadline } from '../operators/index.ts'
+import { acceptSockets } from '../operators/servers/index.ts'
+import { denyCidr, metricsTap, perSubnetLimit, perSubnetRateLimit, upgradeCap, upgradeDeadline } from '../operators/index.ts'
 import type { InboundSocket } from '../operators/index.ts'
 import type { MetricGroup } from '@libp2p/interface'
 

@@ -1,9 +1,9 @@
 import { admit } from './internal/admit.ts'
 import { cidrMatcher } from './internal/cidr.ts'
-import { checkOptions, cidr, list, required, text } from './internal/check.ts'
+import { checkOptions, cidr, list, required, text } from '../src/core/check.ts'
 import { DRY_RUN_RULE } from './internal/dry-run.ts'
 import type { CidrOptions } from './internal/cidr.ts'
-import type { InboundSocket } from './types.ts'
+import type { InboundSocket } from '../src/core/types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
 /** The options of `allowCidr`: the rejection reason (default `'cidr-not-allowed'`). */

@@ -11,14 +11,9 @@
  * const cap = upgradeCap({ max: 32 })
  * tcp({ inbound: pipe(denyCidr(['203.0.113.0/24']), perSubnetLimit({ max: 8 }), cap.inbound), lifetime: cap.lifetime })
  */
-export type { InboundSocket, Intake, InboundOperator, LifetimeOperator, LifetimeHook, RejectListener } from './types.ts'
-export type { SubnetOptions } from './internal/addresses.ts'
-export { DEFAULT_IPV4_PREFIX, DEFAULT_IPV6_PREFIX } from './internal/addresses.ts'
-
-export { acceptSockets, boundMultiaddr, type AcceptSocketsOptions } from './accept-sockets.ts'
-export { guardServer } from './guard-server.ts'
-export { serverIntake, type ServerIntake, type ServerIntakeOptions } from './server-intake.ts'
-export { toInboundSocket, remoteMultiaddr, tcpMultiaddr, type ToInboundSocketOptions } from './to-inbound-socket.ts'
+export type { InboundSocket, Intake, InboundOperator, LifetimeOperator, LifetimeHook, RejectListener } from '../src/core/types.ts'
+export type { SubnetOptions } from '../src/core/addresses.ts'
+export { DEFAULT_IPV4_PREFIX, DEFAULT_IPV6_PREFIX } from '../src/core/addresses.ts'
 
 export type { CidrOptions } from './internal/cidr.ts'
 export { allowCidr, type AllowCidrOptions } from './allow-cidr.ts'
@@ -28,11 +23,6 @@ export { perSubnetRateLimit, DEFAULT_MAX_SUBNETS, type PerSubnetRateLimitOptions
 export type { DryRunListener, DryRunOptions } from './internal/dry-run.ts'
 export { maxConnections, type MaxConnectionsOptions } from './max-connections.ts'
 export { pauseOnMaxConnections, type PauseOnMaxConnectionsOptions } from './pause-on-max-connections.ts'
-export { proxyProtocol, DEFAULT_PROXY_HEADER_TIMEOUT, DEFAULT_MAX_PROXY_HEADER_BYTES, type ProxyProtocolOptions } from './proxy-protocol.ts'
-export { balancerAddress, type PeerAddress } from './balancer-address.ts'
-export type { ProxyHeader, ProxiedClient } from './internal/proxy-header.ts'
-export { PP2_TYPE, PP2_CLIENT, type ProxyTlv, type ProxyTlvs, type ProxySsl } from './internal/proxy-tlv.ts'
-export { proxyEventKeys, type ProxyProtocolEvent, type ProxyHeaderFound, type ProxyHeaderMalformed, type ProxyHeaderTimeout, type ProxyHeaderMissing, type ProxyHeaderRefused, type ProxyEventOptions } from './internal/proxy-events.ts'
 export { upgradeCap, type UpgradeCap, type UpgradeCapOptions } from './upgrade-cap.ts'
 export { upgradeDeadline, type UpgradeDeadlineOptions } from './upgrade-deadline.ts'
 export { openingBytes, type OpeningBytesOptions } from './opening-bytes.ts'

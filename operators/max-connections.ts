@@ -1,8 +1,8 @@
 import { limitOpen } from './internal/limit-open.ts'
-import { checkOptions, integer, required, text } from './internal/check.ts'
+import { checkOptions, integer, required, text } from '../src/core/check.ts'
 import { DRY_RUN_RULE } from './internal/dry-run.ts'
 import type { DryRunOptions } from './internal/dry-run.ts'
-import type { InboundSocket } from './types.ts'
+import type { InboundSocket } from '../src/core/types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
 /** The options of `maxConnections`. */

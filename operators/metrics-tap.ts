@@ -1,7 +1,7 @@
 import { map, tap } from 'rxjs'
-import { metricAddress } from './internal/addresses.ts'
-import { checkOptions, fn, withMethods } from './internal/check.ts'
-import type { InboundSocket, LifetimeHook } from './types.ts'
+import { metricAddress } from '../src/core/addresses.ts'
+import { checkOptions, fn, withMethods } from '../src/core/check.ts'
+import type { InboundSocket, LifetimeHook } from '../src/core/types.ts'
 import type { CounterGroup, Logger, MetricGroup, Metrics } from '@libp2p/interface'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 

@@ -1,6 +1,6 @@
 import { asyncScheduler, defer, EMPTY, filter, finalize, fromEvent, map, merge, mergeMap, take, takeUntil, timeout } from 'rxjs'
-import { checkOptions, integer, ms as delay, object, scheduler as schedulerLike, text } from './internal/check.ts'
-import type { InboundSocket } from './types.ts'
+import { checkOptions, integer, ms as delay, object, scheduler as schedulerLike, text } from '../src/core/check.ts'
+import type { InboundSocket } from '../src/core/types.ts'
 import type { MonoTypeOperatorFunction, Observable, SchedulerLike } from 'rxjs'
 
 /** The options of `openingBytes`. */

@@ -1,7 +1,7 @@
 import { Observable } from 'rxjs'
 import { OpenSockets } from './internal/open-sockets.ts'
-import { checkOptions, integer, invalidOption, required, text } from './internal/check.ts'
-import type { InboundSocket, Intake } from './types.ts'
+import { checkOptions, integer, invalidOption, required, text } from '../src/core/check.ts'
+import type { InboundSocket, Intake } from '../src/core/types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
 /** The options of `pauseOnMaxConnections`. */

@@ -1,10 +1,10 @@
-import { SUBNET_RULES, subnetKeyer } from './internal/addresses.ts'
+import { SUBNET_RULES, subnetKeyer } from '../src/core/addresses.ts'
 import { limitOpen } from './internal/limit-open.ts'
-import { checkOptions, integer, required, text } from './internal/check.ts'
+import { checkOptions, integer, required, text } from '../src/core/check.ts'
 import { DRY_RUN_RULE } from './internal/dry-run.ts'
-import type { SubnetOptions } from './internal/addresses.ts'
+import type { SubnetOptions } from '../src/core/addresses.ts'
 import type { DryRunOptions } from './internal/dry-run.ts'
-import type { InboundSocket } from './types.ts'
+import type { InboundSocket } from '../src/core/types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
 export interface PerSubnetLimitOptions extends SubnetOptions, DryRunOptions {

@@ -1,11 +1,11 @@
 import { asyncScheduler } from 'rxjs'
 import { admit } from './internal/admit.ts'
-import { SUBNET_RULES, subnetKeyer } from './internal/addresses.ts'
-import { checkOptions, integer, number, required, scheduler as schedulerLike, text } from './internal/check.ts'
+import { SUBNET_RULES, subnetKeyer } from '../src/core/addresses.ts'
+import { checkOptions, integer, number, required, scheduler as schedulerLike, text } from '../src/core/check.ts'
 import { DRY_RUN_RULE } from './internal/dry-run.ts'
-import type { SubnetOptions } from './internal/addresses.ts'
+import type { SubnetOptions } from '../src/core/addresses.ts'
 import type { DryRunOptions } from './internal/dry-run.ts'
-import type { InboundSocket } from './types.ts'
+import type { InboundSocket } from '../src/core/types.ts'
 import type { MonoTypeOperatorFunction, SchedulerLike } from 'rxjs'
 
 export interface PerSubnetRateLimitOptions extends SubnetOptions, DryRunOptions {

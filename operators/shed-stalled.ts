@@ -1,6 +1,6 @@
 import { asyncScheduler, defer, distinctUntilChanged, EMPTY, endWith, filter, finalize, ignoreElements, interval, merge, mergeMap, Subject, switchMap, takeWhile, tap } from 'rxjs'
-import { checkOptions, integer, ms as delay, required, scheduler as schedulerLike, text } from './internal/check.ts'
-import type { InboundSocket, LifetimeHook } from './types.ts'
+import { checkOptions, integer, ms as delay, required, scheduler as schedulerLike, text } from '../src/core/check.ts'
+import type { InboundSocket, LifetimeHook } from '../src/core/types.ts'
 import type { Socket } from 'node:net'
 import type { MonoTypeOperatorFunction, SchedulerLike } from 'rxjs'
 

@@ -1,6 +1,6 @@
 import { Observable, tap } from 'rxjs'
-import { checkOptions, integer, oneOf, required, text } from './internal/check.ts'
-import type { InboundSocket, Intake, LifetimeHook } from './types.ts'
+import { checkOptions, integer, oneOf, required, text } from '../src/core/check.ts'
+import type { InboundSocket, Intake, LifetimeHook } from '../src/core/types.ts'
 import type { Socket } from 'node:net'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 

@@ -1,7 +1,7 @@
 import { TimeoutError } from '@libp2p/interface'
 import { asyncScheduler, EMPTY, timeout } from 'rxjs'
-import { checkOptions, ms as delay, required, scheduler as schedulerLike, text } from './internal/check.ts'
-import type { LifetimeHook } from './types.ts'
+import { checkOptions, ms as delay, required, scheduler as schedulerLike, text } from '../src/core/check.ts'
+import type { LifetimeHook } from '../src/core/types.ts'
 import type { SchedulerLike } from 'rxjs'
 
 /** The options of `upgradeDeadline`. */

@@ -2,7 +2,7 @@ import { connect, filter, map, merge, tap } from 'rxjs'
 import { openingBytes } from '../operators/opening-bytes.ts'
 import { shedStalled } from '../operators/shed-stalled.ts'
 import type { InboundGuardOptions } from './index.ts'
-import type { InboundSocket, LifetimeHook } from '../operators/types.ts'
+import type { InboundSocket, LifetimeHook } from './core/types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
 /** What a libp2p dialer sends first on a TCP socket: multistream-select's header, with its varint length. */

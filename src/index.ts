@@ -19,11 +19,11 @@
 
 import { checkTcpOptions } from './options.ts'
 import { TCP } from './transport.ts'
-import type { InboundOperator, LifetimeOperator } from '../operators/types.ts'
+import type { InboundOperator, LifetimeOperator } from './core/types.ts'
 import type { ComponentLogger, CounterGroup, CreateListenerOptions, DialTransportOptions, Metrics, OutboundConnectionUpgradeEvents, Transport } from '@libp2p/interface'
 import type { ProgressEvent } from 'progress-events'
 
-export type { InboundOperator, InboundSocket, Intake, LifetimeOperator } from '../operators/types.ts'
+export type { InboundOperator, InboundSocket, Intake, LifetimeOperator } from './core/types.ts'
 
 /** When to pause and resume intake by the number of live sockets, as in `@libp2p/tcp`. */
 export interface CloseServerOnMaxConnectionsOpts {

@@ -1,7 +1,7 @@
 import { Observable } from 'rxjs'
-import { serverIntake } from '../operators/server-intake.ts'
-import type { ServerIntake } from '../operators/server-intake.ts'
-import type { Intake } from '../operators/types.ts'
+import { serverIntake } from './core/server-intake.ts'
+import type { ServerIntake } from './core/server-intake.ts'
+import type { Intake } from './core/types.ts'
 import type { Logger } from '@libp2p/interface'
 import type { ListenOptions, Server, Socket } from 'node:net'
 

@@ -1,6 +1,6 @@
-import { boolean, checkOptions, fn, integer, invalidOption, ms, number, object, required } from '../operators/internal/check.ts'
+import { boolean, checkOptions, fn, integer, invalidOption, ms, number, object, required } from './core/check.ts'
 import type { CloseServerOnMaxConnectionsOpts, InboundGuardOptions, TCPOptions, TCPSocketOptions } from './index.ts'
-import type { Rules } from '../operators/internal/check.ts'
+import type { Rules } from './core/check.ts'
 
 /**
  * The socket options a user can set, for `dialOpts`, `listenOpts`, each

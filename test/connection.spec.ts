@@ -11,7 +11,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import { afterEach, describe, expect, it } from 'vitest'
 import { nativeListenersWork, toMultiaddrConnection } from '../src/connection.ts'
-import { waitUntil } from './fixtures/wait.ts'
+import { waitUntil, within } from './fixtures/wait.ts'
 import type { SocketMultiaddrConnection } from '../src/connection.ts'
 
 const cleanup: Array<() => Promise<void> | void> = []
@@ -97,8 +97,9 @@ describe("a connection's plain listeners", () => {
 
 describe("a connection's graceful close", () => {
   for (const [path, shadow] of [["Node's destroySoon()", false], ['the public fallback (destroySoon removed from the socket)', true]] as const) {
-    it(`through ${path} sends every queued byte, then FIN, and closes long before the close deadline`, async () => {
-      const { conn, peer, socket } = await wrapped(undefined, 10_000)
+    it(`through ${path} sends every queued byte, then FIN, and closes without waiting for the close deadline`, async () => {
+      // a deadline that would outlast the test: close() must end on the peer's FIN
+      const { conn, peer, socket } = await wrapped(undefined, 600_000)
       if (shadow) {
         // the runtime internal taken away from this real socket only
         Object.defineProperty(socket, 'destroySoon', { value: undefined })
@@ -108,14 +109,10 @@ describe("a connection's graceful close", () => {
       const ended = new Promise<void>(resolve => peer.once('end', resolve))
       const bytes = new Uint8Array(1024 * 1024).map((_, i) => i % 253)
       conn.send(bytes)
-      const started = performance.now()
-      await conn.close()
-      const took = performance.now() - started
+      await within(conn.close(), 10_000, 'close() (its deadline is 10 min: it must not wait for it)')
       await ended
       expect(Buffer.compare(Buffer.concat(chunks), bytes)).toBe(0)
       expect(socket.destroyed).toBe(true)
-      // the deadline is 10 s: a close that waited for it did not end the socket itself
-      expect(took).toBeLessThan(5_000)
     })
   }
 })

@@ -10,11 +10,10 @@ import { defaultLogger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { identity } from 'rxjs'
 import { describe, expect, it } from 'vitest'
-import {
-  acceptSockets, allowCidr, denyCidr, guardServer, maxConnections, metricsTap, pauseOnMaxConnections, perSubnetLimit,
-  perSubnetRateLimit, proxyProtocol, serverIntake, upgradeCap, upgradeDeadline
-} from '../operators/index.ts'
-import { TIMEOUT_MAX } from '../operators/internal/check.ts'
+import { acceptSockets, guardServer, serverIntake } from '../operators/servers/index.ts'
+import { allowCidr, denyCidr, maxConnections, metricsTap, pauseOnMaxConnections, perSubnetLimit, perSubnetRateLimit, upgradeCap, upgradeDeadline } from '../operators/index.ts'
+import { proxyProtocol } from '../operators/proxy-protocol/index.ts'
+import { TIMEOUT_MAX } from '../src/core/check.ts'
 import { tcp } from '../src/index.ts'
 import { passThroughUpgrader } from './fixtures/upgraders.ts'
 

@@ -68,7 +68,7 @@ async function step (name: string, command: string, args: string[], cwd: string,
         '--- stderr ---', stderr.trim() === '' ? '(empty)' : stderr.trim(),
         // tsc reports its errors on stdout, among the files it lists
         ...errorLines.length > 0 ? ['--- tsc errors on stdout ---', ...errorLines] : [],
-        '--- stdout (end) ---', stdout.trim().slice(-2000) || '(empty)'
+        '--- stdout (end) ---', stdout.trim() === '' ? '(empty)' : stdout.trim().slice(-2000)
       ].join('\n')))
     })
   })

@@ -1,7 +1,7 @@
 import net from 'node:net'
 import { defaultLogger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
-import { pipe } from 'rxjs'
+import { pipe, VirtualTimeScheduler } from 'rxjs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { denyCidr, perSubnetLimit, upgradeCap, upgradeDeadline } from '../operators/index.ts'
 import { tcp } from '../src/index.ts'
@@ -57,14 +57,25 @@ describe('tcp({ inbound, lifetime }) on real sockets', () => {
 
   it('rejects an upgrade that misses its deadline and closes the socket', async () => {
     const metrics = recordingMetrics()
-    const transport = tcp({ lifetime: upgradeDeadline({ ms: 150 }) })({ logger: defaultLogger(), metrics })
+    const clock = new VirtualTimeScheduler()
+    const transport = tcp({ lifetime: upgradeDeadline({ ms: 150, scheduler: clock }) })({ logger: defaultLogger(), metrics })
     const upgrader = stallingUpgrader({ ignoreSignal: false })
     const { port } = await listen(transport, upgrader)
     const silent = client(port, '127.0.0.2')
-    const started = Date.now()
-    await waitForEvent(silent, 'close', 2000, 'the stalled socket to be closed by the deadline')
-    expect(Date.now() - started).toBeGreaterThanOrEqual(140)
-    expect(metrics.values.libp2p_tcp_listener_events_total[`127.0.0.1:${port} rejected_upgrade-timeout`]).toBe(1)
+    const closed = waitForEvent(silent, 'close', 2000, 'the stalled socket to be closed by the deadline')
+    await waitUntil(() => upgrader.started() === 1, 2000, 'the upgrade to start')
+    const rejected = (): number | undefined => metrics.values.libp2p_tcp_listener_events_total?.[`127.0.0.1:${port} rejected_upgrade-timeout`]
+
+    clock.maxFrames = 149
+    clock.flush()
+    expect(upgrader.settled(), 'upgrades aborted at 149 ms').toBe(0)
+    expect(rejected()).toBeUndefined()
+
+    clock.maxFrames = 150
+    clock.flush()
+    expect(upgrader.settled(), 'upgrades aborted at 150 ms').toBe(1)
+    expect(rejected()).toBe(1)
+    await closed
   })
 
   it('holds at most max upgrades in flight and pauses intake at the cap', async () => {

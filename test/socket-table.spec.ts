@@ -1,8 +1,8 @@
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { SocketTable } from '../operators/internal/socket-table.ts'
+import { SocketTable } from '../src/core/socket-table.ts'
 import { OpenSockets } from '../operators/internal/open-sockets.ts'
-import { ownedSockets } from '../src/owned.ts'
+import { ownedSockets } from '../src/core/owned.ts'
 import { waitForEvent, within } from './fixtures/wait.ts'
 import type { AddressInfo, Socket } from 'node:net'
 

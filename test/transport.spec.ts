@@ -91,8 +91,8 @@ describe('dial', () => {
 
   it('names the address when the connection is refused', async () => {
     const { port } = await countingServer()
-    cleanup.splice(0).forEach(fn => fn()) // close it again: nothing listens on the port now
-    await new Promise(resolve => setTimeout(resolve, 20))
+    // close it again, and wait until it has: nothing listens on the port now
+    for (const fn of cleanup.splice(0).reverse()) await fn()
     const err = await createTransport().dial(multiaddr(`/ip4/127.0.0.1/tcp/${port}`), { upgrader: passThroughUpgrader(), signal: AbortSignal.timeout(2000) }).catch(e => e)
     expect(err.name).toBe('ConnectionFailedError')
     expect(err.message).toContain(`/ip4/127.0.0.1/tcp/${port}`)

@@ -10,7 +10,7 @@ import type { WorkerExitResult } from './worker/host.ts'
 const BOUND_MS = 2_000
 
 function why (r: WorkerExitResult): string {
-  return `the worker did not exit within ${BOUND_MS} ms of stop() (${r.stopMs} ms); still active in it: ${r.resourcesLeft.join(', ') || '(nothing listed)'}`
+  return `the worker did not exit within ${BOUND_MS} ms of stop() (${r.stopMs} ms); still active in it: ${r.resourcesLeft.length > 0 ? r.resourcesLeft.join(', ') : '(nothing listed)'}`
 }
 
 describe('a libp2p node in a worker thread', () => {

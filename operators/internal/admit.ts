@@ -1,7 +1,7 @@
 import { defer, filter, finalize } from 'rxjs'
 import { reportDryRun } from './dry-run.ts'
 import type { DryRunListener } from './dry-run.ts'
-import type { InboundSocket } from '../types.ts'
+import type { InboundSocket } from '../../src/core/types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
 /**

@@ -1,5 +1,5 @@
-import type { Rule } from './check.ts'
-import type { InboundSocket } from '../types.ts'
+import type { Rule } from '../../src/core/check.ts'
+import type { InboundSocket } from '../../src/core/types.ts'
 
 /**
  * Told about each socket a rule in dry run would have rejected, with the

@@ -1,7 +1,7 @@
 import { admit } from './admit.ts'
 import type { DryRunListener } from './dry-run.ts'
 import { OpenSockets } from './open-sockets.ts'
-import type { InboundSocket } from '../types.ts'
+import type { InboundSocket } from '../../src/core/types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
 /**

@@ -10,8 +10,9 @@
 import { PassThrough } from 'node:stream'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Observable, Subscription } from 'rxjs'
-import { proxyProtocol } from '../../operators/index.ts'
-import type { InboundSocket, ProxyHeader, ProxyProtocolOptions } from '../../operators/index.ts'
+import { proxyProtocol } from '../../operators/proxy-protocol/index.ts'
+import type { InboundSocket } from '../../operators/index.ts'
+import type { ProxyHeader, ProxyProtocolOptions } from '../../operators/proxy-protocol/index.ts'
 import type { Socket } from 'node:net'
 import type { SchedulerAction, SchedulerLike } from 'rxjs'
 

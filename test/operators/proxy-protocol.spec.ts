@@ -2,7 +2,7 @@ import { InvalidMessageError, InvalidParametersError, TimeoutError } from '@libp
 import { tap } from 'rxjs'
 import { TestScheduler } from 'rxjs/testing'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { proxyProtocol } from '../../operators/index.ts'
+import { proxyProtocol } from '../../operators/proxy-protocol/index.ts'
 import { fakeInbounds, marbleScheduler } from '../fixtures/operators-fakes.ts'
 import { v1Header, v2Header } from '../fixtures/proxy-headers.ts'
 import type { InboundSocket } from '../../operators/index.ts'

@@ -7,11 +7,11 @@
  */
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { PP2_TYPE } from '../../operators/index.ts'
-import { crc32c } from '../../operators/internal/crc32c.ts'
-import { scanProxyHeader } from '../../operators/internal/proxy-header.ts'
+import { PP2_TYPE } from '../../operators/proxy-protocol/index.ts'
+import { crc32c } from '../../operators/proxy-protocol/crc32c.ts'
+import { scanProxyHeader } from '../../operators/proxy-protocol/header.ts'
 import { awsNlbHeader, crc32cBitwise, sslValue, tlv, v2Header, withCrc32c } from '../fixtures/proxy-headers.ts'
-import type { HeaderScan, ProxyHeader } from '../../operators/internal/proxy-header.ts'
+import type { HeaderScan, ProxyHeader } from '../../operators/proxy-protocol/header.ts'
 
 /** the header a scan found, failing the test with the scan otherwise */
 function header (scan: HeaderScan): ProxyHeader {

@@ -34,7 +34,7 @@ describe('test/runtimes/install.sh', () => {
 
   const dir = process.env.RX_TCP_RUNTIMES_DIR ?? resolve(here, '../../.runtimes')
   const installed = RUNTIMES.filter(rt => existsSync(join(dir, rt, '.lock-sha')))
-  it.skipIf(installed.length === 0)(`answers the runtimes installed in ${dir} (${installed.join(', ') || 'none yet'}) without installing them again`, () => {
+  it.skipIf(installed.length === 0)(`answers the runtimes installed in ${dir} (${installed.length > 0 ? installed.join(', ') : 'none yet'}) without installing them again`, () => {
     const r = run(...installed)
     expect(r.code, r.stderr).toBe(0)
     expect(r.stderr).not.toMatch(/installing/)

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net'
 import { INETProtocol, V1BinaryProxyProtocol } from 'proxy-protocol-js'
-import { decodeTlvs } from './proxy-tlv.ts'
-import type { ProxyTlvs } from './proxy-tlv.ts'
+import { decodeTlvs } from './tlv.ts'
+import type { ProxyTlvs } from './tlv.ts'
 
 /** the longest v1 line the specification allows, CRLF included */
 export const V1_MAX_BYTES = 107

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { ProxyHeader } from './internal/proxy-header.ts'
+import type { ProxyHeader } from '../../operators/proxy-protocol/header.ts'
 import type { MultiaddrConnection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'

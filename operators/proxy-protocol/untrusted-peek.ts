@@ -1,5 +1,5 @@
-import { completeSignatureVersion, startsLikeSignature } from './proxy-header.ts'
-import type { InboundSocket } from '../types.ts'
+import { completeSignatureVersion, startsLikeSignature } from './header.ts'
+import type { InboundSocket } from '../../src/core/types.ts'
 import type { SchedulerLike, Subscription } from 'rxjs'
 
 /**

@@ -1,5 +1,5 @@
 import { multiaddr } from '@multiformats/multiaddr'
-import { proxiedRemoteAddr } from './internal/peer-address.ts'
+import { proxiedRemoteAddr } from '../../operators/proxy-protocol/peer-address.ts'
 import type { InboundSocket, Intake, RejectListener } from './types.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'

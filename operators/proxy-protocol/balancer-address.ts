@@ -1,7 +1,7 @@
-import { balancerOf } from './internal/peer-address.ts'
-import type { PeerAddress } from './internal/peer-address.ts'
+import { balancerOf } from './peer-address.ts'
+import type { PeerAddress } from './peer-address.ts'
 
-export type { PeerAddress } from './internal/peer-address.ts'
+export type { PeerAddress } from './peer-address.ts'
 
 /**
  * The balancer's own address and port for a socket whose PROXY header

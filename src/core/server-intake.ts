@@ -1,5 +1,5 @@
-import { closeListeningHandle } from './internal/close-handle.ts'
-import { checkOptions, fn, ms, netServer, object, required } from './internal/check.ts'
+import { closeListeningHandle } from './close-handle.ts'
+import { checkOptions, fn, ms, netServer, object, required } from './check.ts'
 import type { Intake } from './types.ts'
 import type { ListenOptions, Server } from 'node:net'
 

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net'
  * owner is told about each close through the `closed` given at construction.
  *
  * It is the one registry behind the listener's and the dialer's owned
- * sockets (`src/owned.ts`) and the operators' open-socket counts
+ * sockets (`src/core/owned.ts`) and the operators' open-socket counts
  * (`open-sockets.ts`).
  */
 export class SocketTable<V> {

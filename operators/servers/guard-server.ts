@@ -1,10 +1,10 @@
 import tls from 'node:tls'
 import { defer, finalize, tap } from 'rxjs'
 import { ACCEPT_SOCKETS_RULES, acceptSockets } from './accept-sockets.ts'
-import { checkOptions, fn, netServer, required } from './internal/check.ts'
-import { exposeOnTlsSocket, tlsFallbackKey } from './internal/peer-address.ts'
+import { checkOptions, fn, netServer, required } from '../../src/core/check.ts'
+import { exposeOnTlsSocket, tlsFallbackKey } from '../proxy-protocol/peer-address.ts'
 import type { AcceptSocketsOptions } from './accept-sockets.ts'
-import type { InboundOperator, InboundSocket } from './types.ts'
+import type { InboundOperator, InboundSocket } from '../../src/core/types.ts'
 import type { Server, Socket } from 'node:net'
 import type { Observable } from 'rxjs'
 

@@ -1,6 +1,6 @@
-import { metricAddress } from './addresses.ts'
-import type { ProxyHeader } from './proxy-header.ts'
-import type { InboundSocket } from '../types.ts'
+import { metricAddress } from '../../src/core/addresses.ts'
+import type { ProxyHeader } from './header.ts'
+import type { InboundSocket } from '../../src/core/types.ts'
 import type { CounterGroup, MetricGroup, Metrics } from '@libp2p/interface'
 
 /**

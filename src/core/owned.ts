@@ -1,4 +1,4 @@
-import { SocketTable } from '../operators/internal/socket-table.ts'
+import { SocketTable } from './socket-table.ts'
 import type { Socket } from 'node:net'
 
 /**
