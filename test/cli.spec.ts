@@ -127,7 +127,8 @@ const TOOLS = [
   { tool: 'runtimes:matrix', file: 'test/runtimes/matrix.ts', option: '--checks', bad: ['--chaos-rounds', '0'] },
   { tool: 'runtimes', file: 'test/churn/run.ts', option: '--seconds', bad: ['--nodes', '1'] },
   { tool: 'worker-exit', file: 'test/worker/run.ts', option: '--bound', bad: ['--runtime', 'node20'] },
-  { tool: 'interop', file: 'test/interop/run.ts', option: '--peers', bad: ['--peers', 'java'] }
+  { tool: 'interop', file: 'test/interop/run.ts', option: '--peers', bad: ['--peers', 'java'] },
+  { tool: 'flood', file: 'test/flood/run.ts', option: '--attacks', bad: ['--attacks', 'smurf@many16'] }
 ]
 
 describe.each(TOOLS)('npm run $tool', ({ tool, file, option, bad }) => {

@@ -8,7 +8,7 @@ import { execFileSync, fork, spawn } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { parseCli } from '../fixtures/cli.ts'
+import { parseCli, usageLine } from '../fixtures/cli.ts'
 import { resultFile, shown, sibling } from '../fixtures/results.ts'
 import { drawFloodChart } from './chart.ts'
 import { ATTACK_MODES, SPREADS, highestSurvived, judgeStep, summarize, verdict } from './report.ts'
@@ -18,7 +18,7 @@ import type { GoodCommand, GoodReport, GoodWindow, VictimCommand, VictimReport, 
 import type { ChildProcess } from 'node:child_process'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const args = parseCli({
+const spec = {
   tool: 'flood',
   summary: 'victims side by side under a connection flood from a Go attacker, good libp2p peers measuring what they still get; a seed is printed for replay',
   options: {
@@ -46,12 +46,13 @@ const args = parseCli({
   examples: [
     'npm run flood',
     'npm run flood -- --attacks silent@many16,half@many16,garbage@many16,reset@many16,drip@many16,mixed@many16,mixed@one24 --record full',
-    'npm run flood -- --victims rx-bare,tcp-default --attacks mixed@many16 --rates 100 --window 3 --expect rx-bare@100'
+    'npm run flood -- --victims rx-bare,tcp-default --attacks mixed@many16 --rates 25 --window 3 --expect rx-bare@25'
   ]
-})
+} as const
+const args = parseCli(spec)
 
 const fail = (message: string): never => {
-  console.error(`flood: ${message}; usage: npm run flood -- --help`)
+  console.error(`flood: ${message}; usage: ${usageLine(spec)} (--help for details)`)
   process.exit(2)
 }
 let specs: ReturnType<typeof victimSpec>[] = []
