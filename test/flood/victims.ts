@@ -6,6 +6,8 @@
  */
 import { pipe } from 'rxjs'
 import { perSubnetLimit, perSubnetRateLimit, upgradeCap, upgradeDeadline } from '../../operators/index.ts'
+import { openingBytes } from '../../operators/opening-bytes.ts'
+import { MULTISTREAM_HEADER } from '../../src/guard.ts'
 import type { TCPOptions } from '../../src/index.ts'
 
 /** The connection-manager settings a victim may change; libp2p's defaults otherwise */
@@ -34,8 +36,8 @@ const PRESETS: Record<string, Omit<VictimSpec, 'name'>> = {
   'rx-public': {
     transport: 'rx',
     pipeline: 'public',
-    manager: { maxIncomingPendingConnections: 512 },
-    description: 'rx-tcp, the public-node setup of docs/under-attack.md: inboundGuard { maxUpgrading: 256 }, maxIncomingPendingConnections 512'
+    manager: { maxIncomingPendingConnections: 512, inboundUpgradeTimeout: MIN_UPGRADE_DEADLINE },
+    description: 'rx-tcp, the public-node setup of docs/under-attack.md: openingBytes always, inboundGuard { maxUpgrading: 256 }; maxIncomingPendingConnections 512, inboundUpgradeTimeout 2000'
   },
   'rx-bare': { transport: 'rx', pipeline: 'none', manager: {}, description: 'rx-tcp with no options, libp2p defaults' },
   'rx-docs': { transport: 'rx', pipeline: 'docs', manager: {}, description: 'rx-tcp, the pipeline docs/pipelines.md showed before this run (subnet limits, upgradeCap 32, upgradeDeadline 5 s), libp2p defaults' },
@@ -72,7 +74,10 @@ export function victimSpec (name: string): VictimSpec {
 /** rx-tcp's options for a victim */
 export function rxOptions (spec: VictimSpec): TCPOptions {
   if (spec.pipeline === 'none') return {}
-  if (spec.pipeline === 'public') return { inboundGuard: { maxUpgrading: 256 } }
+  if (spec.pipeline === 'public') {
+    // docs/under-attack.md, "A public node": every socket must open as a libp2p dialer does; 256 upgrades at once, the stalled shed under pressure
+    return { inbound: openingBytes({ prefix: MULTISTREAM_HEADER }), inboundGuard: { maxUpgrading: 256 } }
+  }
   const cap = upgradeCap({ max: 32 })
   const deadline = upgradeDeadline({ ms: 5_000 })
   return {
