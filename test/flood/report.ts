@@ -40,6 +40,8 @@ export interface StepResult {
     echoKiBps: number
   }
   victimCpuPct: number
+  /** the victim's CPU time per attack connection, µs: its CPU over the window divided by the attack sockets connected in the window's share of the attack */
+  cpuUsPerAttack?: number
   rssMiB: number
   maxRssMiB: number
   heapMiB: number
@@ -123,6 +125,9 @@ export function summarize (i: StepInput): StepResult {
       echoKiBps: Math.round(w.echoBytesPerSec / 1024)
     },
     victimCpuPct: Math.round(cpuUs / 10 / Math.max(1, i.s1.t - i.s0.t)),
+    cpuUsPerAttack: i.attack$ != null && i.attack$.connected > 0
+      ? Math.round(cpuUs / (i.attack$.connected * ((i.s1.t - i.s0.t) / 1000) / i.attack$.durationSec))
+      : undefined,
     rssMiB: MiB(i.s1.rss),
     maxRssMiB: MiB(Math.max(i.s0.maxRss, i.s1.maxRss)),
     heapMiB: MiB(i.s1.heapUsed),
@@ -155,7 +160,7 @@ export function judgeStep (step: StepResult, quiet?: StepResult): StepResult {
   step.line = `${step.attack} ${String(step.rate).padStart(4)}/s ${step.victim.padEnd(12)} ` +
     `dials ${step.good.dialsOk}/${step.good.dials} (${step.good.dialPct} %) in p50 ${step.good.dialMs.p50} ms (far ${step.good.dialMsFar.p50}); ${step.good.notConnected > 0 ? `${step.good.notConnected} peers not connected; ` : ''}` +
     `ping near p50/p99 ${step.good.pingNear.p50}/${step.good.pingNear.p99} ms, far ${step.good.pingFar.p50}/${step.good.pingFar.p99}; ` +
-    `echo ${step.good.echoKiBps} KiB/s; cpu ${step.victimCpuPct} %, rss ${step.maxRssMiB} MiB, fds ${step.maxFds}; ` +
+    `echo ${step.good.echoKiBps} KiB/s; cpu ${step.victimCpuPct} %${step.cpuUsPerAttack != null ? ` (${step.cpuUsPerAttack} µs per attack socket)` : ''}, rss ${step.maxRssMiB} MiB, fds ${step.maxFds}; ` +
     (a != null ? `attack ${a.connected}/${a.attempts} connected, lived p50 ${Math.round(a.lifetimeMs.p50)} ms, ${a.openAtEnd} open at end; ` : '') +
     `uncaught ${step.uncaught}; ${step.survived ? 'kept' : `LOST (${step.lost ?? ''})`}`
   return step

@@ -26,12 +26,12 @@ for (const attack of Object.keys(r.highest)) {
   console.log(`| **highest rate kept** | ${victims.map((v) => `**${r.highest[attack][v]}/s**`).join(' | ')} |`)
   console.log(`| highest by dials alone | ${victims.map((v) => `${r.highestByDials[attack][v]}/s`).join(' | ')} |`)
   console.log(`\n#### ${attack}: per step\n`)
-  console.log('| victim | rate | dials ok | dial p50 / far p50 ms | near ping p50 / p99 ms | far ping p50 / p99 ms | echo KiB/s | victim CPU % | max RSS MiB | max heap MiB | max fds | loop p99 ms | attack sockets: connected / closed by victim / open at end | lived p50 / p90 ms | uncaught |')
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+  console.log('| victim | rate | dials ok | dial p50 / far p50 ms | near ping p50 / p99 ms | far ping p50 / p99 ms | echo KiB/s | victim CPU % | CPU µs per attack socket | max RSS MiB | max heap MiB | max fds | loop p99 ms | attack sockets: connected / closed by victim / open at end | lived p50 / p90 ms | uncaught |')
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
   for (const v of victims) {
     for (const s of steps.filter((x) => x.victim === v).sort((a, b) => a.rate - b.rate)) {
       const a = s.attacker
-      console.log(`| ${v} | ${s.rate === 0 ? 'quiet' : s.rate} | ${s.good.dialsOk}/${s.good.dials} | ${s.good.dialMs.p50} / ${s.good.dialMsFar.p50} | ${s.good.pingNear.p50} / ${s.good.pingNear.p99} | ${s.good.pingFar.p50} / ${s.good.pingFar.p99} | ${s.good.echoKiBps} | ${s.victimCpuPct} | ${s.maxRssMiB} | ${s.maxHeapMiB} | ${s.maxFds} | ${s.loopDelayP99} | ${a == null ? '—' : `${a.connected} / ${a.closedByVictim} / ${a.openAtEnd}`} | ${a == null ? '—' : `${Math.round(a.lifetimeMs.p50)} / ${Math.round(a.lifetimeMs.p90)}`} | ${s.uncaught} |`)
+      console.log(`| ${v} | ${s.rate === 0 ? 'quiet' : s.rate} | ${s.good.dialsOk}/${s.good.dials} | ${s.good.dialMs.p50} / ${s.good.dialMsFar.p50} | ${s.good.pingNear.p50} / ${s.good.pingNear.p99} | ${s.good.pingFar.p50} / ${s.good.pingFar.p99} | ${s.good.echoKiBps} | ${s.victimCpuPct} | ${s.cpuUsPerAttack ?? '—'} | ${s.maxRssMiB} | ${s.maxHeapMiB} | ${s.maxFds} | ${s.loopDelayP99} | ${a == null ? '—' : `${a.connected} / ${a.closedByVictim} / ${a.openAtEnd}`} | ${a == null ? '—' : `${Math.round(a.lifetimeMs.p50)} / ${Math.round(a.lifetimeMs.p90)}`} | ${s.uncaught} |`)
     }
   }
 }
