@@ -6,7 +6,7 @@
 // how long attack sockets lived. See docs/under-attack.md.
 import { execFileSync, fork, spawn } from 'node:child_process'
 import { loadavg } from 'node:os'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseCli, usageLine } from '../fixtures/cli.ts'
 import { resultFile, shown, sibling } from '../fixtures/results.ts'
@@ -41,7 +41,8 @@ const spec = {
     nice: { type: 'integer', min: -20, max: 19, default: -10, description: 'niceness of the victims, the load and this process (below 0 needs root; ignored where refused)', placeholder: 'N' },
     seed: { type: 'integer', min: 0, description: 'seed of the attackers (default: random, printed)', placeholder: 'N' },
     record: { type: 'string', description: 'write the run to docs/results/flood-NAME.json (and .svg)', placeholder: 'NAME' },
-    out: { type: 'string', description: 'write the JSON here instead', placeholder: 'FILE' }
+    out: { type: 'string', description: 'write the JSON here instead', placeholder: 'FILE' },
+    chart: { type: 'string', description: 'draw the chart of a run again from its JSON (FILE.svg next to it), and exit', placeholder: 'FILE' }
   },
   examples: [
     'npm run flood',
@@ -50,6 +51,13 @@ const spec = {
   ]
 } as const
 const args = parseCli(spec)
+
+if (args.chart != null) {
+  const run = JSON.parse(readFileSync(args.chart, 'utf8')) as FloodResult
+  writeFileSync(sibling(args.chart, '.svg'), drawFloodChart(run))
+  console.log(`flood: chart drawn to ${shown(sibling(args.chart, '.svg'))}`)
+  process.exit(0)
+}
 
 const fail = (message: string): never => {
   console.error(`flood: ${message}; usage: ${usageLine(spec)} (--help for details)`)

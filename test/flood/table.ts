@@ -24,7 +24,7 @@ for (const attack of Object.keys(r.highest)) {
     console.log(`| ${rate === 0 ? 'quiet' : `${rate}/s`} | ${victims.map((v) => cell(steps.find((s) => s.victim === v && s.rate === rate))).join(' | ')} |`)
   }
   console.log(`| **highest rate kept** | ${victims.map((v) => `**${r.highest[attack][v]}/s**`).join(' | ')} |`)
-  console.log(`| highest by dials alone | ${victims.map((v) => `${r.highestByDials[attack][v]}/s`).join(' | ')} |`)
+  console.log(`| highest by dials alone | ${victims.map((v) => `${r.highestByDials?.[attack]?.[v] ?? '—'}/s`).join(' | ')} |`)
   console.log(`\n#### ${attack}: per step\n`)
   console.log('| victim | rate | dials ok | dial p50 / far p50 ms | near ping p50 / p99 ms | far ping p50 / p99 ms | echo KiB/s | victim CPU % | CPU µs per attack socket | max RSS MiB | max heap MiB | max fds | loop p99 ms | attack sockets: connected / closed by victim / open at end | lived p50 / p90 ms | uncaught |')
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')

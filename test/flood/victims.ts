@@ -68,7 +68,8 @@ export function victimSpec (name: string): VictimSpec {
   if ((manager.inboundUpgradeTimeout ?? 10_000) < MIN_UPGRADE_DEADLINE) {
     throw new Error(`victim "${name}": inboundUpgradeTimeout below ${MIN_UPGRADE_DEADLINE} ms loses peers 300 ms away`)
   }
-  return { ...base, name, manager }
+  const description = overrides == null ? base.description : `${base.description}, with ${overrides.split('+').join(', ')}`
+  return { ...base, name, manager, description }
 }
 
 /** rx-tcp's options for a victim */
