@@ -1,7 +1,7 @@
 /**
  * Composable RxJS operators for the inbound path of a TCP listener: the
  * transport's `inbound` and `lifetime` hooks, or an application's own
- * `net.Server` through `acceptSockets`.
+ * `net.Server` through `guardServer` and `acceptSockets` (`rx-tcp/servers`).
  *
  * @example
  * import { pipe } from 'rxjs'
@@ -13,13 +13,12 @@
  */
 export type { InboundSocket, Intake, InboundOperator, LifetimeOperator, LifetimeHook, RejectListener } from '../src/core/types.ts'
 export type { SubnetOptions } from '../src/core/addresses.ts'
-export { DEFAULT_IPV4_PREFIX, DEFAULT_IPV6_PREFIX } from '../src/core/addresses.ts'
 
 export type { CidrOptions } from './internal/cidr.ts'
 export { allowCidr, type AllowCidrOptions } from './allow-cidr.ts'
 export { denyCidr, type DenyCidrOptions } from './deny-cidr.ts'
 export { perSubnetLimit, type PerSubnetLimitOptions } from './per-subnet-limit.ts'
-export { perSubnetRateLimit, DEFAULT_MAX_SUBNETS, type PerSubnetRateLimitOptions } from './per-subnet-rate-limit.ts'
+export { perSubnetRateLimit, type PerSubnetRateLimitOptions } from './per-subnet-rate-limit.ts'
 export type { DryRunListener, DryRunOptions } from './internal/dry-run.ts'
 export { maxConnections, type MaxConnectionsOptions } from './max-connections.ts'
 export { pauseOnMaxConnections, type PauseOnMaxConnectionsOptions } from './pause-on-max-connections.ts'
@@ -27,4 +26,4 @@ export { upgradeCap, type UpgradeCap, type UpgradeCapOptions } from './upgrade-c
 export { upgradeDeadline, type UpgradeDeadlineOptions } from './upgrade-deadline.ts'
 export { openingBytes, type OpeningBytesOptions } from './opening-bytes.ts'
 export { shedStalled, type ShedStalled, type ShedStalledOptions } from './shed-stalled.ts'
-export { metricsTap, LISTENER_EVENTS_METRIC, type MetricsTap, type MetricsTapOptions } from './metrics-tap.ts'
+export { metricsTap, type MetricsTap, type MetricsTapOptions } from './metrics-tap.ts'

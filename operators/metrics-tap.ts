@@ -1,6 +1,7 @@
-import { map, tap } from 'rxjs'
+import { tap } from 'rxjs'
 import { metricAddress } from '../src/core/addresses.ts'
 import { checkOptions, fn, withMethods } from '../src/core/check.ts'
+import { forSocket, operate, operatorObserver } from '../src/core/operate.ts'
 import type { InboundSocket, LifetimeHook } from '../src/core/types.ts'
 import type { CounterGroup, Logger, MetricGroup, Metrics } from '@libp2p/interface'
 import type { MonoTypeOperatorFunction } from 'rxjs'
@@ -44,7 +45,8 @@ export interface MetricsTap {
  * lifetime hook. Each socket leaves `inbound` as a copy whose `reject`
  * reports, so stages after it and the lifetime hook must use that copy.
  * rx-tcp's listener counts these events itself: the tap is for pipelines of
- * your own (`acceptSockets`), or a second registry.
+ * your own (`acceptSockets`), or a second registry. A registry or a logger
+ * that throws for one socket rejects that socket alone (`'stage-error'`).
  *
  * @example
  * const tapped = metricsTap({ metrics, log })
@@ -70,29 +72,37 @@ export function metricsTap (options: MetricsTapOptions = {}): MetricsTap {
     events?.increment({ [`${metricAddress(inbound.localAddr)} ${event}`]: true })
   }
 
-  const inbound: MonoTypeOperatorFunction<InboundSocket> = (source) => source.pipe(
-    map((accepted): InboundSocket => {
-      count(accepted, 'accepted')
-      log?.('accepted %a on %a', accepted.remoteAddr, accepted.localAddr)
-      const counted: InboundSocket = {
-        ...accepted,
-        // what later stages count (proxyProtocol's proxy_v2_found…) goes to the tap's group too
-        count: (event) => {
-          accepted.count?.(event)
-          count(counted, event)
-        },
-        reject: (reason, err) => {
-          const first = accepted.reject(reason, err)
-          if (first) {
-            count(counted, `rejected_${reason}`)
-            log?.('rejected %a: %s%s', accepted.remoteAddr, reason, err === undefined ? '' : ` (${err.message})`)
-          }
-          return first
+  // each socket goes on as a copy whose reject counts and logs
+  const tapped = (accepted: InboundSocket): InboundSocket => {
+    const counted: InboundSocket = {
+      ...accepted,
+      // what later stages count (proxyProtocol's proxy_v2_found…) goes to the tap's group too
+      count: (event) => {
+        accepted.count?.(event)
+        count(counted, event)
+      },
+      reject: (reason, err) => {
+        const first = accepted.reject(reason, err)
+        if (first) {
+          count(counted, `rejected_${reason}`)
+          log?.('rejected %a: %s%s', accepted.remoteAddr, reason, err === undefined ? '' : ` (${err.message})`)
         }
+        return first
       }
-      return counted
-    })
-  )
+    }
+    return counted
+  }
+
+  const inbound = operate<InboundSocket, InboundSocket>((source, subscriber) => source.subscribe(operatorObserver(subscriber, (accepted) => {
+    const counted = tapped(accepted)
+    // a registry or a logger that throws for one socket rejects that socket alone
+    if (forSocket(counted, () => {
+      count(counted, 'accepted')
+      log?.('accepted %a on %a', accepted.remoteAddr, accepted.localAddr)
+    })) {
+      subscriber.next(counted)
+    }
+  })))
 
   // a lifetime emits its connection once: each value is one upgrade
   const lifetime: LifetimeHook = (upgraded) => (lifetime$) => lifetime$.pipe(tap(() => {

@@ -1,5 +1,5 @@
-import { Observable } from 'rxjs'
-import { OpenSockets } from './internal/open-sockets.ts'
+import { whenClosed } from './internal/when-closed.ts'
+import { forSocket, operate, operatorObserver } from '../src/core/operate.ts'
 import { checkOptions, integer, invalidOption, required, text } from '../src/core/check.ts'
 import type { InboundSocket, Intake } from '../src/core/types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
@@ -23,8 +23,10 @@ export interface PauseOnMaxConnectionsOptions {
  *   result:    --a--b--c----------------------------------
  *   intake:    --------P------------------------R---------   (closeAbove 3, listenBelow 1)
  *
+ * A socket counts as open from the moment it passes until its `closed$`.
  * Intake is resumed when the operator is unsubscribed while its source is
  * still running (never after the source completed: nothing more is wanted).
+ * An intake whose `pause` throws rejects that socket with `'stage-error'`.
  *
  * @example
  * tcp({ inbound: pipe(pauseOnMaxConnections({ closeAbove: 300, listenBelow: 250 })) })
@@ -43,7 +45,8 @@ export function pauseOnMaxConnections (options: PauseOnMaxConnectionsOptions): M
   if (closeAbove < listenBelow) {
     throw invalidOption('pauseOnMaxConnections', `closeAbove (${closeAbove}) must be >= listenBelow (${listenBelow})`)
   }
-  return (source) => new Observable<InboundSocket>((subscriber) => {
+  return operate((source, subscriber) => {
+    let open = 0
     let paused: Intake | undefined
     let sourceDone = false
     const resume = (): void => {
@@ -51,35 +54,34 @@ export function pauseOnMaxConnections (options: PauseOnMaxConnectionsOptions): M
       paused = undefined
       intake?.resume(reason)
     }
-    const open = new OpenSockets(() => {
-      if (!sourceDone && open.total < listenBelow) {
-        resume()
-      }
-    })
-    const subscription = source.subscribe({
-      next: (inbound) => {
-        open.add('all', inbound.socket)
-        if (paused === undefined && open.total >= closeAbove) {
-          paused = inbound.intake
-          paused.pause(reason)
-        }
-        subscriber.next(inbound)
-      },
-      error: (err) => {
-        sourceDone = true
-        subscriber.error(err)
-      },
-      complete: () => {
-        sourceDone = true
-        subscriber.complete()
-      }
-    })
-    return () => {
-      subscription.unsubscribe()
-      open.dispose()
+    subscriber.add(() => {
+      // intake runs again unless nothing more is wanted
       if (!sourceDone) {
         resume()
       }
-    }
+    })
+    return source.subscribe(operatorObserver(subscriber, (inbound) => {
+      open++
+      whenClosed(subscriber, inbound, () => {
+        open--
+        if (open < listenBelow) {
+          resume()
+        }
+      })
+      if (paused === undefined && open >= closeAbove) {
+        // an intake that throws fails this socket, not the stage
+        if (!forSocket(inbound, () => { inbound.intake.pause(reason) })) {
+          return
+        }
+        paused = inbound.intake
+      }
+      subscriber.next(inbound)
+    }, () => {
+      sourceDone = true
+      subscriber.complete()
+    }, (err) => {
+      sourceDone = true
+      subscriber.error(err)
+    }))
   })
 }

@@ -16,7 +16,7 @@ export interface PerSubnetLimitOptions extends SubnetOptions, DryRunOptions {
 
 /**
  * Lets sockets through while their subnet holds fewer than `max` open ones;
- * a socket counts from the moment it passes until its 'close'.
+ * a socket counts from the moment it passes until its `closed$`.
  *
  *   sockets:  --a--b--c----(a closes)--d--|     (all from one subnet)
  *   max 2:    --a--b-----------------d--|       (c rejected, 'subnet-limit')

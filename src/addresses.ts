@@ -2,6 +2,7 @@ import { InvalidParametersError, ListenError } from '@libp2p/interface'
 import { getThinWaistAddresses } from '@libp2p/utils'
 import { CODE_UNIX, multiaddr } from '@multiformats/multiaddr'
 import { TCP, Unix } from '@multiformats/multiaddr-matcher'
+import { boundMultiaddr } from './core/addresses.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { AddressInfo, IpcSocketConnectOpts, ListenOptions, TcpSocketConnectOpts } from 'node:net'
 
@@ -91,7 +92,7 @@ export function toConnectOptions (ma: Multiaddr): ConnectConfig {
  */
 export function boundAddresses (listenAddr: Multiaddr, bound: AddressInfo | string): Multiaddr[] {
   if (typeof bound === 'string') {
-    return [multiaddr(`/unix/${encodeURIComponent(bound)}`)]
+    return [boundMultiaddr(bound)]
   }
 
   return getThinWaistAddresses(listenAddr, bound.port)

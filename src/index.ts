@@ -64,13 +64,27 @@ export interface TCPOptions {
    */
   closeTimeout?: number
   /**
+   * rx-tcp only. How long in ms an accepted socket may take to pass `inbound`
+   * and reach its lifetime (its upgrade); one still short of it then
+   * (filtered, dropped, held) is rejected, reason `pipeline-timeout`.
+   * Default: 10000 (libp2p's inbound upgrade timeout).
+   */
+  pipelineTimeout?: number
+  /**
    * rx-tcp only. An RxJS operator applied to accepted sockets before their
    * upgrade (see `rx-tcp/operators`). Default: none, every socket is upgraded.
+   * Any RxJS is safe here (docs/pipelines.md): a socket it drops is rejected
+   * at `pipelineTimeout`; a stage that errors rejects what it held and is
+   * restarted on the live source (5 failures in a row close the listener
+   * with `'error'`); a stage that completes closes the listener.
    */
   inbound?: InboundOperator
   /**
    * rx-tcp only. An operator applied to each socket's lifetime observable, for
    * per-connection concerns such as an upgrade deadline. Default: none.
+   * The lifetime is shared (subscribed twice, one upgrade); a throw or an
+   * error rejects that socket only; a socket whose lifetime is never
+   * subscribed is rejected (docs/pipelines.md).
    */
   lifetime?: LifetimeOperator
   /**

@@ -1,4 +1,5 @@
-import { Observable } from 'rxjs'
+import { fromEvent } from 'rxjs'
+import type { Observable } from 'rxjs'
 import { serverIntake } from './core/server-intake.ts'
 import type { ServerIntake } from './core/server-intake.ts'
 import type { Intake } from './core/types.ts'
@@ -79,19 +80,13 @@ export class ListenerIntake implements Intake {
 }
 
 /**
- * Every socket the server accepts, the moment Node hands it over. After
- * unsubscribe a socket still accepted has no pipeline to go to and is
- * destroyed at once.
+ * Every socket the server accepts, the moment Node hands it over; teardown
+ * removes the one handler that subscription added. The listener keeps it
+ * subscribed from its construction until `close()`, which closes the
+ * listening handle first, so no socket is accepted with no handler.
  */
 export function accepted$ (server: Server): Observable<Socket> {
-  return new Observable<Socket>((subscriber) => {
-    const next = (socket: Socket): void => { subscriber.next(socket) }
-    server.on('connection', next)
-    return () => {
-      server.off('connection', next)
-      server.on('connection', (socket: Socket) => socket.destroy())
-    }
-  })
+  return fromEvent(server, 'connection') as Observable<Socket>
 }
 
 /** Binds the server; rejects with the server's error (`EADDRINUSE`, …) */

@@ -62,7 +62,8 @@ export class SocketLifetimes {
   private live (inbound: InboundSocket, subscriber: Subscriber<MultiaddrConnection>): TeardownLogic {
     const { socket, remoteAddr } = inbound
 
-    if (socket.destroyed) {
+    // one lifetime per socket, however often it is subscribed: the first claims it
+    if (!this.init.sockets.claim(socket) || socket.destroyed) {
       subscriber.complete()
       return
     }
@@ -130,11 +131,9 @@ export class SocketLifetimes {
         socket.destroy()
         return
       }
-      // an open connection ends gracefully; at a listener close its own
-      // deadline covers every socket, otherwise a timer of its own does
-      if (!shutdown.aborted) {
-        this.init.sockets.destroyAfter(socket, this.init.closeTimeout)
-      }
+      // an open connection ends gracefully, within a deadline of its own:
+      // at a listener close too, which is bounded by these
+      this.init.sockets.destroyAfter(socket, this.init.closeTimeout)
       maConn.close().catch(() => { socket.destroy() })
     }
   }

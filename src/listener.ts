@@ -1,7 +1,7 @@
 import net from 'node:net'
 import { AlreadyStartedError, InvalidParametersError, NotStartedError } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import { Observable, filter, finalize, identity, ignoreElements, map, mergeMap, pipe, takeUntil } from 'rxjs'
+import { EMPTY, Observable, Subject, catchError, defer, filter, finalize, identity, ignoreElements, map, mergeMap, of, pipe, retry, share, takeUntil, tap } from 'rxjs'
 import { maxConnections } from '../operators/max-connections.ts'
 import { pauseOnMaxConnections } from '../operators/pause-on-max-connections.ts'
 import { aborted$ } from './core/aborted.ts'
@@ -22,12 +22,18 @@ import type { AbortOptions, ComponentLogger, Listener, ListenerEvents, Logger, M
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { AddressInfo, Socket } from 'node:net'
 
+/** `pipelineTimeout`'s default: libp2p's own inbound upgrade timeout */
+export const DEFAULT_PIPELINE_TIMEOUT = 10_000
+/** failures in a row (no socket through the `inbound` stage in between) after which the listener gives up and closes */
+export const STAGE_RESTARTS = 5
+
 export interface ListenerInit extends TCPCreateListenerOptions {
   upgrader: Upgrader
   logger: ComponentLogger
   metrics?: Metrics
   inactivityTimeout?: number
   closeTimeout?: number
+  pipelineTimeout?: number
   maxConnections?: number
   backlog?: number
   closeServerOnMaxConnections?: CloseServerOnMaxConnectionsOpts
@@ -57,6 +63,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private readonly shutdown = new AbortController()
   private readonly close$: Observable<void>
   private readonly closeTimeout: number
+  private readonly pipelineTimeout: number
   private readonly pipelineDone: Promise<void>
   private readonly limits: MonoTypeOperatorFunction<InboundSocket>
   private readonly guard: ReturnType<typeof inboundGuard>
@@ -66,6 +73,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private accepting?: ToInboundSocketOptions
   private bound?: AddressInfo | string
   private closed?: Promise<void>
+  /** a listen() binding, which close() lets settle before closing what it bound */
+  private binding?: Promise<void>
 
   constructor (init: ListenerInit) {
     super()
@@ -73,6 +82,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.log = init.logger.forComponent('libp2p:tcp:listener')
     this.connectionLog = init.logger.forComponent('libp2p:tcp:connection')
     this.closeTimeout = init.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
+    this.pipelineTimeout = init.pipelineTimeout ?? DEFAULT_PIPELINE_TIMEOUT
 
     const limits = init.closeServerOnMaxConnections
     if (limits != null && limits.closeAbove < limits.listenBelow) {
@@ -115,6 +125,10 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
     this.server
       .on('listening', () => {
+        if (this.closed != null) {
+          // close() came while binding (or re-listening): it closes the handle; nothing is announced
+          return
+        }
         this.bound = this.server.address() ?? undefined
         this.lifetimes.bind(typeof this.bound === 'string', this.label)
         this.metrics.setStatus(ListenerStatus.ACTIVE)
@@ -139,38 +153,109 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   }
 
   /**
-   * The whole inbound path, top to bottom. close$ ends it with one
-   * subscription for the whole pipeline: it stops intake and unsubscribes
-   * every socket's inner observable (whose teardown begins the socket's end;
-   * `close()` then waits for the sockets to close), so an idle connection
-   * holds no subscription to close$ of its own.
+   * The whole inbound path, top to bottom. The user's `inbound` stage is
+   * supervised (docs/pipelines.md): a failure rejects what it held and
+   * resubscribes it to the live source at once (nothing outside it is
+   * restarted, so there is nothing to back off from, and no socket arrives
+   * in between), until `STAGE_RESTARTS` failures in a row make the listener give up and
+   * close with `'error'`; a stage that completes closes the listener. close$
+   * ends it with one subscription for the whole pipeline: it stops intake
+   * and unsubscribes every socket's inner observable (whose teardown begins
+   * the socket's end; `close()` then waits for the sockets to close), so an
+   * idle connection holds no subscription to close$ of its own.
    */
   private inbound$ (): Observable<never> {
+    return this.live$().pipe(
+      this.init.inbound ?? identity,
+      retry({ count: STAGE_RESTARTS, resetOnSuccess: true, delay: (err: Error, n) => this.stageFailed(err, n) }),
+      tap({ complete: () => { this.stageCompleted() } }),
+      // the listener's own defence against a flood, after the user's stage (docs/under-attack.md)
+      this.guard.inbound,
+      mergeMap((inbound) => this.lifetime$(inbound).pipe(this.guard.lifetime(inbound))),
+      ignoreElements(),
+      takeUntil(this.close$),
+      // what a stage still held when the pipeline ended
+      finalize(() => { this.sockets.rejectHeld('shutdown') })
+    )
+  }
+
+  /**
+   * The accepted sockets, owned and within the listener's own limits: hot,
+   * and connected from the first subscription until close$, so a stage that
+   * resubscribes (a restart, `retry`, `repeat`, `catchError`'s `caught`)
+   * gets the sockets accepted after. A socket accepted while no stage is
+   * subscribed (once the listener gave up, until it has closed) is refused
+   * at once.
+   */
+  private live$ (): Observable<InboundSocket> {
+    let live: Subject<InboundSocket> | undefined
     return accepted$(this.server).pipe(
       map((socket) => this.own(socket)),
       filter((inbound): inbound is InboundSocket => inbound != null),
       this.limits,
-      this.init.inbound ?? identity,
-      this.guard.inbound,
-      mergeMap((inbound) => this.lifetimes.lifetime$(inbound).pipe(this.init.lifetime?.(inbound) ?? identity, this.guard.lifetime(inbound))),
-      ignoreElements(),
-      takeUntil(this.close$)
+      tap((inbound) => {
+        if (live?.observed !== true) inbound.reject('no-stage')
+      }),
+      share({ connector: () => (live = new Subject()), resetOnError: false, resetOnComplete: false, resetOnRefCountZero: () => this.close$ })
     )
   }
 
-  /** owns and describes an accepted socket from the first moment; undefined if it is already gone */
-  private own (socket: Socket): InboundSocket | undefined {
-    this.metrics.event('connection')
-    this.sockets.add(socket)
-    const inbound = toInboundSocket(socket, this.accepting as ToInboundSocketOptions)
+  /** a socket's lifetime, with the user's `lifetime` operator: shared (one upgrade), and its failure that socket's only */
+  private lifetime$ (inbound: InboundSocket): Observable<unknown> {
+    const lifetime = this.init.lifetime
+    if (lifetime == null) {
+      return this.lifetimes.lifetime$(inbound)
+    }
+    return defer(() => this.lifetimes.lifetime$(inbound).pipe(share(), lifetime(inbound))).pipe(
+      catchError((err: Error) => {
+        this.metrics.error('lifetime')
+        inbound.reject('lifetime-error', err)
+        return EMPTY
+      }),
+      // an operator that never subscribed: the socket goes now rather than at its deadline
+      finalize(() => {
+        if (this.sockets.claim(inbound.socket)) inbound.reject('lifetime-unsubscribed')
+      })
+    )
+  }
 
-    if (typeof this.bound !== 'string' && socket.remoteAddress == null) {
-      // the peer left before Node could read its address
-      inbound.reject('no-remote-address')
+  /** the `inbound` stage failed for the `n`th time in a row: what it held is rejected, and it restarts at once */
+  private stageFailed (err: Error, n: number): Observable<unknown> {
+    this.metrics.error('inbound_stage')
+    this.log.error('inbound stage of %s failed (%d of %d in a row), restarting it - %e', this.label, n, STAGE_RESTARTS, err)
+    this.sockets.rejectHeld('inbound-stage-error')
+    return of(n)
+  }
+
+  /** the `inbound` stage completed (`take`, `takeUntil`, …): intake has ended on purpose, so the listener closes */
+  private stageCompleted (): void {
+    this.log('inbound stage of %s completed, closing the listener', this.label)
+    this.sockets.rejectHeld('inbound-stage-complete')
+    void this.close()
+  }
+
+  /** owns and describes an accepted socket from the first moment, under its pipeline deadline; undefined if it is already gone */
+  private own (socket: Socket): InboundSocket | undefined {
+    try {
+      this.metrics.event('connection')
+      this.sockets.add(socket)
+      const inbound = toInboundSocket(socket, this.accepting as ToInboundSocketOptions)
+
+      if (typeof this.bound !== 'string' && socket.remoteAddress == null) {
+        // the peer left before Node could read its address
+        inbound.reject('no-remote-address')
+        return undefined
+      }
+
+      this.sockets.hold(inbound, this.pipelineTimeout)
+      return inbound
+    } catch (err: any) {
+      // one socket's failure is that socket's: intake goes on
+      this.log.error('could not take an inbound socket on %s - %e', this.label, err)
+      this.metrics.error('inbound_intake')
+      socket.destroy()
       return undefined
     }
-
-    return inbound
   }
 
   /** counts an event a stage reports for one of the listener's sockets (`InboundSocket.count`) */
@@ -208,7 +293,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
   async listen (ma: Multiaddr): Promise<void> {
     // a closed listener is closed for good, whether or not it ever listened
-    if (this.shutdown.signal.aborted) {
+    if (this.closed != null) {
       throw new NotStartedError(`cannot listen on ${ma.toString()}: the listener has been closed`)
     }
     if (this.listenAddr != null) {
@@ -220,14 +305,20 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     try {
       this.listenAddr = ma
       // one options object for every socket this listener accepts
-      this.accepting = { localAddr: ma, intake: this.intake, onReject: this.onReject, count: this.countEvent }
-      await listenOn(this.server, options)
+      this.accepting = { localAddr: ma, intake: this.intake, onReject: this.onReject, count: this.countEvent, closed$: this.sockets.closed$ }
+      const bound = listenOn(this.server, options)
+      this.binding = bound.catch(() => {})
+      await bound
     } catch (err: any) {
       this.listenAddr = undefined
       this.accepting = undefined
       throw listenError(ma, err)
     }
 
+    if (this.closed != null) {
+      // close() came while binding: it closes what was bound, and nothing was announced
+      throw new NotStartedError(`listener on ${ma.toString()} was closed while it was binding`)
+    }
     this.log('listening on %a (%s)', ma, this.label)
     // a pause re-listens on what the kernel gave this time (port 0 stays the same port)
     const again = { ...options }
@@ -235,14 +326,11 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       again.port = this.bound.port
     }
     this.intake.start(again)
-    if (this.shutdown.signal.aborted) {
-      this.server.close()
-    }
   }
 
   /** The addresses it listens on; none before `listen()` and from `close()` on, as in `@libp2p/tcp` */
   getAddrs (): Multiaddr[] {
-    if (this.listenAddr == null || this.bound == null || this.shutdown.signal.aborted) {
+    if (this.listenAddr == null || this.bound == null || this.closed != null) {
       return []
     }
     return boundAddresses(this.listenAddr, this.bound)
@@ -268,6 +356,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     const started = Date.now()
     // nothing resumes intake after this point
     this.intake.end()
+    await this.binding
 
     // 'close' once the server counts no connection, and the handle released by libuv
     const serverClosed = this.server.listening

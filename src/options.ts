@@ -41,6 +41,7 @@ const TCP_RULES: Rules<TCPOptions> = {
   dialOpts: object(SOCKET_OPTION_RULES),
   listenOpts: object(SOCKET_OPTION_RULES),
   closeTimeout: ms(),
+  pipelineTimeout: ms(),
   inbound: fn(),
   lifetime: fn(),
   inboundGuard: { expected: 'false or an object', test: (value) => value === false || (typeof value === 'object' && value !== null), fields: GUARD_RULES }

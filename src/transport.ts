@@ -233,6 +233,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
       closeServerOnMaxConnections: this.init.closeServerOnMaxConnections,
       inactivityTimeout: this.init.inboundSocketInactivityTimeout,
       closeTimeout: this.init.closeTimeout,
+      pipelineTimeout: this.init.pipelineTimeout,
       inbound: this.init.inbound,
       lifetime: this.init.lifetime,
       inboundGuard: this.init.inboundGuard,

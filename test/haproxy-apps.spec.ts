@@ -28,6 +28,7 @@ import { guardServer } from '../operators/servers/index.ts'
 import { selfSigned } from './fixtures/certificate.ts'
 import { findHaproxy, startHaproxy } from './fixtures/haproxy.ts'
 import { within } from './fixtures/wait.ts'
+import { skipping } from './fixtures/skip.ts'
 import type { Haproxy, Route } from './fixtures/haproxy.ts'
 import type { FastifyInstance } from 'fastify'
 import type { AddressInfo, Server, Socket } from 'node:net'
@@ -153,7 +154,7 @@ async function get (wire: Wire, port: number, localAddress: string): Promise<{ s
   }
 }
 
-describe.skipIf(bin == null || certificate.reason != null)('Express and Fastify behind HAProxy', () => {
+describe.skipIf(bin == null || certificate.reason != null)(skipping('Express and Fastify behind HAProxy', reason ?? certificate.reason), () => {
   const started: Array<{ server: Server, close: () => Promise<void> }> = []
   let haproxy: Haproxy | undefined
 

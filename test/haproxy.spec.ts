@@ -21,6 +21,7 @@ import { findHaproxy, freePort, startHaproxy } from './fixtures/haproxy.ts'
 import { echo, handleEcho, payload, stopNodes } from './fixtures/nodes.ts'
 import { destroyAll } from './fixtures/raw-sockets.ts'
 import { within } from './fixtures/wait.ts'
+import { skipping } from './fixtures/skip.ts'
 import type { Haproxy, Route } from './fixtures/haproxy.ts'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, Logger, MultiaddrConnection } from '@libp2p/interface'
@@ -121,7 +122,7 @@ const versions: Array<{ version: string, send: Route['send'] }> = [
   { version: 'v2', send: 'send-proxy-v2' }
 ]
 
-describe.skipIf(bin == null)('behind HAProxy', () => {
+describe.skipIf(bin == null)(skipping('behind HAProxy', reason), () => {
   const backends: Backend[] = []
   const nodes: Libp2p[] = []
   const open: Socket[] = []

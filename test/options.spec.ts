@@ -10,7 +10,8 @@ import { defaultLogger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { identity } from 'rxjs'
 import { describe, expect, it } from 'vitest'
-import { acceptSockets, guardServer, serverIntake } from '../operators/servers/index.ts'
+import { acceptSockets, guardServer } from '../operators/servers/index.ts'
+import { serverIntake } from '../src/core/server-intake.ts'
 import { allowCidr, denyCidr, maxConnections, metricsTap, pauseOnMaxConnections, perSubnetLimit, perSubnetRateLimit, upgradeCap, upgradeDeadline } from '../operators/index.ts'
 import { proxyProtocol } from '../operators/proxy-protocol/index.ts'
 import { TIMEOUT_MAX } from '../src/core/check.ts'
@@ -108,7 +109,8 @@ const bad: Bad[] = [
   { factory: 'proxyProtocol', option: 'optional', value: 'true', shown: '"true"', call: make.proxyProtocol('optional') },
   { factory: 'proxyProtocol', option: 'shutdownReason', value: '', shown: '""', call: make.proxyProtocol('shutdownReason') },
   { factory: 'upgradeCap', option: 'max', value: 0, shown: '0', call: make.upgradeCap('max') },
-  { factory: 'upgradeCap', option: 'maxQueued', value: -1, shown: '-1', call: make.upgradeCap('maxQueued') },
+  { factory: 'upgradeCap', option: 'maxWaiting', value: -1, shown: '-1', call: make.upgradeCap('maxWaiting') },
+  { factory: 'upgradeCap', option: 'maxWait', value: -1, shown: '-1', call: make.upgradeCap('maxWait') },
   { factory: 'upgradeCap', option: 'policy', value: 'queue', shown: '"queue"', call: make.upgradeCap('policy') },
   { factory: 'upgradeCap', option: 'reason', value: null, shown: 'null', call: make.upgradeCap('reason') },
   { factory: 'upgradeDeadline', option: 'ms', value: -1, shown: '-1', call: make.upgradeDeadline('ms') },
@@ -169,7 +171,7 @@ describe('an option at the edge of its bounds', () => {
     ['perSubnetLimit with prefixes 0 and the full length', () => perSubnetLimit({ max: 1, ipv4Prefix: 0, ipv6Prefix: 128 })],
     ['perSubnetRateLimit with a fractional rate and burst', () => perSubnetRateLimit({ rate: 0.001, burst: 1.5 })],
     ['proxyProtocol with no trusted block, timeout 0 and the shortest header bound', () => proxyProtocol({ trusted: [], timeout: 0, maxHeaderBytes: 107 })],
-    ['upgradeCap with maxQueued 0 and the drop policy', () => upgradeCap({ max: 1, maxQueued: 0, policy: 'drop' })],
+    ['upgradeCap with maxWaiting 0 and the drop policy', () => upgradeCap({ max: 1, maxWaiting: 0, policy: 'drop' })],
     ['upgradeDeadline({ ms: 0 })', () => upgradeDeadline({ ms: 0 })],
     ['allowCidr([]) and denyCidr with both families', () => [allowCidr([]), denyCidr(['10.0.0.0/8', '2001:db8::/32'])]],
     ['metricsTap with a logger', () => metricsTap({ log: defaultLogger().forComponent('test') })],

@@ -6,7 +6,8 @@
  * them). There the project's pinned Node, with no tsx and no loader, runs
  * `test/fixtures/package-consumer/echo.mjs`, and the project's pinned tsc
  * checks `consumer.ts` with `moduleResolution` node16 and bundler; those
- * three run side by side.
+ * three run side by side, with a browser bundle of `rx-tcp` (esbuild,
+ * platform browser) that must resolve the `browser` condition.
  *
  * With a warm npm cache it took 21–36 s on the 2-core CI machine shared with
  * other work (pack 7–9 s, install 6–17 s, then the .mjs and both tsc runs
@@ -21,6 +22,7 @@ import { tmpdir } from 'node:os'
 import { delimiter, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { browserBundle } from './fixtures/browser-bundle.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const fixtures = join(root, 'test', 'fixtures', 'package-consumer')
@@ -33,7 +35,7 @@ const companions = ['libp2p', '@chainsafe/libp2p-noise', '@chainsafe/libp2p-yamu
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
 
 /** the only paths the tarball may hold */
-const shipped = [/^LICENSE$/, /^README\.md$/, /^CHANGELOG\.md$/, /^package\.json$/, /^dist\/(src|operators)\//, /^(src|operators)\/[\w/-]+\.ts$/]
+const shipped = [/^LICENSE$/, /^README\.md$/, /^CHANGELOG\.md$/, /^package\.json$/, /^dist\/(src|operators)\//, /^(src|operators)\/[\w/-]+(\.browser)?\.ts$/]
 
 /** npm settings a user would have (registry, cache, proxy) pass; what `npm test` sets for this project does not */
 const keptNpmEnv = /^npm_config_(registry|cache|userconfig|globalconfig|proxy|https_proxy|noproxy|strict_ssl|cafile)$/i
@@ -113,7 +115,8 @@ describe('the packed tarball, installed in an empty project', () => {
       .map(entry => relative(installed, join(entry.parentPath, entry.name)))
     expect(files).toEqual(expect.arrayContaining([
       'LICENSE', 'README.md', 'CHANGELOG.md', 'package.json',
-      'dist/src/index.js', 'dist/src/index.d.ts', 'dist/operators/index.js', 'dist/operators/index.d.ts'
+      'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/index.browser.js', 'dist/operators/index.js', 'dist/operators/index.d.ts',
+      'dist/operators/proxy-protocol/index.js', 'dist/operators/proxy-protocol/index.d.ts', 'dist/operators/servers/index.js', 'dist/operators/servers/index.d.ts'
     ]))
     expect(files.filter(file => !shipped.some(pattern => pattern.test(file)))).toEqual([])
     expect(await readFile(join(installed, 'LICENSE'), 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) 2026 rx-tcp contributors\n/)
@@ -156,9 +159,16 @@ describe('the packed tarball, installed in an empty project', () => {
     const stdout = await step('attw', bin('attw'), ['--profile', 'esm-only', '--format', 'json', join(dir, tarball)], dir, 60_000)
     const { analysis } = JSON.parse(stdout) as { analysis: { packageName: string, problems: Array<{ kind: string, resolutionKind?: string, entrypoint?: string }>, entrypoints: Record<string, { resolutions: Record<string, unknown> }> } }
     expect(analysis.packageName).toBe('rx-tcp')
-    expect(Object.keys(analysis.entrypoints)).toEqual(['.', './operators'])
+    expect(Object.keys(analysis.entrypoints)).toEqual(['.', './operators', './proxy-protocol', './servers'])
     const counted = analysis.problems.filter(problem => problem.resolutionKind == null || ['node16-esm', 'bundler'].includes(problem.resolutionKind))
     expect(counted).toEqual([])
+  }, 90_000)
+
+  it.concurrent('resolves the browser condition for a browser bundle: no node:net, and tcp() throws naming rx-tcp', async ({ expect }) => {
+    const { inputs, exports } = await browserBundle({ stdin: { contents: "export { tcp } from 'rx-tcp'", resolveDir: dir, loader: 'js' }, absWorkingDir: dir })
+    expect(inputs).toContain('node_modules/rx-tcp/dist/src/index.browser.js')
+    expect(inputs.filter((input) => input.startsWith('node:') || (input.startsWith('node_modules/rx-tcp/') && !input.endsWith('/index.browser.js')))).toEqual([])
+    expect(() => exports.tcp()).toThrow(/^rx-tcp: TCP connections are not possible in browsers/)
   }, 90_000)
 
   for (const resolution of ['node16', 'bundler']) {
@@ -166,7 +176,7 @@ describe('the packed tarball, installed in an empty project', () => {
       const stdout = await step(`tsc (${resolution})`, node, [tsc, '--noEmit', '--listFiles', '-p', `tsconfig.${resolution}.json`], dir, 60_000)
       // the declarations import each other as './x.ts': each must have resolved to its .d.ts
       const loaded = stdout.split('\n').map(line => relative(installed, line.trim())).filter(file => !file.startsWith('..'))
-      expect(loaded).toEqual(expect.arrayContaining(['dist/src/index.d.ts', 'dist/operators/index.d.ts', 'dist/operators/types.d.ts']))
+      expect(loaded).toEqual(expect.arrayContaining(['dist/src/index.d.ts', 'dist/operators/index.d.ts', 'dist/src/core/types.d.ts', 'dist/operators/proxy-protocol/index.d.ts', 'dist/operators/servers/index.d.ts']))
     }, 90_000)
   }
 })

@@ -78,8 +78,8 @@ describe('tcp({ inbound, lifetime }) on real sockets', () => {
     await closed
   })
 
-  it('holds at most max upgrades in flight and pauses intake at the cap', async () => {
-    const cap = upgradeCap({ max: 2 })
+  it('holds at most max upgrades in flight and, with close-server, pauses intake at the cap', async () => {
+    const cap = upgradeCap({ max: 2, policy: 'close-server' })
     const transport = tcp({ inbound: cap.inbound, lifetime: cap.lifetime })({ logger: defaultLogger() })
     const upgrader = stallingUpgrader({ ignoreSignal: false })
     const { listener, port } = await listen(transport, upgrader)

@@ -1,7 +1,6 @@
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { SocketTable } from '../src/core/socket-table.ts'
-import { OpenSockets } from '../operators/internal/open-sockets.ts'
 import { ownedSockets } from '../src/core/owned.ts'
 import { waitForEvent, within } from './fixtures/wait.ts'
 import type { AddressInfo, Socket } from 'node:net'
@@ -81,24 +80,6 @@ describe('SocketTable', () => {
 })
 
 describe('the registries built on it', () => {
-  it('OpenSockets counts by key until close', async () => {
-    const [a, b] = await acceptedSockets(2)
-    let closes = 0
-    const open = new OpenSockets(() => { closes++ })
-    open.add('x', a)
-    open.add('x', b)
-    open.add('x', a)
-    expect(open.count('x')).toBe(2)
-    expect(open.total).toBe(2)
-    const closed = waitForEvent(a, 'close', 2000, 'a to close')
-    a.destroy()
-    await closed
-    expect(open.count('x')).toBe(1)
-    expect(closes).toBe(1)
-    open.dispose()
-    expect(open.total).toBe(0)
-  })
-
   it('ownedSockets calls the close callback set for a socket, and drains when the last one closes', async () => {
     const [a, b] = await acceptedSockets(2)
     const owned = ownedSockets(() => {})
@@ -116,5 +97,32 @@ describe('the registries built on it', () => {
     expect(calls).toEqual(['a'])
     expect(owned.size).toBe(0)
     expect(owned.stragglers).toBe(0)
+  })
+  it('ownedSockets drives a socket\'s closed$ from its own close listener, only once watched, and at once for a closed socket', async () => {
+    const [a, b, c] = await acceptedSockets(3)
+    const owned = ownedSockets(() => {})
+    owned.add(a)
+    owned.add(b)
+    const calls: string[] = []
+    owned.onClose(a, () => calls.push('a closed'))
+    const closeListeners = a.listenerCount('close')
+    const watch = (name: string, socket: Socket): void => {
+      owned.closed$(socket).subscribe({ next: () => calls.push(`${name} next`), complete: () => calls.push(`${name} complete`) })
+    }
+    watch('a1', a)
+    watch('a2', a)
+    // c is not owned: it is watched through its own 'close'
+    watch('c', c)
+    expect(a.listenerCount('close')).toBe(closeListeners)
+    const drained = owned.drained(new Promise(() => {}))
+    const cClosed = new Promise((resolve) => c.once('close', resolve))
+    a.destroy()
+    b.destroy()
+    c.destroy()
+    await within(drained, 2000, 'the registry to drain')
+    await within(cClosed, 2000, 'c to close')
+    watch('late', a)
+    expect(calls.filter((call) => !call.startsWith('c '))).toEqual(['a closed', 'a1 next', 'a2 next', 'a1 complete', 'a2 complete', 'late next', 'late complete'])
+    expect(calls.filter((call) => call.startsWith('c '))).toEqual(['c next', 'c complete'])
   })
 })

@@ -1,5 +1,4 @@
 import { isIP } from 'node:net'
-import { INETProtocol, V1BinaryProxyProtocol } from 'proxy-protocol-js'
 import { decodeTlvs } from './tlv.ts'
 import type { ProxyTlvs } from './tlv.ts'
 
@@ -77,9 +76,9 @@ export function startsLikeSignature (bytes: Buffer): boolean {
 
 /**
  * Finds and parses a PROXY protocol header (v1 or v2) at the start of
- * `bytes`. Framing (where the header ends, how long it may be) is done here.
- * v1 lines are parsed by `proxy-protocol-js` and their addresses checked;
- * v2 headers are decoded here entirely, TLVs included (`proxy-tlv.ts`).
+ * `bytes`: the framing (where the header ends, how long it may be), the v1
+ * line, the v2 header and its TLVs (`tlv.ts`), after the specification
+ * (haproxy.org/download/2.6/doc/proxy-protocol.txt, sections 2.1 and 2.2).
  * Never throws, whatever the bytes.
  */
 export function scanProxyHeader (bytes: Buffer, maxHeaderBytes: number): HeaderScan {
@@ -121,33 +120,34 @@ function scanV1 (bytes: Buffer, maxBytes: number): HeaderScan {
       : { kind: 'malformed', version: 1, why: `v1 header longer than ${maxBytes} bytes` }
   }
   const length = end + 2
-  const line = bytes.subarray(0, length)
+  // PROXY <TCP4|TCP6> <source> <destination> <source port> <destination port>, one space between each
+  const fields = bytes.toString('latin1', 0, end).split(' ')
   // UNKNOWN may carry anything up to the CRLF, which the receiver ignores
-  if (line.toString('latin1', V1_SIGNATURE.length, end).split(' ')[0] === INETProtocol.UNKNOWN) {
+  if (fields[1] === 'UNKNOWN') {
     return { kind: 'header', length, version: 1, header: { version: 1, command: 'proxy', family: 'unspec' } }
   }
-  let parsed: V1BinaryProxyProtocol
-  try {
-    parsed = V1BinaryProxyProtocol.parse(line)
-  } catch (err: any) {
-    return v1Malformed(String(err?.message))
+  const family = fields[1] === 'TCP4' ? 4 : fields[1] === 'TCP6' ? 6 : undefined
+  if (family === undefined) {
+    return v1Malformed(`protocol ${JSON.stringify(fields[1])}, not TCP4, TCP6 or UNKNOWN`)
   }
-  const family = parsed.inetProtocol === INETProtocol.TCP4 ? 4 : 6
-  const { source, destination } = parsed
-  if (isIP(source.ipAddress) !== family || isIP(destination.ipAddress) !== family) {
-    return v1Malformed(`addresses are not ${parsed.inetProtocol}`)
+  if (fields.length !== 6) {
+    return v1Malformed(`${fields.length - 2} fields after the protocol instead of 4, one space apart`)
   }
-  if (!validPort(source.port) || !validPort(destination.port)) {
+  const [,, sourceIp, destinationIp, sourcePort, destinationPort] = fields
+  if (isIP(sourceIp) !== family || isIP(destinationIp) !== family) {
+    return v1Malformed(`addresses are not ${fields[1]}`)
+  }
+  const source = { ip: sourceIp, port: v1Port(sourcePort) }
+  const destination = { ip: destinationIp, port: v1Port(destinationPort) }
+  if (Number.isNaN(source.port) || Number.isNaN(destination.port)) {
     return v1Malformed('port out of range')
   }
-  const client = { ip: source.ipAddress, port: source.port }
-  return {
-    kind: 'header',
-    length,
-    version: 1,
-    client,
-    header: { version: 1, command: 'proxy', family: family === 4 ? 'tcp4' : 'tcp6', source: client, destination: { ip: destination.ipAddress, port: destination.port } }
-  }
+  return { kind: 'header', length, version: 1, client: source, header: { version: 1, command: 'proxy', family: family === 4 ? 'tcp4' : 'tcp6', source, destination } }
+}
+
+/** a v1 port: decimal, 0 to 65535, no leading zero (NaN otherwise) */
+function v1Port (text: string): number {
+  return /^(0|[1-9]\d{0,4})$/.test(text) && Number(text) <= 0xffff ? Number(text) : NaN
 }
 
 /** the bytes of the addresses of each v2 family (high nibble of byte 13): none, IPv4, IPv6, unix */
@@ -208,10 +208,6 @@ function scanV2 (bytes: Buffer, maxBytes: number): HeaderScan {
     ? [{ ip: ipv4(header, at), port: header.readUInt16BE(at + 8) }, { ip: ipv4(header, at + 4), port: header.readUInt16BE(at + 10) }]
     : [{ ip: ipv6(header, at), port: header.readUInt16BE(at + 32) }, { ip: ipv6(header, at + 16), port: header.readUInt16BE(at + 34) }]
   return { kind: 'header', length, version: 2, client: source, header: { version: 2, command: 'proxy', family, source, destination, tlvs } }
-}
-
-function validPort (port: number): boolean {
-  return Number.isInteger(port) && port >= 0 && port <= 0xffff
 }
 
 function ipv4 (bytes: Buffer, at: number): string {

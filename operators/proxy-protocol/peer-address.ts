@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import type { ProxyHeader } from './header.ts'
 import type { Socket } from 'node:net'
 
 /** A socket's peer as Node describes it (`remoteAddress`, `remotePort`, `remoteFamily`). */
@@ -12,196 +12,169 @@ export interface PeerAddress {
   family: 'IPv4' | 'IPv6'
 }
 
-/** what a proxied socket carries: the client a balancer named, and the balancer itself */
+/** what a socket whose PROXY header was read carries */
 interface Proxied {
-  client: PeerAddress
+  /** what the header said */
+  header: ProxyHeader
+  /** the client it named, if it named one */
+  client?: PeerAddress
+  /** the balancer: the socket's own peer when the header was read (only when a client was named) */
   balancer?: PeerAddress
-  remoteAddr: Multiaddr
   /** whether the socket reads the client as its own peer */
   expose: boolean
-  /** whether its handle answers with the client too (so a TLSSocket over it does) */
-  viaHandle: boolean
 }
 
 // a registered symbol, so that two copies of the package (or a bundle) agree on it
 const PROXIED = Symbol.for('rx-tcp.proxied')
 
-/** a socket, or the TLSSocket or HTTP/2 proxy over it, with what this module leaves on it */
+/** a socket, the TLSSocket over it, or an HTTP/2 request's socket proxy, with what this module leaves on it */
 interface Marked {
   [PROXIED]?: Proxied
-  /** a TLSSocket's own socket (Node's `_parent`; absent elsewhere) */
-  _parent?: unknown
-  /** the libuv handle (Node's `_handle`) */
-  _handle?: PeerHandle | null
-}
-
-/** the part of Node's TCP handle wrap used here: `getpeername(out)` fills `out` and returns 0 or an errno */
-interface PeerHandle {
-  getpeername?: (out: Record<string, unknown>) => number
-  [PROXIED]?: Proxied
 }
 
 /**
- * The getters put on each proxied socket, shared by all of them: what they
- * read lives on the socket under `PROXIED`, so a socket pays for no closure.
+ * The getters put on each socket that reads its client as its peer, shared
+ * by all of them: what they read lives on the socket under `PROXIED`, so a
+ * socket pays for no closure. Own properties of the JavaScript instance:
+ * Node's native handle is left as it is.
  */
 const CLIENT_GETTERS: PropertyDescriptorMap = {
-  remoteAddress: { configurable: true, enumerable: true, get (this: Marked) { return this[PROXIED]?.client.address } },
-  remotePort: { configurable: true, enumerable: true, get (this: Marked) { return this[PROXIED]?.client.port } },
-  remoteFamily: { configurable: true, enumerable: true, get (this: Marked) { return this[PROXIED]?.client.family } }
+  remoteAddress: { configurable: true, enumerable: true, get (this: Marked) { return this[PROXIED]?.client?.address } },
+  remotePort: { configurable: true, enumerable: true, get (this: Marked) { return this[PROXIED]?.client?.port } },
+  remoteFamily: { configurable: true, enumerable: true, get (this: Marked) { return this[PROXIED]?.client?.family } }
 }
 
-/**
- * Answers a handle's `getpeername` with the client. Node's TLSWrap forwards
- * its own `getpeername` to the handle under it (`_parent`), so a TLSSocket
- * made over this socket later (by `tls.Server`, `https.Server`,
- * `http2.createSecureServer`, or by hand) reads the client too.
- */
-function clientPeername (this: PeerHandle, out: Record<string, unknown>): number {
-  const client = this[PROXIED]?.client
-  if (client === undefined) {
-    return 0
-  }
-  out.address = client.address
-  out.port = client.port
-  out.family = client.family
-  return 0
-}
-
-/** `1.2.3.4` or `2001:db8::1` with its port as Node writes a peer */
-export function peerAddress (address: string, port: number): PeerAddress {
+function peer (address: string, port: number): PeerAddress {
   return { address, port, family: isIP(address.split('%')[0]) === 6 ? 'IPv6' : 'IPv4' }
 }
 
 /**
- * The client as Node would have written it had it connected directly: an
- * IPv6 address in canonical form (a header may spell it
- * `2001:db8:0:0:1:0:0:2`), taken from the multiaddr that parsed it; IPv4
- * and IPv4-mapped addresses as the header gave them.
+ * Marks `socket` with the header a balancer sent on it. When the header
+ * named a client (`canonicalIp`: as Node would have written it had the
+ * client connected directly), the socket's own peer is kept as the
+ * balancer, and with `expose` the socket's `remoteAddress`, `remotePort`
+ * and `remoteFamily` give the client from now on.
  */
-function clientPeer (ip: string, port: number, remoteAddr: Multiaddr): PeerAddress {
-  const [address, zone] = ip.split('%')
-  if (isIP(address) !== 6 || /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address)) {
-    return peerAddress(ip, port)
-  }
-  const canonical = remoteAddr.getComponents().find(({ name }) => name === 'ip6')?.value ?? address
-  return peerAddress(zone === undefined ? canonical : `${canonical}%${zone}`, port)
-}
-
-export interface MarkOptions {
-  /** give the socket's `remoteAddress`, `remotePort` and `remoteFamily` the client's (default true) */
-  expose?: boolean
-  /** answer through the socket's handle too, for TLSSockets made over it (default true; false to test the fallback) */
-  viaHandle?: boolean
+export function markProxied (socket: Socket, header: ProxyHeader, canonicalIp: string | undefined, expose: boolean): void {
+  const client = header.source === undefined || canonicalIp === undefined ? undefined : peer(canonicalIp, header.source.port)
+  const balancer = client === undefined ? undefined : ownPeer(socket)
+  mark(socket, { header, client, balancer, expose: expose && client !== undefined })
 }
 
 /**
- * Marks `socket` as carrying `client` (a balancer's PROXY header named it),
- * keeping its own peer, the balancer, for `balancerOf`. With `expose`, the
- * socket's own `remoteAddress`, `remotePort` and `remoteFamily` give the
- * client from now on: as own getters of the instance (public JavaScript,
- * whatever the runtime), and through the handle's `getpeername` where the
- * handle has one (Node), which is how a TLSSocket over the socket learns its
- * peer. Where the handle has none, `exposeOnTlsSocket` is the fallback for
- * the TLS servers `guardServer` guards.
+ * Gives a TLSSocket the mark of the socket under it, once its server hands
+ * it over (`guardServer` does, on 'secureConnection'), so that it reads the
+ * client too and the accessors answer for it.
  */
-export function markProxied (socket: Socket, ip: string, port: number, remoteAddr: Multiaddr, options: MarkOptions = {}): void {
-  const { expose = true, viaHandle = true } = options
-  const marked = socket as unknown as Marked
-  // behind two balancers, the first one's address is the one the socket came from
-  const balancer = marked[PROXIED]?.balancer ?? ownPeer(socket)
-  const proxied: Proxied = { client: clientPeer(ip, port, remoteAddr), balancer, remoteAddr, expose, viaHandle: false }
-  // not enumerable: a socket logged or inspected stays as it was
-  Object.defineProperty(marked, PROXIED, { configurable: true, enumerable: false, writable: true, value: proxied })
-  if (!expose || !defineGetters(socket)) {
-    return
-  }
-  const handle = marked._handle
-  if (viaHandle && handle != null && typeof handle.getpeername === 'function') {
-    handle[PROXIED] = proxied
-    handle.getpeername = clientPeername
-    proxied.viaHandle = true
+export function markTlsSocket (tlsSocket: Socket, underlying: Socket): void {
+  const proxied = (underlying as unknown as Marked)[PROXIED]
+  if (proxied !== undefined) {
+    mark(tlsSocket, proxied)
   }
 }
 
 /**
- * The TCP peer (`address:port`, the balancer) of a socket whose TLSSocket
- * will not read the client through the handle, or undefined when the
- * handle answers already (Node) or the socket shows its own peer.
+ * The key a TLSSocket over `socket` will be found by: the TCP connection
+ * they share, as the TLSSocket reads it (`peer>local`). Undefined for a
+ * socket without a mark.
  */
-export function tlsFallbackKey (socket: Socket): string | undefined {
+export function connectionKey (socket: Socket): string | undefined {
   const proxied = (socket as unknown as Marked)[PROXIED]
-  if (proxied === undefined || !proxied.expose || proxied.viaHandle || proxied.balancer === undefined) {
+  if (proxied === undefined) {
     return undefined
   }
-  return `${proxied.balancer.address}:${proxied.balancer.port}`
+  const remote = ownPeer(socket)
+  return remote === undefined ? undefined : `${remote.address}:${remote.port}>${socket.localAddress ?? ''}:${socket.localPort ?? ''}`
 }
 
+/** the TCP connection a TLSSocket reads (its peer and its local end), as `connectionKey` writes it */
+export function tlsConnectionKey (tlsSocket: Socket): string {
+  return `${tlsSocket.remoteAddress ?? ''}:${tlsSocket.remotePort ?? ''}>${tlsSocket.localAddress ?? ''}:${tlsSocket.localPort ?? ''}`
+}
+
+function mark (socket: Socket, proxied: Proxied): void {
+  // not enumerable: a socket logged or inspected stays as it was
+  Object.defineProperty(socket, PROXIED, { configurable: true, enumerable: false, writable: true, value: proxied })
+  if (proxied.expose) {
+    defineGetters(socket)
+  }
+}
+
+/** the socket's TCP peer: the balancer it kept if it was marked before (its getters may give the client, and behind two balancers the first is the one it came from) */
 function ownPeer (socket: Socket): PeerAddress | undefined {
+  const balancer = (socket as unknown as Marked)[PROXIED]?.balancer
+  if (balancer !== undefined) {
+    return balancer
+  }
   const { remoteAddress, remotePort } = socket
-  return remoteAddress === undefined || remotePort === undefined ? undefined : peerAddress(remoteAddress, remotePort)
-}
-
-/** what `markProxied` left on a socket, on the TLSSocket over it, or behind an HTTP/2 compat proxy of either */
-function proxiedOf (socket: unknown): Proxied | undefined {
-  if (socket == null || typeof socket !== 'object') {
-    return undefined
-  }
-  const marked = socket as Marked
-  return marked[PROXIED] ?? (marked._parent != null && marked._parent !== socket ? proxiedOf(marked._parent) : undefined)
-}
-
-/** the client address a proxied socket carries, as a multiaddr */
-export function proxiedRemoteAddr (socket: Socket): Multiaddr | undefined {
-  return (socket as unknown as Marked)[PROXIED]?.remoteAddr
-}
-
-/**
- * The balancer's own address for a socket whose PROXY header was read: the
- * raw `net.Socket`, a `TLSSocket` over it, or an HTTP/2 request's `socket`.
- * Undefined for a socket that no balancer proxied.
- */
-export function balancerOf (socket: unknown): PeerAddress | undefined {
-  return proxiedOf(socket)?.balancer
-}
-
-/** the client a balancer named for this socket (or the one under it) */
-export function clientOf (socket: unknown): PeerAddress | undefined {
-  return proxiedOf(socket)?.client
-}
-
-/**
- * The fallback for a TLSSocket whose peer does not come from its handle
- * (a runtime without Node's `getpeername` on the handle): gives it the
- * client's getters of its own once its server hands it over. The socket
- * under it is found by Node's `_parent` where there is one, else by
- * `underlying`, which `guardServer` answers from the TLSSocket's own peer
- * (public: the TCP peer both share). Does nothing when the TLSSocket
- * already reads the client, or carries none.
- */
-export function exposeOnTlsSocket (tlsSocket: Socket, underlying?: (tlsSocket: Socket) => Socket | undefined): void {
-  const marked = tlsSocket as unknown as Marked
-  if (marked[PROXIED] !== undefined) {
-    return
-  }
-  const proxied = proxiedOf(marked._parent) ?? proxiedOf(underlying?.(tlsSocket))
-  if (proxied === undefined || !proxied.expose || tlsSocket.remoteAddress === proxied.client.address) {
-    return
-  }
-  Object.defineProperty(marked, PROXIED, { configurable: true, enumerable: false, writable: true, value: proxied })
-  defineGetters(tlsSocket)
+  return remoteAddress === undefined || remotePort === undefined ? undefined : peer(remoteAddress, remotePort)
 }
 
 /**
  * Puts the client's getters on a socket instance. A runtime whose socket has
  * these as own properties that cannot be redefined keeps its own peer (the
- * pipeline's element still carries the client): false then.
+ * pipeline's element still carries the client).
  */
-function defineGetters (socket: Socket): boolean {
+function defineGetters (socket: Socket): void {
   try {
     Object.defineProperties(socket, CLIENT_GETTERS)
-    return true
-  } catch {
-    return false
-  }
+  } catch {}
+}
+
+/** what `markProxied` left on a socket, a TLSSocket `guardServer` handed over, or an HTTP/2 request's socket (a proxy of either) */
+function proxiedOf (socket: unknown): Proxied | undefined {
+  return socket != null && typeof socket === 'object' ? (socket as Marked)[PROXIED] : undefined
+}
+
+/**
+ * The balancer's own address and port for a socket whose PROXY header
+ * `proxyProtocol` read: the peer Node saw before the socket was given the
+ * client's. Takes the raw `net.Socket`, the `TLSSocket` a `guardServer`ed
+ * server made over it, or the `socket` of an HTTP/1 or HTTP/2 request;
+ * undefined for a socket that came straight from its client (untrusted, or
+ * with a header that named none: `LOCAL`, `UNKNOWN`).
+ *
+ * @example
+ * app.get('/', (req, res) => {
+ *   res.json({ client: req.socket.remoteAddress, via: balancerAddress(req.socket)?.address })
+ * })
+ *
+ * @param socket - a socket, a TLSSocket or a request's socket
+ * @returns `{ address, port, family }` of the balancer, or undefined
+ */
+export function balancerAddress (socket: unknown): PeerAddress | undefined {
+  return proxiedOf(socket)?.balancer
+}
+
+/**
+ * The client a balancer's PROXY header named for a socket, whatever the
+ * socket's own `remoteAddress` gives (the balancer under `socketPeer:
+ * 'balancer'`). Takes the same sockets as `balancerAddress`; undefined for
+ * a socket whose header named no client, or that had none.
+ *
+ * @example
+ * tcp({ inbound: pipe(proxyProtocol({ trusted, socketPeer: 'balancer' }), tap(({ socket }) => log(clientAddress(socket)))) })
+ *
+ * @param socket - a socket, a TLSSocket or a request's socket
+ * @returns `{ address, port, family }` of the client, or undefined
+ */
+export function clientAddress (socket: unknown): PeerAddress | undefined {
+  return proxiedOf(socket)?.client
+}
+
+/**
+ * What the PROXY header read from a socket said: version, command,
+ * addresses and the v2 TLVs decoded (`ProxyTlvs`). Takes the same sockets as
+ * `balancerAddress`, so a pipeline stage (`inbound.socket`) and a request
+ * handler (`req.socket`) read it alike; undefined for a socket whose header
+ * was not read.
+ *
+ * @example
+ * tcp({ inbound: pipe(proxyProtocol({ trusted }), filter(({ socket }) => proxyHeader(socket)?.tlvs?.aws?.vpceId === 'vpce-0123')) })
+ *
+ * @param socket - a socket, a TLSSocket or a request's socket
+ * @returns the header, or undefined
+ */
+export function proxyHeader (socket: unknown): ProxyHeader | undefined {
+  return proxiedOf(socket)?.header
 }

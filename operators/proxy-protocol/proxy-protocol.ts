@@ -1,17 +1,19 @@
 import { InvalidMessageError, TimeoutError } from '@libp2p/interface'
-import { asyncScheduler, Observable } from 'rxjs'
+import { asyncScheduler } from 'rxjs'
 import { cidrMatcher } from '../internal/cidr.ts'
+import { FirstBytesReader } from './first-bytes.ts'
 import { markProxied } from './peer-address.ts'
 import { proxyEventReporter } from './events.ts'
-import { completeSignatureVersion, scanProxyHeader, signatureVersion, V1_MAX_BYTES } from './header.ts'
-import { UntrustedPeek } from './untrusted-peek.ts'
+import { completeSignatureVersion, scanProxyHeader, signatureVersion, startsLikeSignature, V1_MAX_BYTES } from './header.ts'
 import { tcpMultiaddr } from '../../src/core/inbound-socket.ts'
+import { forSocket, operate, operatorObserver } from '../../src/core/operate.ts'
 import { boolean, checkOptions, cidr, fn, integer, invalidOption, list, ms, object, oneOf, required, scheduler as schedulerLike, text } from '../../src/core/check.ts'
 import type { ProxyEventOptions, ProxyProtocolEvent } from './events.ts'
+import type { FirstBytesJudge, FirstBytesVerdict } from './first-bytes.ts'
 import type { ProxiedClient, ProxyHeader } from './header.ts'
 import type { InboundSocket } from '../../src/core/types.ts'
-import type { Socket } from 'node:net'
-import type { MonoTypeOperatorFunction, SchedulerLike, Subscription } from 'rxjs'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { MonoTypeOperatorFunction, SchedulerLike } from 'rxjs'
 
 /** How long a trusted socket may take to deliver its header when no `timeout` is given */
 export const DEFAULT_PROXY_HEADER_TIMEOUT = 5_000
@@ -47,10 +49,11 @@ export interface ProxyProtocolOptions extends ProxyEventOptions {
   versions?: ReadonlyArray<1 | 2>
   /**
    * what the socket's own `remoteAddress`, `remotePort` and `remoteFamily`
-   * give once a header named a client, and so those of a TLSSocket, an HTTP
-   * or HTTP/2 request over it (default `'client'`; `'balancer'` leaves the
-   * socket as Node made it). `balancerAddress(socket)` gives the balancer's
-   * either way.
+   * give once a header named a client, and so those of an HTTP or HTTP/2
+   * request over it, and of the TLSSocket a `guardServer`ed TLS server makes
+   * over it (default `'client'`, as own getters of the socket instance;
+   * `'balancer'` leaves the socket as Node made it). `balancerAddress(socket)`
+   * and `clientAddress(socket)` answer either way.
    */
   socketPeer?: 'client' | 'balancer'
 }
@@ -73,8 +76,8 @@ export interface ProxyProtocolOptions extends ProxyEventOptions {
  * after the header stay in the socket for the upgrade, even when they
  * arrived with it. A `LOCAL` header (a balancer's health check), v1
  * `UNKNOWN` and v2 `UNSPEC` keep the socket's own address. What the header
- * said is the `proxy` of the socket handed on: version, command, addresses
- * and the v2 TLVs decoded (`ProxyTlvs`: ALPN, authority, unique ID, SSL and
+ * said is `proxyHeader(socket)`: version, command, addresses and the v2
+ * TLVs decoded (`ProxyTlvs`: ALPN, authority, unique ID, SSL and
  * its sub-TLVs, netns, AWS, Azure and GCP private-link IDs, the raw list);
  * a CRC32C TLV is checked, NOOP padding skipped. The socket's byte path is
  * left as it was: once the header is read the operator holds no listener
@@ -104,8 +107,8 @@ export interface ProxyProtocolOptions extends ProxyEventOptions {
  * (`libp2p_tcp_listener_events_total` of an rx-tcp node), in `metrics` or
  * `events` when given, and told to `onEvent`.
  *
- * v2 headers are decoded here entirely; v1 lines are parsed by
- * `proxy-protocol-js`, framed and checked here.
+ * A throw in `onEvent` (or in the metrics given) rejects that socket alone,
+ * `'stage-error'`.
  *
  * @example
  * // HAProxy on 10.0.0.5: server node1 10.0.0.11:4001 send-proxy-v2
@@ -145,63 +148,53 @@ export function proxyProtocol (options: ProxyProtocolOptions): MonoTypeOperatorF
   }
   const trusts = cidrMatcher(options.trusted)
   const report = proxyEventReporter(options)
-  const settings: HeaderSettings = { timeout, optional, maxHeaderBytes, scheduler, versions: new Set(versions), report, socketPeer }
+  const settings: HeaderSettings = { optional, maxHeaderBytes, versions: new Set(versions), report, expose: socketPeer === 'client', timeout }
 
-  return (source) => new Observable<InboundSocket>((subscriber) => {
-    const reading = new Map<Socket, HeaderRead>()
-    const peeking = new Map<Socket, UntrustedPeek>()
-
-    const settled = (read: HeaderRead, passed?: InboundSocket): void => {
-      reading.delete(read.inbound.socket)
-      if (passed !== undefined) {
-        subscriber.next(passed)
+  return operate<InboundSocket, InboundSocket>((source, subscriber) => {
+    // the sockets whose first bytes are being read: rejected with shutdownReason if the stream ends first
+    const waiting = new Map<InboundSocket, FirstBytesReader<InboundSocket>>()
+    const forget = (inbound: InboundSocket): void => { waiting.delete(inbound) }
+    const outcomes: Outcomes = {
+      settle: (inbound, consumed, then) => ({
+        consumed,
+        then: () => {
+          waiting.delete(inbound)
+          // the work of a verdict is for one socket: a throw in it (a user's onEvent) rejects that socket alone
+          forSocket(inbound, then)
+        }
+      }),
+      pass: (inbound) => {
+        if (!inbound.socket.destroyed) subscriber.next(inbound)
       }
     }
-    const peeked = (peek: UntrustedPeek, header?: 1 | 2): void => {
-      peeking.delete(peek.inbound.socket)
-      if (header === undefined) {
-        if (!peek.inbound.socket.destroyed) subscriber.next(peek.inbound)
-        return
-      }
-      report({ kind: 'untrusted', version: header }, peek.inbound)
-      peek.inbound.reject('proxy-untrusted', new InvalidMessageError(`PROXY v${header} header from ${peek.inbound.remoteAddr.toString()}, which is not a trusted balancer`))
+    // one judge of each path per subscription, shared by its sockets: a waiting socket costs its reader alone
+    const judgeHeader = headerJudge(settings, outcomes)
+    const judgeUntrusted = untrustedJudge(report, outcomes)
+    const read = (inbound: InboundSocket, judge: FirstBytesJudge<InboundSocket>): void => {
+      waiting.set(inbound, new FirstBytesReader(inbound, timeout, scheduler, judge, forget))
     }
     const cancelAll = (): void => {
-      for (const read of [...reading.values()]) {
-        read.cancel(shutdownReason)
+      for (const [inbound, reader] of [...waiting]) {
+        reader.stop()
+        inbound.reject(shutdownReason)
       }
-      reading.clear()
-      for (const peek of [...peeking.values()]) {
-        peek.stop()
-        peek.inbound.reject(shutdownReason)
-      }
-      peeking.clear()
+      waiting.clear()
     }
-
-    const subscription = source.subscribe({
-      next: (arrived) => {
-        if (arrived.socket.closed) {
-          subscriber.next(arrived)
-          return
-        }
-        if (trusts(arrived.remoteAddr) !== true) {
-          if (untrusted === 'reject') {
-            peeking.set(arrived.socket, new UntrustedPeek(arrived, timeout, scheduler, peeked, peeked))
-          } else {
-            subscriber.next(arrived)
-          }
-          return
-        }
-        reading.set(arrived.socket, new HeaderRead(arrived, settings, settled))
-      },
-      error: (err) => { subscriber.error(err) },
-      // a listener's source completes when it closes: a header still on its way would come too late
-      complete: () => {
-        cancelAll()
-        subscriber.complete()
+    const subscription = source.subscribe(operatorObserver(subscriber, (arrived) => {
+      if (arrived.socket.closed) {
+        subscriber.next(arrived)
+      } else if (trusts(arrived.remoteAddr) === true) {
+        read(arrived, judgeHeader)
+      } else if (untrusted === 'reject') {
+        read(arrived, judgeUntrusted)
+      } else {
+        subscriber.next(arrived)
       }
-    })
-
+    }, () => {
+      // a listener's source completes when it closes: a header still on its way would come too late
+      cancelAll()
+      subscriber.complete()
+    }))
     return () => {
       subscription.unsubscribe()
       cancelAll()
@@ -213,140 +206,99 @@ interface HeaderSettings {
   timeout: number
   optional: boolean
   maxHeaderBytes: number
-  scheduler: SchedulerLike
   versions: ReadonlySet<number>
   report: (event: ProxyProtocolEvent, inbound: InboundSocket) => void
-  socketPeer: 'client' | 'balancer'
+  expose: boolean
+}
+
+/** What a judge does with a socket, given by the operator's subscription. */
+interface Outcomes {
+  /** a verdict: the bytes consumed, and the work for the socket once the reader has let go of it */
+  settle: (inbound: InboundSocket, consumed: number, then: () => void) => FirstBytesVerdict
+  /** hands the socket on */
+  pass: (inbound: InboundSocket) => void
 }
 
 /**
- * One trusted socket waiting for its header: paused-mode reads through
- * 'readable' (no 'data' listener, so no byte can flow past), the bytes after
- * the header unshifted back, every listener and the timer removed when it
- * settles.
+ * A trusted socket's first bytes: its header, judged on the whole signature
+ * (so that the outcome does not depend on how the bytes were split), then
+ * framed and decoded; the bytes after it go back for the upgrade.
  */
-class HeaderRead {
-  private received: Buffer = Buffer.alloc(0)
-  private readonly timer: Subscription
-
-  constructor (
-    readonly inbound: InboundSocket,
-    private readonly settings: HeaderSettings,
-    private readonly settled: (read: HeaderRead, passed?: InboundSocket) => void
-  ) {
-    const { socket } = inbound
-    socket.on('readable', this.onReadable)
-    socket.once('end', this.onEnd)
-    socket.once('close', this.onClose)
-    this.timer = settings.scheduler.schedule(() => {
-      this.report({ kind: 'timeout', version: signatureVersion(this.received) })
-      this.fail('proxy-timeout', new TimeoutError(`no complete PROXY header from ${this.peer} within ${settings.timeout}ms`))
-    }, settings.timeout)
-  }
-
-  private get peer (): string {
-    return this.inbound.remoteAddr.toString()
-  }
-
-  private report (event: ProxyProtocolEvent): void {
-    this.settings.report(event, this.inbound)
-  }
-
-  private readonly onReadable = (): void => {
-    const { socket } = this.inbound
-    let chunk: Buffer | null
-    while ((chunk = socket.read()) !== null) {
-      this.received = this.received.length === 0 ? chunk : Buffer.concat([this.received, chunk])
+function headerJudge (settings: HeaderSettings, { settle, pass }: Outcomes): FirstBytesJudge<InboundSocket> {
+  const { optional, maxHeaderBytes, versions, report, expose, timeout } = settings
+  const fail = (inbound: InboundSocket, reason: string, err: Error, event: ProxyProtocolEvent): FirstBytesVerdict => settle(inbound, 0, () => {
+    report(event, inbound)
+    inbound.reject(reason, err)
+  })
+  const malformed = (inbound: InboundSocket, version: 1 | 2, why: string): FirstBytesVerdict =>
+    fail(inbound, 'proxy-malformed', new InvalidMessageError(`malformed PROXY header from ${inbound.remoteAddr.toString()}: ${why}`), { kind: 'malformed', version, why })
+  const missing = (inbound: InboundSocket, why: string): FirstBytesVerdict => optional
+    ? settle(inbound, 0, () => { report({ kind: 'missing' }, inbound); pass(inbound) })
+    : fail(inbound, 'proxy-missing', new InvalidMessageError(`no PROXY header from ${inbound.remoteAddr.toString()}: ${why}`), { kind: 'missing' })
+  return (inbound, received, event) => {
+    if (event === 'timeout') {
+      return fail(inbound, 'proxy-timeout', new TimeoutError(`no complete PROXY header from ${inbound.remoteAddr.toString()} within ${timeout}ms`), { kind: 'timeout', version: signatureVersion(received) })
     }
-    // judged on the whole signature, so that the outcome does not depend on how the bytes were split
-    const version = completeSignatureVersion(this.received)
-    if (version !== undefined && !this.settings.versions.has(version)) {
-      this.report({ kind: 'disallowed', version })
-      this.fail('proxy-version', new InvalidMessageError(`PROXY v${version} header from ${this.peer}, a version not accepted`))
-      return
+    if (event === 'end') {
+      const version = signatureVersion(received)
+      return version === undefined ? missing(inbound, 'the connection ended first') : malformed(inbound, version, 'the connection ended inside it')
     }
-    const scan = scanProxyHeader(this.received, this.settings.maxHeaderBytes)
+    const version = completeSignatureVersion(received)
+    if (version !== undefined && !versions.has(version)) {
+      return fail(inbound, 'proxy-version', new InvalidMessageError(`PROXY v${version} header from ${inbound.remoteAddr.toString()}, a version not accepted`), { kind: 'disallowed', version })
+    }
+    const scan = scanProxyHeader(received, maxHeaderBytes)
     switch (scan.kind) {
       case 'partial':
-        return
-      case 'header':
-        this.report({ kind: 'found', version: scan.version, header: scan.header })
-        this.pass(scan.length, scan.header, scan.client)
-        return
+        return undefined
       case 'none':
-        this.report({ kind: 'missing' })
-        if (this.settings.optional) {
-          this.pass(0)
-        } else {
-          this.fail('proxy-missing', new InvalidMessageError(`no PROXY header from ${this.peer}: its first bytes are not a PROXY signature`))
-        }
-        return
+        return missing(inbound, 'its first bytes are not a PROXY signature')
       case 'malformed':
-        this.report({ kind: 'malformed', version: scan.version, why: scan.why })
-        this.fail('proxy-malformed', new InvalidMessageError(`malformed PROXY header from ${this.peer}: ${scan.why}`))
+        return malformed(inbound, scan.version, scan.why)
+      case 'header':
+        return settle(inbound, scan.length, () => {
+          report({ kind: 'found', version: scan.version, header: scan.header }, inbound)
+          pass(proxied(inbound, scan.header, scan.client, expose))
+        })
     }
   }
+}
 
-  private readonly onEnd = (): void => {
-    const version = signatureVersion(this.received)
+/**
+ * An untrusted socket's first bytes under `untrusted: 'reject'`, read only
+ * as far as telling whether they open with a PROXY signature (12 bytes at
+ * most): rejected `'proxy-untrusted'` when they do; passed, every byte put
+ * back, as soon as they do not, or when it ends or stays silent until the
+ * timeout (a peer that waits for the server to speak first).
+ */
+function untrustedJudge (report: (event: ProxyProtocolEvent, inbound: InboundSocket) => void, { settle, pass }: Outcomes): FirstBytesJudge<InboundSocket> {
+  return (inbound, received, event) => {
+    const version = completeSignatureVersion(received)
     if (version !== undefined) {
-      this.report({ kind: 'malformed', version, why: 'the connection ended inside it' })
-      this.fail('proxy-malformed', new InvalidMessageError(`malformed PROXY header from ${this.peer}: the connection ended inside it`))
-      return
+      return settle(inbound, 0, () => {
+        report({ kind: 'untrusted', version }, inbound)
+        inbound.reject('proxy-untrusted', new InvalidMessageError(`PROXY v${version} header from ${inbound.remoteAddr.toString()}, which is not a trusted balancer`))
+      })
     }
-    this.report({ kind: 'missing' })
-    if (this.settings.optional) {
-      this.pass(0)
-    } else {
-      this.fail('proxy-missing', new InvalidMessageError(`no PROXY header from ${this.peer}: the connection ended first`))
-    }
-  }
-
-  private readonly onClose = (): void => {
-    this.stop()
-    this.settled(this)
-  }
-
-  private pass (length: number, header?: ProxyHeader, client?: ProxiedClient): void {
-    this.stop()
-    const rest = this.received.subarray(length)
-    if (rest.length > 0) {
-      this.inbound.socket.unshift(rest)
-    }
-    this.settled(this, header === undefined ? this.inbound : proxied(this.inbound, header, client, this.settings.socketPeer === 'client'))
-  }
-
-  private fail (reason: string, err: Error): void {
-    this.stop()
-    this.inbound.reject(reason, err)
-    this.settled(this)
-  }
-
-  cancel (reason: string): void {
-    this.stop()
-    this.inbound.reject(reason)
-  }
-
-  private stop (): void {
-    const { socket } = this.inbound
-    this.timer.unsubscribe()
-    socket.off('readable', this.onReadable)
-    socket.off('end', this.onEnd)
-    socket.off('close', this.onClose)
+    return event !== 'bytes' || (received.length > 0 && !startsLikeSignature(received))
+      ? settle(inbound, 0, () => { pass(inbound) })
+      : undefined
   }
 }
 
 /**
  * The same socket with the client's address: a plain element of own fields,
- * so later stages may copy it with `{ ...inbound }`, and rejecting it rejects
- * the original. The socket itself is marked with the client (and, with
- * `expose`, reads it as its own peer: `internal/peer-address.ts`), so the
- * listener's log names the client when the original is rejected.
+ * so later stages may copy it with `{ ...inbound }`. Rejecting it rejects
+ * the original, which an rx-tcp listener or `acceptSockets` names by the
+ * socket's peer as it reads then: the client, unless `socketPeer:
+ * 'balancer'`. The socket is marked with the header (`proxyHeader`, `balancerAddress`,
+ * `clientAddress`) and, with `expose`, reads the client as its own peer.
  */
 function proxied (inbound: InboundSocket, header: ProxyHeader, client: ProxiedClient | undefined, expose: boolean): InboundSocket {
   const remoteAddr = client === undefined ? inbound.remoteAddr : tcpMultiaddr(client.ip, client.port)
-  if (client !== undefined) {
-    markProxied(inbound.socket, client.ip, client.port, remoteAddr, { expose })
+  markProxied(inbound.socket, header, client === undefined ? undefined : canonicalIp(client.ip, remoteAddr), expose)
+  if (client === undefined) {
+    return inbound
   }
   return {
     socket: inbound.socket,
@@ -355,6 +307,19 @@ function proxied (inbound: InboundSocket, header: ProxyHeader, client: ProxiedCl
     intake: inbound.intake,
     reject: (reason, err) => inbound.reject(reason, err),
     count: inbound.count,
-    proxy: header
+    closed$: inbound.closed$
   }
+}
+
+/**
+ * The client's IP as Node would have written it had it connected directly:
+ * an IPv6 address in canonical form (a header may spell it
+ * `2001:db8:0:0:1:0:0:2`), taken from the multiaddr that parsed it; IPv4
+ * and IPv4-mapped addresses as the header gave them.
+ */
+function canonicalIp (ip: string, remoteAddr: Multiaddr): string {
+  const components = remoteAddr.getComponents()
+  const ip6 = components.find(({ name }) => name === 'ip6')?.value
+  const zone = components.find(({ name }) => name === 'ip6zone')?.value
+  return ip6 === undefined ? ip : zone === undefined ? ip6 : `${ip6}%${zone}`
 }

@@ -130,19 +130,9 @@ export interface ProxyTlvs {
   readonly raw: readonly ProxyTlv[]
 }
 
-interface Mutable {
-  alpn?: string
-  authority?: string
-  uniqueId?: Buffer
-  ssl?: ProxySsl
-  netns?: string
-  crc32c?: number
-  aws?: { vpceId: string }
-  azure?: { linkId: number }
-  gcp?: { pscConnectionId: bigint }
-  notUtf8?: string[]
-  raw: ProxyTlv[]
-}
+/** `ProxyTlvs` while it is being decoded */
+type Named = Omit<ProxyTlvs, 'notUtf8' | 'raw'>
+type Mutable = { -readonly [K in keyof Named]: Named[K] } & { notUtf8?: string[], raw: ProxyTlv[] }
 
 /**
  * Decodes the TLVs of `header` (a whole v2 header, exactly its length) from
@@ -165,67 +155,86 @@ export function decodeTlvs (header: Buffer, start: number): ProxyTlvs | string {
     return listed
   }
   const tlvs: Mutable = { raw: [] }
-  for (const tlv of listed) {
-    const { type, value } = tlv.tlv
+  for (const { at, tlv } of listed) {
+    const { type, value } = tlv
     if (type === PP2_TYPE.NOOP) {
       continue
     }
-    tlvs.raw.push(tlv.tlv)
-    switch (type) {
-      case PP2_TYPE.ALPN:
-        tlvs.alpn ??= text(value, 'alpn', tlvs)
-        break
-      case PP2_TYPE.AUTHORITY:
-        tlvs.authority ??= text(value, 'authority', tlvs)
-        break
-      case PP2_TYPE.NETNS:
-        tlvs.netns ??= text(value, 'netns', tlvs)
-        break
-      case PP2_TYPE.UNIQUE_ID:
-        if (value.length > UNIQUE_ID_MAX_BYTES) {
-          return `unique ID of ${value.length} bytes, more than ${UNIQUE_ID_MAX_BYTES}`
-        }
-        tlvs.uniqueId ??= value
-        break
-      case PP2_TYPE.CRC32C: {
-        if (value.length !== 4) {
-          return `CRC32C TLV of ${value.length} bytes instead of 4`
-        }
-        const sent = value.readUInt32BE(0)
-        const computed = crc32c(header, start + tlv.at + 3)
-        if (sent !== computed) {
-          return `CRC32C mismatch: sent 0x${hex(sent)}, computed 0x${hex(computed)}`
-        }
-        tlvs.crc32c ??= sent
-        break
-      }
-      case PP2_TYPE.SSL: {
-        const ssl = decodeSsl(value, tlvs)
-        if (typeof ssl === 'string') {
-          return ssl
-        }
-        tlvs.ssl ??= ssl
-        break
-      }
-      case PP2_TYPE.AWS:
-        // subtype 0x01 is the VPC endpoint ID; other subtypes stay in raw
-        if (value.length > 1 && value[0] === 0x01) {
-          tlvs.aws ??= { vpceId: text(value.subarray(1), 'aws.vpceId', tlvs) }
-        }
-        break
-      case PP2_TYPE.AZURE:
-        if (value.length === 5 && value[0] === 0x01) {
-          tlvs.azure ??= { linkId: value.readUInt32LE(1) }
-        }
-        break
-      case PP2_TYPE.GCP:
-        if (value.length === 8) {
-          tlvs.gcp ??= { pscConnectionId: value.readBigUInt64BE(0) }
-        }
-        break
+    tlvs.raw.push(tlv)
+    const field = TEXT_TLVS[type]
+    if (field !== undefined) {
+      tlvs[field] ??= text(value, field, tlvs)
+      continue
+    }
+    const decoded = decodeOther(type, value, tlvs, () => crc32c(header, start + at + 3))
+    if (typeof decoded === 'string') {
+      return decoded
     }
   }
   return tlvs
+}
+
+/** the TLVs whose value is text, by type, and the field each is decoded into */
+const TEXT_TLVS: Partial<Record<number, 'alpn' | 'authority' | 'netns'>> = {
+  [PP2_TYPE.ALPN]: 'alpn',
+  [PP2_TYPE.AUTHORITY]: 'authority',
+  [PP2_TYPE.NETNS]: 'netns'
+}
+
+/** the SSL sub-TLVs, all of them text, by type, and the field each is decoded into */
+const SSL_TEXT_TLVS: Partial<Record<number, 'version' | 'cn' | 'cipher' | 'sigAlg' | 'keyAlg'>> = {
+  [PP2_TYPE.SSL_VERSION]: 'version',
+  [PP2_TYPE.SSL_CN]: 'cn',
+  [PP2_TYPE.SSL_CIPHER]: 'cipher',
+  [PP2_TYPE.SSL_SIG_ALG]: 'sigAlg',
+  [PP2_TYPE.SSL_KEY_ALG]: 'keyAlg'
+}
+
+/** decodes a TLV that is not text into `tlvs` (the first of each type wins); a string says why it is malformed */
+function decodeOther (type: number, value: Buffer, tlvs: Mutable, computedCrc32c: () => number): string | undefined {
+  switch (type) {
+    case PP2_TYPE.UNIQUE_ID:
+      if (value.length > UNIQUE_ID_MAX_BYTES) {
+        return `unique ID of ${value.length} bytes, more than ${UNIQUE_ID_MAX_BYTES}`
+      }
+      tlvs.uniqueId ??= value
+      return
+    case PP2_TYPE.CRC32C: {
+      if (value.length !== 4) {
+        return `CRC32C TLV of ${value.length} bytes instead of 4`
+      }
+      const sent = value.readUInt32BE(0)
+      const computed = computedCrc32c()
+      if (sent !== computed) {
+        return `CRC32C mismatch: sent 0x${hex(sent)}, computed 0x${hex(computed)}`
+      }
+      tlvs.crc32c ??= sent
+      return
+    }
+    case PP2_TYPE.SSL: {
+      const ssl = decodeSsl(value, tlvs)
+      if (typeof ssl === 'string') {
+        return ssl
+      }
+      tlvs.ssl ??= ssl
+      return
+    }
+    case PP2_TYPE.AWS:
+      // subtype 0x01 is the VPC endpoint ID; other subtypes stay in raw
+      if (value.length > 1 && value[0] === 0x01) {
+        tlvs.aws ??= { vpceId: text(value.subarray(1), 'aws.vpceId', tlvs) }
+      }
+      return
+    case PP2_TYPE.AZURE:
+      if (value.length === 5 && value[0] === 0x01) {
+        tlvs.azure ??= { linkId: value.readUInt32LE(1) }
+      }
+      return
+    case PP2_TYPE.GCP:
+      if (value.length === 8) {
+        tlvs.gcp ??= { pscConnectionId: value.readBigUInt64BE(0) }
+      }
+  }
 }
 
 /** the TLVs of `bytes` with the offset of each, or why they do not fit */
@@ -269,22 +278,9 @@ function decodeSsl (value: Buffer, tlvs: Mutable): ProxySsl | string {
     tlvs: subs.map(({ tlv }) => tlv)
   }
   for (const { type, value: sub } of ssl.tlvs) {
-    switch (type) {
-      case PP2_TYPE.SSL_VERSION:
-        ssl.version ??= text(sub, 'ssl.version', tlvs)
-        break
-      case PP2_TYPE.SSL_CN:
-        ssl.cn ??= text(sub, 'ssl.cn', tlvs)
-        break
-      case PP2_TYPE.SSL_CIPHER:
-        ssl.cipher ??= text(sub, 'ssl.cipher', tlvs)
-        break
-      case PP2_TYPE.SSL_SIG_ALG:
-        ssl.sigAlg ??= text(sub, 'ssl.sigAlg', tlvs)
-        break
-      case PP2_TYPE.SSL_KEY_ALG:
-        ssl.keyAlg ??= text(sub, 'ssl.keyAlg', tlvs)
-        break
+    const field = SSL_TEXT_TLVS[type]
+    if (field !== undefined) {
+      ssl[field] ??= text(sub, `ssl.${field}`, tlvs)
     }
   }
   return ssl

@@ -1,17 +1,18 @@
 import { InvalidParametersError } from '@libp2p/interface'
-import { multiaddr } from '@multiformats/multiaddr'
 import { Observable } from 'rxjs'
+import { boundMultiaddr } from '../../src/core/addresses.ts'
 import { serverIntake } from '../../src/core/server-intake.ts'
 import { toInboundSocket } from '../../src/core/inbound-socket.ts'
 import { checkOptions, fn, multiaddr as multiaddrRule, netServer, object, required } from '../../src/core/check.ts'
 import type { Rules } from '../../src/core/check.ts'
-import type { ServerIntakeOptions } from '../../src/core/server-intake.ts'
 import type { InboundSocket, RejectListener } from '../../src/core/types.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { Server, Socket } from 'node:net'
+import type { ListenOptions, Server, Socket } from 'node:net'
 
-/** The options of `acceptSockets`. */
-export interface AcceptSocketsOptions extends Pick<ServerIntakeOptions, 'listen'> {
+/** The options of `acceptSockets` and `guardServer`. */
+export interface AcceptSocketsOptions {
+  /** how to listen again when a paused intake resumes (default: the host and port, or unix path, the server was bound to when paused) */
+  listen?: ListenOptions
   /** told once about each refused socket, after it was destroyed */
   onReject?: RejectListener
   /** the address sockets are accepted on (default: the server's bound address) */
@@ -65,7 +66,8 @@ export function acceptSockets (server: Server, options: AcceptSocketsOptions = {
     let localAddr = options.localAddr
 
     const accepted = (socket: Socket): void => {
-      localAddr ??= boundMultiaddr(server)
+      // a socket's own local end where the server no longer reports one (its handle closed by a pause meanwhile)
+      localAddr ??= boundMultiaddr(server.address() ?? { address: socket.localAddress ?? '', port: socket.localPort ?? 0, family: socket.localFamily ?? 'IPv4' })
       subscriber.next(toInboundSocket(socket, { localAddr, intake, onReject: options.onReject }))
     }
     const listening = (): void => {
@@ -90,17 +92,4 @@ export function acceptSockets (server: Server, options: AcceptSocketsOptions = {
       server.off('error', fail)
     }
   })
-}
-
-/** The multiaddr a server is bound to. */
-export function boundMultiaddr (server: Server): Multiaddr {
-  const address = server.address()
-  if (address == null) {
-    throw new Error('server is not listening')
-  }
-  if (typeof address === 'string') {
-    return multiaddr(`/unix/${encodeURIComponent(address)}`)
-  }
-  const family = address.family === 'IPv6' ? 'ip6' : 'ip4'
-  return multiaddr(`/${family}/${address.address}/tcp/${address.port}`)
 }

@@ -2,7 +2,7 @@ import tls from 'node:tls'
 import { defer, finalize, tap } from 'rxjs'
 import { ACCEPT_SOCKETS_RULES, acceptSockets } from './accept-sockets.ts'
 import { checkOptions, fn, netServer, required } from '../../src/core/check.ts'
-import { exposeOnTlsSocket, tlsFallbackKey } from '../proxy-protocol/peer-address.ts'
+import { connectionKey, markTlsSocket, tlsConnectionKey } from '../proxy-protocol/peer-address.ts'
 import type { AcceptSocketsOptions } from './accept-sockets.ts'
 import type { InboundOperator, InboundSocket } from '../../src/core/types.ts'
 import type { Server, Socket } from 'node:net'
@@ -33,9 +33,10 @@ import type { Observable } from 'rxjs'
  *
  * Behind `proxyProtocol`, the server's code sees the client wherever Node
  * shows a peer: `socket.remoteAddress` of the raw socket and of the
- * TLSSocket over it, `req.socket.remoteAddress` of `http`, `https` and
- * `http2` requests, and so Express's `req.ip` and Fastify's `request.ip`.
- * `balancerAddress(socket)` gives the balancer's.
+ * TLSSocket over it (given the client on 'secureConnection', before the
+ * server's own listeners), `req.socket.remoteAddress` of `http`, `https`
+ * and `http2` requests, and so Express's `req.ip` and Fastify's
+ * `request.ip`. `balancerAddress(socket)` gives the balancer's.
  *
  * @example
  * const server = https.createServer({ key, cert }, app)
@@ -57,24 +58,26 @@ export function guardServer (server: Server, inbound: InboundOperator, options: 
     for (const listener of own) {
       server.off('connection', listener)
     }
-    // where a TLSSocket cannot read the client through its handle, it is given it before any handler sees it,
-    // found by the TCP peer it shares with the socket under it (only such sockets are kept, until they close)
+    // a TLS server makes a TLSSocket over each socket it is handed: one whose PROXY header was read gives it its
+    // mark (the client as its peer, the accessors) before any handler sees it, found by the TCP connection both
+    // read through public getters; only such sockets are kept, until their TLSSocket comes or they close
     const secure = server instanceof tls.Server
-    const awaitingTls = new Map<string, Socket>()
-    const underlying = (tlsSocket: Socket): Socket | undefined => {
-      const key = `${tlsSocket.remoteAddress ?? ''}:${tlsSocket.remotePort ?? ''}`
-      const socket = awaitingTls.get(key)
-      awaitingTls.delete(key)
-      return socket
+    const overTls = new Map<string, { socket: Socket, closed: () => void }>()
+    const exposeClient = (tlsSocket: Socket): void => {
+      const key = tlsConnectionKey(tlsSocket)
+      const awaiting = overTls.get(key)
+      if (awaiting !== undefined) {
+        overTls.delete(key)
+        awaiting.socket.off('close', awaiting.closed)
+        markTlsSocket(tlsSocket, awaiting.socket)
+      }
     }
-    const exposeClient = (tlsSocket: Socket): void => { exposeOnTlsSocket(tlsSocket, underlying) }
     const awaitTls = (socket: Socket): void => {
-      const key = secure ? tlsFallbackKey(socket) : undefined
+      const key = secure ? connectionKey(socket) : undefined
       if (key !== undefined) {
-        awaitingTls.set(key, socket)
-        socket.once('close', () => {
-          if (awaitingTls.get(key) === socket) awaitingTls.delete(key)
-        })
+        const closed = (): void => { if (overTls.get(key)?.socket === socket) overTls.delete(key) }
+        overTls.set(key, { socket, closed })
+        socket.once('close', closed)
       }
     }
     if (secure) {
@@ -92,7 +95,7 @@ export function guardServer (server: Server, inbound: InboundOperator, options: 
         if (secure) {
           server.off('secureConnection', exposeClient)
         }
-        awaitingTls.clear()
+        overTls.clear()
         for (const listener of own) {
           server.on('connection', listener)
         }

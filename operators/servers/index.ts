@@ -14,6 +14,5 @@
  *
  * @module
  */
-export { acceptSockets, boundMultiaddr, type AcceptSocketsOptions } from './accept-sockets.ts'
+export { acceptSockets, type AcceptSocketsOptions } from './accept-sockets.ts'
 export { guardServer } from './guard-server.ts'
-export { serverIntake, type ServerIntake, type ServerIntakeOptions } from '../../src/core/server-intake.ts'

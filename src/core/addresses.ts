@@ -1,7 +1,9 @@
 import { IpNet } from '@chainsafe/netmask'
+import { multiaddr } from '@multiformats/multiaddr'
 import { integer } from './check.ts'
 import type { Rules } from './check.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import type { AddressInfo } from 'node:net'
 
 /** Default subnet sizes, as go-libp2p's resource manager groups peers. */
 /** The default prefix length grouping IPv4 peers: one address. */
@@ -47,6 +49,19 @@ export function unmapped (ip: string): string {
     return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`
   }
   return ip
+}
+
+/**
+ * The multiaddr of an address a server is bound to, as `server.address()`
+ * gives it: `/ip4|ip6/…/tcp/…` (a zone as `/ip6zone/…`), or `/unix/…` for a
+ * path.
+ */
+export function boundMultiaddr (bound: AddressInfo | string): Multiaddr {
+  if (typeof bound === 'string') {
+    return multiaddr(`/unix/${encodeURIComponent(bound)}`)
+  }
+  const [ip, zone] = bound.address.split('%')
+  return multiaddr(`${zone === undefined ? '' : `/ip6zone/${zone}`}/${bound.family === 'IPv6' ? 'ip6' : 'ip4'}/${ip}/tcp/${bound.port}`)
 }
 
 /**

@@ -16,8 +16,8 @@ import { isMultiaddr } from '@multiformats/multiaddr'
  * export function upgradeCap (options: UpgradeCapOptions): UpgradeCap {
  *   checkOptions('upgradeCap', options, {
  *     max: required(integer({ min: 1 })),
- *     policy: oneOf('backpressure', 'drop'),
- *     maxQueued: integer({ min: 0 }),
+ *     policy: oneOf('wait', 'drop', 'close-server'),
+ *     maxWaiting: integer({ min: 0 }),
  *     reason: text(),
  *     shutdownReason: text()
  *   })

@@ -1,5 +1,5 @@
 import { multiaddr } from '@multiformats/multiaddr'
-import { proxiedRemoteAddr } from '../../operators/proxy-protocol/peer-address.ts'
+import { Observable } from 'rxjs'
 import type { InboundSocket, Intake, RejectListener } from './types.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'
@@ -14,6 +14,12 @@ export interface ToInboundSocketOptions {
   onReject?: RejectListener
   /** counts an event of the socket (`InboundSocket.count`): one function for all the sockets of a listener */
   count?: (event: string) => void
+  /**
+   * the closed signal of a socket (`InboundSocket.closed$`), made by its
+   * owner (a listener's registry drives it from its one 'close' listener per
+   * socket); default: `socketClosed$`
+   */
+  closed$?: (socket: Socket) => Observable<void>
 }
 
 /**
@@ -50,6 +56,7 @@ class PipelineSocket implements InboundSocket {
   readonly localAddr: Multiaddr
   readonly intake: Intake
   readonly count?: (event: string) => void
+  readonly closed$: Observable<void>
   private rejected = false
 
   constructor (
@@ -61,6 +68,7 @@ class PipelineSocket implements InboundSocket {
     this.localAddr = options.localAddr
     this.intake = options.intake
     this.count = options.count
+    this.closed$ = (options.closed$ ?? socketClosed$)(socket)
   }
 
   reject (reason: string, err?: Error): boolean {
@@ -68,8 +76,8 @@ class PipelineSocket implements InboundSocket {
       return false
     }
     this.rejected = true
-    // a later stage may have learnt the client behind a balancer (proxyProtocol): name the client
-    this.remoteAddr = proxiedRemoteAddr(this.socket) ?? this.remoteAddr
+    // named by its peer as the socket reads it now: a later stage may have given it the client behind a balancer
+    this.remoteAddr = remoteMultiaddr(this.socket) ?? this.remoteAddr
     this.socket.destroy()
     this.options.onReject?.(this, reason, err)
     return true
@@ -84,6 +92,26 @@ const CODE_IP6ZONE = 42
 
 /** an IPv4 peer as a dual-stack socket or a balancer may write it: `::ffff:1.2.3.4` */
 const IPV4_MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i
+
+/**
+ * A socket's closed signal when no owner makes one: emits once and completes
+ * on the socket's 'close' (at once if it has closed), with a 'close'
+ * listener of its own per subscriber.
+ */
+export function socketClosed$ (socket: Socket): Observable<void> {
+  return new Observable<void>((subscriber) => {
+    const closed = (): void => {
+      subscriber.next()
+      subscriber.complete()
+    }
+    if (socket.closed) {
+      closed()
+      return
+    }
+    socket.once('close', closed)
+    return () => { socket.off('close', closed) }
+  })
+}
 
 function ignoreSocketError (): void {
   // the socket closes after an error; its 'close' is what the pipeline follows

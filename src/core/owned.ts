@@ -1,4 +1,7 @@
+import { Observable, Subject } from 'rxjs'
+import { socketClosed$ } from './inbound-socket.ts'
 import { SocketTable } from './socket-table.ts'
+import type { InboundSocket } from './types.ts'
 import type { Socket } from 'node:net'
 
 /**
@@ -18,6 +21,26 @@ export interface OwnedSockets {
    * its end from the registry's own 'close' listener: no listener of its own.
    */
   onClose(socket: Socket, closed: (() => void) | undefined): void
+  /**
+   * The socket's closed signal (`InboundSocket.closed$`): emits once and
+   * completes when the socket has closed, at once for a socket already
+   * closed. Driven by the registry's own 'close' listener, and only once
+   * someone subscribes: a socket nobody watches pays for nothing. A socket
+   * the registry does not own is watched through its own 'close' event.
+   */
+  closed$(socket: Socket): Observable<void>
+  /**
+   * The socket sets out through the pipeline: `inbound` is rejected with
+   * `'pipeline-timeout'` after `ms` unless it is claimed (or closes) first.
+   */
+  hold(inbound: Held, ms: number): void
+  /**
+   * The socket reaches its lifetime: ends its pipeline deadline. True the
+   * first time; false for a socket claimed before, or never held.
+   */
+  claim(socket: Socket): boolean
+  /** rejects with `reason` every socket held and not yet claimed (the stage that held them has ended) */
+  rejectHeld(reason: string): void
   /** an upgrade running on an owned socket: `drained()` waits for it to settle too */
   upgrading(settled: Promise<unknown>): void
   /** destroys the socket after `ms` unless it has closed by then */
@@ -34,9 +57,26 @@ export interface OwnedSockets {
   values(): Socket[]
 }
 
+/** what the registry needs of a socket it holds to a deadline */
+export type Held = Pick<InboundSocket, 'socket' | 'reject'>
+
+/** a socket's slot once its closed signal is watched: the owner's close callback, and the signal */
+class Watched {
+  readonly signal = new Subject<void>()
+  constructor (public closed: (() => void) | undefined) {}
+}
+
 export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
   const upgrades = new Set<Promise<unknown>>()
   const timers = new Map<Socket, ReturnType<typeof setTimeout>>()
+  // the sockets on their way through the pipeline, each with its deadline
+  const held = new Map<Socket, { inbound: Held, timer: ReturnType<typeof setTimeout> }>()
+  const release = (socket: Socket): Held | undefined => {
+    const entry = held.get(socket)
+    clearTimeout(entry?.timer)
+    held.delete(socket)
+    return entry?.inbound
+  }
   let waiting: Array<() => void> = []
   let stragglers = 0
 
@@ -47,13 +87,21 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
     }
   }
 
-  const open = new SocketTable<(() => void) | undefined>((socket, closed) => {
+  // an unwatched socket holds its owner's callback only: no Subject until someone watches
+  const open = new SocketTable<Watched | (() => void) | undefined>((socket, slot) => {
     const timer = timers.get(socket)
     if (timer != null) {
       clearTimeout(timer)
       timers.delete(socket)
     }
-    closed?.()
+    release(socket)
+    if (slot instanceof Watched) {
+      slot.closed?.()
+      slot.signal.next()
+      slot.signal.complete()
+    } else {
+      slot?.()
+    }
     if (open.size === 0 && waiting.length > 0) {
       const resolve = waiting
       waiting = []
@@ -71,7 +119,36 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
       }
     },
     onClose (socket, closed) {
-      open.set(socket, closed)
+      const slot = open.get(socket)
+      if (slot instanceof Watched) {
+        slot.closed = closed
+      } else {
+        open.set(socket, closed)
+      }
+    },
+    closed$: (socket) => new Observable<void>((subscriber) => {
+      if (!open.has(socket)) {
+        return socketClosed$(socket).subscribe(subscriber)
+      }
+      let slot = open.get(socket)
+      if (!(slot instanceof Watched)) {
+        slot = new Watched(slot)
+        open.set(socket, slot)
+      }
+      return slot.signal.subscribe(subscriber)
+    }),
+    hold (inbound, ms) {
+      if (open.has(inbound.socket)) {
+        const timer = setTimeout(() => { release(inbound.socket)?.reject('pipeline-timeout') }, ms)
+        held.set(inbound.socket, { inbound, timer })
+      }
+    },
+    claim: (socket) => release(socket) !== undefined,
+    rejectHeld (reason) {
+      // a snapshot: each rejection closes its socket
+      for (const socket of [...held.keys()]) {
+        release(socket)?.reject(reason)
+      }
     },
     upgrading (settled) {
       upgrades.add(settled)
@@ -101,9 +178,13 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
 }
 
 /**
- * A close deadline over owned sockets: after `ms`, or at once when `signal`
- * aborts, destroys every socket still open and resolves `reached` (for
- * `drained`). `clear()` drops the timer and the signal's listener.
+ * A close deadline over what the sockets' own teardown cannot bound: the
+ * upgrades that ignore their signal (`drained` stops waiting for them once
+ * `reached` resolves, after `ms`), and a caller's `signal`, whose abort
+ * destroys every socket still open at once. The sockets themselves are
+ * bounded by the stream: at a close each one's teardown destroys it, or ends
+ * it gracefully under its own `destroyAfter`. `clear()` drops the timer and
+ * the signal's listener.
  */
 export function closeDeadline (sockets: OwnedSockets, ms: number, signal?: AbortSignal): { reached: Promise<void>, clear(): void } {
   let reach = (): void => {}
@@ -112,7 +193,7 @@ export function closeDeadline (sockets: OwnedSockets, ms: number, signal?: Abort
     reach()
     sockets.destroyAll()
   }
-  const timer = setTimeout(destroyNow, ms)
+  const timer = setTimeout(reach, ms)
   signal?.addEventListener('abort', destroyNow, { once: true })
   return {
     reached,

@@ -9,8 +9,8 @@ import type { Socket } from 'node:net'
  * owner is told about each close through the `closed` given at construction.
  *
  * It is the one registry behind the listener's and the dialer's owned
- * sockets (`src/core/owned.ts`) and the operators' open-socket counts
- * (`open-sockets.ts`).
+ * sockets (`src/core/owned.ts`), which drives each socket's `closed$`:
+ * operators follow a socket to its end there, with no table of their own.
  */
 export class SocketTable<V> {
   private readonly entries = new Map<Socket, V>()

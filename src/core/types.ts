@@ -6,7 +6,6 @@
  *
  * @module
  */
-import type { ProxyHeader } from '../../operators/proxy-protocol/header.ts'
 import type { MultiaddrConnection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'
@@ -44,8 +43,19 @@ export interface InboundSocket {
    * Returns false when the socket had already been rejected.
    */
   reject(reason: string, err?: Error): boolean
-  /** what the PROXY header said (version, addresses, decoded TLVs), once `proxyProtocol` has read one */
-  readonly proxy?: ProxyHeader
+  /**
+   * Emits once and completes when the socket has closed (at once for a
+   * socket already closed), whoever closed it. Made once by the socket's
+   * owner: in a listener it is driven by the listener's own 'close' listener
+   * on the socket, and costs nothing until subscribed, so a stage that
+   * follows a socket to its end (an open-socket count) subscribes here rather
+   * than adding a 'close' listener or keeping a table of its own. Copies of
+   * the element keep it.
+   *
+   * @example
+   * mergeMap((inbound) => inbound.closed$.pipe(map(() => inbound.remoteAddr)))
+   */
+  readonly closed$: Observable<void>
   /**
    * Counts `event` for this socket where its listener counts events (an
    * rx-tcp listener's `libp2p_tcp_listener_events_total`, as
@@ -59,8 +69,11 @@ export interface InboundSocket {
 
 /**
  * The hook applied to the stream of accepted sockets before they are
- * upgraded. Sockets it lets through are upgraded; sockets it holds back must
- * be released or rejected by it (an operator never drops an open socket).
+ * upgraded. Sockets it lets through are upgraded. A socket it refuses is
+ * best refused with `reject` (closed at once, counted under its reason); one
+ * it drops or holds is rejected by the listener when its `pipelineTimeout`
+ * passes, or at once when the stage errors (it is restarted) or completes
+ * (the listener closes). See docs/pipelines.md.
  */
 export type InboundOperator = OperatorFunction<InboundSocket, InboundSocket>
 
@@ -70,7 +83,9 @@ export type InboundOperator = OperatorFunction<InboundSocket, InboundSocket>
  * upgrader hands the `Connection` to the node itself), and completes when the
  * socket has closed.
  * Unsubscribing from it aborts the upgrade and destroys the socket. Used for
- * per-connection concerns such as an upgrade deadline.
+ * per-connection concerns such as an upgrade deadline. In a listener the
+ * lifetime upgrades once however often it is subscribed, and a throw or an
+ * error of the operator rejects that socket only.
  */
 export type LifetimeOperator = (inbound: InboundSocket) => MonoTypeOperatorFunction<MultiaddrConnection>
 

@@ -21,8 +21,8 @@ describe(`chaos, seed ${seed}`, () => {
     console.log(`chaos: seed ${seed} (replay: CHAOS_SEED=${seed} npx vitest run test/chaos, or npm run chaos -- --seed ${seed} --rounds ${ROUNDS}); ` +
       `${summary.roundsRun} rounds, close p50 ${summary.closeLatencyMs.p50} ms p99 ${summary.closeLatencyMs.p99} ms max ${summary.closeLatencyMs.max} ms`)
     expect(summary.roundsRun, 'rounds run within the time budget').toBe(ROUNDS)
+    // a close that took CLOSE_BOUND_MS (2 s) or more fails its round
     expect(summary.roundsFailed, report(summary)).toBe(0)
-    expect(summary.closeLatencyMs.max).toBeLessThan(2_000)
   }, 90_000)
 
   // Once a failure of rx-tcp (docs/lifecycle.md, "Failures found"): with a slow

@@ -80,8 +80,9 @@ describe('dial failures', () => {
   it('aborted during connect to a server whose backlog is full: AbortError from both', async () => {
     const port = await fullBacklog()
     const observed = await both(async (kind) => dialOnce(kind, `/ip4/127.0.0.1/tcp/${port}`, {
-      // the SYN is unanswered: abort while the socket is still connecting
-      abort: (dial) => { setTimeout(() => { dial.abort() }, 100) }
+      // the SYN is never answered: abort in a later turn of the event loop, the
+      // connect issued (unlike the test above) and the socket still connecting
+      abort: (dial) => { setImmediate(() => { dial.abort() }) }
     }))
     same(observed, duringConnect)
   })

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { droppedPackets, impair, jsonLines, netnsUnavailable, nft, sh } from '../fixtures/netns.ts'
+import { skipping } from '../fixtures/skip.ts'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import type { Impairment, JsonLines } from '../fixtures/netns.ts'
 
@@ -87,7 +88,7 @@ const reason = netnsUnavailable() ?? setup()
 if (reason != null) console.warn(`netns fault tests skipped: ${reason}`)
 else console.log(`netns fault tests: ${NS_LISTEN} and ${NS_DIAL}, each side impaired with ${impairment}`)
 
-describe.skipIf(reason != null)(`across network namespaces (veth, ${impairment} each way)`, () => {
+describe.skipIf(reason != null)(skipping(`across network namespaces (veth, ${impairment} each way)`, reason), () => {
   beforeAll(() => {
     // a namespace left by a crash of this very run would have the same name; none of another run's
     process.once('exit', teardown)

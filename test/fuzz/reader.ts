@@ -7,10 +7,11 @@
  * checked on the way: the bytes the reader held between chunks, the
  * listeners and timers left once it had decided.
  */
+import { socketClosed$ } from '../../src/core/inbound-socket.ts'
 import { PassThrough } from 'node:stream'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Observable, Subscription } from 'rxjs'
-import { proxyProtocol } from '../../operators/proxy-protocol/index.ts'
+import { proxyHeader, proxyProtocol } from '../../operators/proxy-protocol/index.ts'
 import type { InboundSocket } from '../../operators/index.ts'
 import type { ProxyHeader, ProxyProtocolOptions } from '../../operators/proxy-protocol/index.ts'
 import type { Socket } from 'node:net'
@@ -109,6 +110,7 @@ export async function runReader (input: ReaderInput): Promise<ReaderReport> {
     remoteAddr: multiaddr(input.trusted ? '/ip4/10.0.0.5/tcp/50000' : '/ip4/192.0.2.7/tcp/50000'),
     localAddr: multiaddr('/ip4/10.0.0.1/tcp/4001'),
     intake: { pause: () => {}, resume: () => {} },
+    closed$: socketClosed$(socket),
     reject: (reason, err) => {
       if (outcome !== undefined) return false
       outcome = { kind: 'rejected', reason, message: err?.message, events }
@@ -129,7 +131,7 @@ export async function runReader (input: ReaderInput): Promise<ReaderReport> {
         const chunks: Buffer[] = []
         let chunk: Buffer | null
         while ((chunk = stream.read()) !== null) chunks.push(chunk)
-        outcome = { kind: 'passed', remoteAddr: passed.remoteAddr.toString(), proxy: comparable(passed.proxy), rest: Buffer.concat(chunks).toString('hex'), events }
+        outcome = { kind: 'passed', remoteAddr: passed.remoteAddr.toString(), proxy: comparable(proxyHeader(passed.socket)), rest: Buffer.concat(chunks).toString('hex'), events }
       },
       error: (err: Error) => { thrown = `operator error: ${err.stack ?? err.message}` }
     }))

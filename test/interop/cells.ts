@@ -204,8 +204,9 @@ export async function runCell (spec: CellSpec, scenario: Scenario, binary: PeerB
   }
   const handles = await settledTcpHandles(500)
   if (handles.length > 0) problems.push(`TCP handles left after the nodes stopped: ${handles.join(', ')}`)
-  // late errors of the cell's own sockets still belong to it
-  await new Promise(resolve => setTimeout(resolve, 20))
+  // late errors of the cell's own sockets (every handle is gone: they come on
+  // the next ticks of their destroy) still belong to it
+  await new Promise(resolve => setImmediate(resolve))
   current = undefined
   if (uncaught.length > 0) problems.push(`${uncaught.length} uncaught: ${uncaught.slice(0, 3).join('; ')}`)
   if (problems.length > 0 && status !== 'fail') {

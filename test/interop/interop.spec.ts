@@ -9,6 +9,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, describe, expect, it } from 'vitest'
 import { settledTcpHandles } from '../fixtures/netns.ts'
+import { skipping } from '../fixtures/skip.ts'
 import { runCell } from './cells.ts'
 import { interopNode } from './js-node.ts'
 import { builtPeer, killAllPeers, listenAddr, spawnPeer } from './peers.ts'
@@ -28,7 +29,7 @@ const built: Array<{ kind: PeerKind, binary?: PeerBinary, reason?: string }> = (
 afterEach(() => { killAllPeers() })
 
 for (const { kind, binary, reason } of built) {
-  describe.skipIf(binary == null)(`rx-tcp against the ${kind}-libp2p peer${reason != null ? ` (skipped: ${reason})` : ''}`, () => {
+  describe.skipIf(binary == null)(skipping(`rx-tcp against the ${kind}-libp2p peer`, reason), () => {
     for (const direction of ['js-dials', 'js-listens'] as const) {
       for (const scenario of ['ping', 'echo', 'kill-upgrade']) {
         it(`${scenario}, ${direction === 'js-dials' ? 'the JS node dials' : 'the peer dials'}`, async () => {

@@ -18,6 +18,7 @@ import { createInterface } from 'node:readline'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, describe, expect, it } from 'vitest'
+import { skipping } from '../fixtures/skip.ts'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 
 const BUILD = fileURLToPath(new URL('./rust/build.sh', import.meta.url))
@@ -105,7 +106,7 @@ async function listen (...options: string[]): Promise<{ peer: Peer, addr: string
   return { peer, addr: listening.addrs[0], id: listening.peerId }
 }
 
-describe.skipIf(reason != null)('the rust-libp2p interop peer, rust ↔ rust', () => {
+describe.skipIf(reason != null)(skipping('the rust-libp2p interop peer, rust ↔ rust', reason), () => {
   afterEach(async () => {
     // a listener ends when its stdin closes; a leftover process is a failure, not a hang
     const left = [...running]
@@ -171,7 +172,6 @@ describe.skipIf(reason != null)('the rust-libp2p interop peer, rust ↔ rust', (
 
   it('as a listener, cuts each inbound connection after --close-inbound-after-ms, with streams open', async () => {
     const { peer, addr } = await listen('--close-inbound-after-ms', '200', '--open-streams', '2')
-    const started = Date.now()
     const run = await dial(['--dial', addr, '--run', 'hold', '--hold-ms', '3000'])
     expect(run.code, run.stderr).toBe(0)
     // the listener's cut ended every stream before the dialer's own 3 s were up
@@ -179,7 +179,6 @@ describe.skipIf(reason != null)('the rust-libp2p interop peer, rust ↔ rust', (
     const disconnected = run.lines.findIndex(l => l.event === 'disconnected')
     expect(disconnected).toBeGreaterThan(-1)
     expect(disconnected).toBeLessThan(run.lines.findIndex(l => l.event === 'closed'))
-    expect(Date.now() - started).toBeGreaterThanOrEqual(3_000)
     await peer.line('disconnected')
   })
 

@@ -4,10 +4,13 @@ import { networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { firstValueFrom, take, toArray } from 'rxjs'
 import { afterEach, describe, expect, it } from 'vitest'
-import { acceptSockets, serverIntake } from '../../operators/servers/index.ts'
+import { acceptSockets } from '../../operators/servers/index.ts'
+import { serverIntake } from '../../src/core/server-intake.ts'
+import { boundMultiaddr } from '../../src/core/addresses.ts'
 import { remoteMultiaddr } from '../../src/core/inbound-socket.ts'
 import { closeAll, connect } from '../fixtures/operators-net.ts'
 import { waitForEvent, waitUntil, within } from '../fixtures/wait.ts'
+import { skipping } from '../fixtures/skip.ts'
 import type { InboundSocket } from '../../operators/index.ts'
 import type { Client } from '../fixtures/operators-net.ts'
 import type { Socket } from 'node:net'
@@ -202,7 +205,7 @@ describe('acceptSockets', () => {
     sockets.forEach((socket) => socket.destroy())
   })
 
-  it.skipIf(!hasIPv6Loopback)('accepts on ::1 with /ip6 addresses', async () => {
+  it.skipIf(!hasIPv6Loopback)(skipping('accepts on ::1 with /ip6 addresses', hasIPv6Loopback ? undefined : 'no ::1 on this host'), async () => {
     const server = await listening({ host: '::1', port: 0 })
     const accepted = nextAccepted(server)
     const client = net.connect({ host: '::1', port: (server.address() as net.AddressInfo).port })
@@ -223,5 +226,14 @@ describe('remoteMultiaddr', () => {
     expect(remoteMultiaddr(socket('fe80::1%eth0'))?.toString()).toBe('/ip6zone/eth0/ip6/fe80::1/tcp/4001')
     expect(remoteMultiaddr(socket('2001:db8::1'))?.toString()).toBe('/ip6/2001:db8::1/tcp/4001')
     expect(remoteMultiaddr(socket(undefined))).toBeUndefined()
+  })
+})
+
+describe('boundMultiaddr', () => {
+  it('writes a bound address as acceptSockets gives it for localAddr: ip4, ip6, a zone as /ip6zone, a unix path', () => {
+    expect(boundMultiaddr({ address: '127.0.0.1', port: 4001, family: 'IPv4' }).toString()).toBe('/ip4/127.0.0.1/tcp/4001')
+    expect(boundMultiaddr({ address: '::', port: 4001, family: 'IPv6' }).toString()).toBe('/ip6/::/tcp/4001')
+    expect(boundMultiaddr({ address: 'fe80::1%eth0', port: 4001, family: 'IPv6' }).toString()).toBe('/ip6zone/eth0/ip6/fe80::1/tcp/4001')
+    expect(boundMultiaddr('/tmp/rx tcp.sock').toString()).toBe('/unix/%2Ftmp%2Frx%20tcp.sock')
   })
 })

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterAll, describe, expect, it } from 'vitest'
-import { pipe, Subject } from 'rxjs'
-import { DEFAULT_MAX_SUBNETS, maxConnections, perSubnetLimit, perSubnetRateLimit, upgradeCap } from '../../operators/index.ts'
+import { NEVER, pipe, Subject } from 'rxjs'
+import { maxConnections, perSubnetLimit, perSubnetRateLimit, upgradeCap } from '../../operators/index.ts'
+import { DEFAULT_MAX_SUBNETS } from '../../operators/per-subnet-rate-limit.ts'
 import { addressFlood, flood, heapAfterGc } from '../fixtures/operators-flood.ts'
 import { openTcpSockets, realSockets } from '../fixtures/operators-net.ts'
 import { waitUntil, within } from '../fixtures/wait.ts'
@@ -24,7 +25,7 @@ describe('a flood of 2,000 connection attempts', () => {
 
   const cases: Array<[string, () => ServeOptions]> = [
     ['no cap', () => ({})],
-    ['upgradeCap 32, backpressure', () => {
+    ['upgradeCap 32, waiting', () => {
       const cap = upgradeCap({ max: 32 })
       return { inbound: cap.inbound, lifetime: cap.lifetime }
     }],
@@ -119,7 +120,7 @@ describe('state under a flood from 100,000 distinct addresses', () => {
       expect(unbounded).toBeGreaterThan(flood * 3)
     })
 
-    it(`perSubnetLimit keeps nothing once a flood of short connections is over, and one entry per open socket while they are open (IPv${family})`, () => {
+    it(`perSubnetLimit keeps nothing once a flood of short connections is over, and one closed$ watch per open socket while they are open (IPv${family})`, () => {
       const short = grows((subscription) => { addressFlood(perSubnetLimit({ max: 1 }), FLOOD, family, { closeAfter: true, subscription }) })
       const held: Array<{ destroy: () => void }> = []
       const sockets = grows((subscription) => { addressFlood((source) => source, FLOOD, family, { closeAfter: false, held: held as any, subscription }) })
@@ -131,7 +132,9 @@ describe('state under a flood from 100,000 distinct addresses', () => {
       figures.push({ operator: 'perSubnetLimit', family: `IPv${family}`, case: `${FLOOD} connections held open: bytes of state per open socket`, KiB: `${perSocket} B` })
       expect(short).toBeLessThan(1024)
       expect(perSocket).toBeGreaterThan(0)
-      expect(perSocket).toBeLessThan(400)
+      // a watch of the socket's closed$ (an RxJS subscription) per open socket: ~0.9–1 KB with the
+      // fixture's closed$, where the socket table this stage kept before cost ~150 B
+      expect(perSocket).toBeLessThan(1536)
     })
   }
 
@@ -142,7 +145,7 @@ describe('state under a flood from 100,000 distinct addresses', () => {
       verdicts.push(`${remoteAddr.getComponents()[0].value ?? '?'} passed`)
     })
     const send = (ip: string): void => {
-      source.next({ socket: new EventEmitter() as any, remoteAddr: multiaddr(`/ip4/${ip}/tcp/1`), localAddr: multiaddr('/ip4/127.0.0.1/tcp/1'), intake: { pause: () => {}, resume: () => {} }, reject: (reason) => { verdicts.push(`${ip} ${reason}`); return true } })
+      source.next({ socket: new EventEmitter() as any, remoteAddr: multiaddr(`/ip4/${ip}/tcp/1`), localAddr: multiaddr('/ip4/127.0.0.1/tcp/1'), intake: { pause: () => {}, resume: () => {} }, closed$: NEVER, reject: (reason) => { verdicts.push(`${ip} ${reason}`); return true } })
     }
     for (const ip of ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.2', '10.0.0.4', '10.0.0.1', '10.0.0.3', '10.0.0.2']) send(ip)
     subscription.unsubscribe()

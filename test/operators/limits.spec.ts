@@ -51,6 +51,39 @@ describe('perSubnetLimit', () => {
   it('refuses a cap below one', () => {
     expect(() => perSubnetLimit({ max: 0 })).toThrow(InvalidParametersError)
   })
+
+  it('counts a socket open until its closed$, which it watches from admission to close or unsubscription', () => {
+    const fake = fakeInbounds(scheduler)
+    const s = fake.many({ a: '10.0.0.1', b: '10.0.0.1', c: '10.0.0.1', d: '10.0.0.1' })
+    scheduler.run(({ hot, cold, expectObservable, expectSubscriptions }) => {
+      // a's closed$ ends at 8, with no 'close' from its socket; b's never does
+      const aClosed = cold<void>('------(x|)')
+      const bClosed = cold<void>('-')
+      const sockets = hot('--a--b--c--d--', { a: { ...s.a, closed$: aClosed }, b: { ...s.b, closed$: bClosed }, c: s.c, d: s.d })
+      expectObservable(sockets.pipe(perSubnetLimit({ max: 2 }), fake.named()), '^------------!').toBe('--a--b-----d-')
+      expectSubscriptions(aClosed.subscriptions).toBe('--^-----!')
+      expectSubscriptions(bClosed.subscriptions).toBe('-----^-------!')
+    })
+    expect(fake.rejected).toEqual(['c subnet-limit @8'])
+  })
+
+  it('rejects the socket alone when judging it throws, and goes on with the next', () => {
+    const fake = fakeInbounds(scheduler)
+    const s = fake.many({ a: '10.0.0.1', b: '10.0.0.2', c: '10.0.0.3' })
+    // a dry-run listener that throws for b: the user's callback, called for one socket
+    const dryRun = ({ remoteAddr }: { remoteAddr: { toString: () => string } }): void => {
+      if (remoteAddr.toString().includes('10.0.0.2')) {
+        throw new Error('listener bug')
+      }
+    }
+    scheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
+      const sockets = hot('--a--b--c--|', s)
+      expectObservable(sockets.pipe(maxConnections({ max: 0, dryRun }), fake.named())).toBe('--a-----c--|')
+      expectSubscriptions(sockets.subscriptions).toBe('^----------!')
+    })
+    expect(fake.rejected).toEqual(['b stage-error @5'])
+    expect(fake.rejectErrors.map(({ message }) => message)).toEqual(['listener bug'])
+  })
 })
 
 describe('maxConnections', () => {

@@ -2,7 +2,8 @@ import { format } from 'node:util'
 import { pipe, of, tap } from 'rxjs'
 import { TestScheduler } from 'rxjs/testing'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { denyCidr, LISTENER_EVENTS_METRIC, metricsTap } from '../../operators/index.ts'
+import { denyCidr, metricsTap } from '../../operators/index.ts'
+import { LISTENER_EVENTS_METRIC } from '../../operators/metrics-tap.ts'
 import { fakeInbounds, marbleScheduler } from '../fixtures/operators-fakes.ts'
 import { attempt, realSockets } from '../fixtures/operators-net.ts'
 import type { InboundSocket } from '../../operators/index.ts'
@@ -64,6 +65,24 @@ describe('metricsTap', () => {
     expect(fake.rejected).toEqual(['b cidr-denied @3', 'c late @7'])
     expect(lines).toContain('rejected /ip4/10.0.0.3/tcp/50000: late (changed our mind)')
     expect(lines).toContain('upgraded /ip4/10.0.0.1/tcp/50000')
+  })
+
+  it('rejects the socket alone when its logger throws for it, and counts it', () => {
+    const fake = fakeInbounds(scheduler)
+    const { metrics, counts } = recorders()
+    const log = Object.assign((fmt: string, ...args: unknown[]) => {
+      if (fmt.startsWith('accepted') && String(args[0]).includes('10.0.0.2')) {
+        throw new Error('logger bug')
+      }
+    }, { error: () => {}, trace: () => {}, enabled: true }) as unknown as Logger
+    const tapped = metricsTap({ metrics, log })
+    scheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
+      const sockets = hot('-a-b-c-|', fake.many({ a: '10.0.0.1', b: '10.0.0.2', c: '10.0.0.3' }))
+      expectObservable(sockets.pipe(tapped.inbound, fake.named())).toBe('-a---c-|')
+      expectSubscriptions(sockets.subscriptions).toBe('^------!')
+    })
+    expect(fake.rejected).toEqual(['b stage-error @3'])
+    expect(counts).toEqual({ '127.0.0.1:4001 accepted': 3, '127.0.0.1:4001 rejected_stage-error': 1 })
   })
 
   it('passes errors on, unsubscribes with its consumer and works without metrics or log', () => {

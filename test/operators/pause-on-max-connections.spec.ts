@@ -50,6 +50,34 @@ describe('pauseOnMaxConnections', () => {
     expect(fake.intakeCalls).toEqual(['pause full @1', 'pause full @1'])
   })
 
+  it('counts sockets open by their closed$ and stops watching when unsubscribed', () => {
+    const fake = fakeInbounds(scheduler)
+    const s = fake.many({ a: '10.0.0.1', b: '10.0.0.2', c: '10.0.0.3' })
+    scheduler.run(({ hot, cold, expectObservable, expectSubscriptions }) => {
+      const aClosed = cold<void>('-----(x|)')
+      const bClosed = cold<void>('-')
+      const sockets = hot('-a-b-----c---', { a: { ...s.a, closed$: aClosed }, b: { ...s.b, closed$: bClosed }, c: s.c })
+      expectObservable(sockets.pipe(pauseOnMaxConnections({ closeAbove: 2, listenBelow: 2 }), fake.named()), '^----------!').toBe('-a-b-----c-')
+      expectSubscriptions(aClosed.subscriptions).toBe('-^----!')
+      expectSubscriptions(bClosed.subscriptions).toBe('---^-------!')
+    })
+    // paused at 2 open (3), resumed when a's closed$ said it closed (6), paused again at c (9), resumed when unsubscribed (11)
+    expect(fake.intakeCalls).toEqual(['pause max-connections @3', 'resume max-connections @6', 'pause max-connections @9', 'resume max-connections @11'])
+  })
+
+  it('rejects the socket alone when pausing intake for it throws', () => {
+    const fake = fakeInbounds(scheduler)
+    const s = fake.many({ a: '10.0.0.1', b: '10.0.0.2' })
+    const broken = { ...s.a, intake: { pause: () => { throw new Error('no pause') }, resume: () => {} } }
+    scheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
+      const sockets = hot('-a-b-|', { a: broken, b: s.b })
+      expectObservable(sockets.pipe(pauseOnMaxConnections({ closeAbove: 1, listenBelow: 1 }), fake.named())).toBe('---b-|')
+      expectSubscriptions(sockets.subscriptions).toBe('^----!')
+    })
+    expect(fake.rejected).toEqual(['a stage-error @1'])
+    expect(fake.intakeCalls).toEqual(['pause max-connections @3'])
+  })
+
   it('refuses closeAbove below listenBelow', () => {
     expect(() => pauseOnMaxConnections({ closeAbove: 1, listenBelow: 2 })).toThrow(InvalidParametersError)
   })

@@ -187,6 +187,23 @@ describe('proxyProtocol', () => {
     expect(s.b.socket.eventNames()).toEqual([])
   })
 
+  it('rejects the socket alone, \'stage-error\', when onEvent throws for it; the stream and the other sockets go on', () => {
+    const fake = fakeInbounds(scheduler)
+    const s = sockets(fake)
+    const [a, c] = [s.a, s.c].map(({ socket }) => streamable(socket))
+    const onEvent = (_event: unknown, inbound: InboundSocket): void => {
+      if (inbound === s.a) throw new Error('a hook that fails')
+    }
+    scheduler.run(({ hot, expectObservable }) => {
+      const source = hot('--a--c-----|', s)
+      fake.at(3, () => { a.receive(v1Header('203.0.113.9', 1)) })
+      fake.at(6, () => { c.receive(v1Header('203.0.113.10', 2)) })
+      expectObservable(source.pipe(proxyProtocol({ trusted: ['10.0.0.5/32'], scheduler, onEvent }), fake.named())).toBe('------c----|')
+    })
+    expect(fake.rejected).toEqual(['a stage-error @3'])
+    expect(fake.rejectErrors.map(({ message }) => message)).toEqual(['a hook that fails'])
+  })
+
   it('refuses a bad trusted block and out-of-range bounds', () => {
     expect(() => proxyProtocol({ trusted: ['10.0.0.0/33'] })).toThrow(InvalidParametersError)
     expect(() => proxyProtocol({ trusted: [], timeout: -1 })).toThrow(InvalidParametersError)

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { PP2_TYPE } from '../../operators/proxy-protocol/index.ts'
+import { PP2_TYPE } from '../../operators/proxy-protocol/tlv.ts'
 import { crc32c } from '../../operators/proxy-protocol/crc32c.ts'
 import { scanProxyHeader } from '../../operators/proxy-protocol/header.ts'
 import { awsNlbHeader, crc32cBitwise, sslValue, tlv, v2Header, withCrc32c } from '../fixtures/proxy-headers.ts'

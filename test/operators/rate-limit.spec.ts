@@ -1,4 +1,5 @@
 import { InvalidParametersError } from '@libp2p/interface'
+import { VirtualTimeScheduler } from 'rxjs'
 import { TestScheduler } from 'rxjs/testing'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { perSubnetRateLimit } from '../../operators/index.ts'
@@ -56,7 +57,13 @@ describe('perSubnetRateLimit on real sockets', () => {
   const { clients, serve } = realSockets()
 
   it('refuses a source beyond its burst, spares other sources, and refills', async () => {
-    const served = await serve({ inbound: perSubnetRateLimit({ rate: 2, burst: 2 }) })
+    // a virtual clock, moved by hand: 2/s earns a token back in exactly 500 ms
+    const clock = new VirtualTimeScheduler()
+    const advanceTo = (ms: number): void => {
+      clock.schedule(() => {}, ms - clock.now())
+      clock.flush()
+    }
+    const served = await serve({ inbound: perSubnetRateLimit({ rate: 2, burst: 2, scheduler: clock }) })
     const from2 = []
     for (let i = 0; i < 3; i++) {
       from2.push(await attempt(served.port, '127.0.0.2', clients))
@@ -65,8 +72,10 @@ describe('perSubnetRateLimit on real sockets', () => {
     expect(await attempt(served.port, '127.0.0.3', clients)).toBe('welcome')
     expect(served.rejections).toEqual(['127.0.0.2 subnet-rate-limit'])
 
-    // the behaviour under test is time itself: 2/s earns a token back in 500ms
-    await new Promise((resolve) => setTimeout(resolve, 550))
+    advanceTo(499)
+    expect(await attempt(served.port, '127.0.0.2', clients)).toBe('refused')
+    advanceTo(500)
     expect(await attempt(served.port, '127.0.0.2', clients)).toBe('welcome')
+    expect(served.rejections).toEqual(['127.0.0.2 subnet-rate-limit', '127.0.0.2 subnet-rate-limit'])
   })
 })

@@ -11,6 +11,7 @@ import net from 'node:net'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
+import { skipping } from '../fixtures/skip.ts'
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const versions = process.versions as NodeJS.ProcessVersions & { bun?: string, deno?: string }
@@ -91,7 +92,7 @@ const proxiedHttp: Array<[string, RegExp[]]> = [
 
 const BOUND_MS = 60_000
 
-describe.runIf(process.env.RX_TCP_RUNTIME != null)('the examples on this runtime', () => {
+describe.runIf(process.env.RX_TCP_RUNTIME != null)(skipping('the examples on this runtime', process.env.RX_TCP_RUNTIME == null ? 'run by the runtime matrix only (RX_TCP_RUNTIME unset): npm run runtimes:matrix' : undefined), () => {
   for (const [file, expected] of examples) {
     it(`${file} runs, prints its result and exits by itself`, async () => {
       const r = await run(file, BOUND_MS)
@@ -102,7 +103,7 @@ describe.runIf(process.env.RX_TCP_RUNTIME != null)('the examples on this runtime
   }
 
   for (const [file, expected] of proxiedHttp) {
-    it.skipIf(!PROXIED_HTTP)(`${file} runs, prints its result and exits by itself${PROXIED_HTTP ? '' : " (skipped: this runtime's http.Server does not parse the socket's stream, see docs/runtimes.md)"}`, async () => {
+    it.skipIf(!PROXIED_HTTP)(skipping(`${file} runs, prints its result and exits by itself`, PROXIED_HTTP ? undefined : "this runtime's http.Server does not parse the socket's stream, see docs/runtimes.md"), async () => {
       const r = await run(file, BOUND_MS)
       const tail = r.output.split('\n').slice(-15).join('\n')
       expect(r.code, `exit code after ${Math.round(r.ms)} ms:\n${tail}`).toBe(0)

@@ -5,11 +5,12 @@
  * compare with, and it is skipped.
  */
 import { describe, expect, it } from 'vitest'
+import { skipping } from '../fixtures/skip.ts'
 
 const wanted = process.env.RX_TCP_RUNTIME
 const version = process.env.RX_TCP_RUNTIME_VERSION
 
-describe.skipIf(wanted == null || version == null)('the runtime of this run', () => {
+describe.skipIf(wanted == null || version == null)(skipping('the runtime of this run', wanted == null || version == null ? 'run by the runtime matrix only (RX_TCP_RUNTIME and RX_TCP_RUNTIME_VERSION unset)' : undefined), () => {
   it(`is ${wanted ?? '(none asked)'} ${version ?? ''}`, () => {
     const versions = process.versions as NodeJS.ProcessVersions & { bun?: string, deno?: string }
     const running = versions.bun != null

@@ -12,6 +12,7 @@
  * worker said stop() resolved, bounded by `boundMs`. A thread still alive
  * then is terminated, and the resources it last reported are the answer.
  */
+import { readFileSync } from 'node:fs'
 import net from 'node:net'
 import { Worker } from 'node:worker_threads'
 import { createChurnNode, stopChurnNode } from '../churn/node.ts'
@@ -58,6 +59,25 @@ async function listenSilent (): Promise<{ server: net.Server, port: number, acce
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return { server, port: (server.address() as net.AddressInfo).port, accepted }
+}
+
+/**
+ * How many connections wait in the accept queue of the listening socket on
+ * `port` (Linux: a LISTEN socket's rx_queue in /proc/net/tcp{,6}), or
+ * undefined where the kernel does not say.
+ */
+function acceptQueue (port: number): number | undefined {
+  let waiting: number | undefined
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let table: string
+    try { table = readFileSync(file, 'utf8') } catch { continue }
+    for (const line of table.split('\n').slice(1)) {
+      const [, local, , state, queues] = line.trim().split(/\s+/)
+      if (state !== '0A' || local == null || Number.parseInt(local.split(':')[1], 16) !== port) continue
+      waiting = (waiting ?? 0) + Number.parseInt(queues.split(':')[1], 16)
+    }
+  }
+  return waiting
 }
 
 async function until (ms: number, what: string, ready: () => boolean): Promise<void> {
@@ -119,8 +139,9 @@ export async function runWorkerExit (opts: WorkerExitOptions): Promise<WorkerExi
       await new Promise<void>((resolve) => socket.once('connect', () => { resolve() }))
       if (half != null) socket.write(half)
     }
-    // the worker's listener has taken both when its side has read what was sent (or at least accepted): give it a moment
-    await new Promise(resolve => setTimeout(resolve, 100))
+    // the worker's listener has taken both once none waits in its accept queue
+    // (where the kernel does not say, they are taken while the stop is sent)
+    await until(10_000, 'the worker\'s listener to accept the two raw sockets', () => (acceptQueue(port) ?? 0) === 0)
 
     send({ type: 'stop', leakTo: { host: '127.0.0.1', port: silent.port } })
     await until(20_000, 'the worker\'s stop() to resolve', () => report('stopped') != null || exitedAt != null)

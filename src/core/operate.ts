@@ -1,0 +1,153 @@
+import { Observable } from 'rxjs'
+import type { InboundSocket } from './types.ts'
+import type { Observer, OperatorFunction, Subscriber, TeardownLogic } from 'rxjs'
+
+/**
+ * Builds an operator the way RxJS builds its own (`operate` in
+ * `rxjs/src/internal/util/lift.ts`): `init` runs once per subscription, with
+ * the source and the downstream subscriber, so the state it declares is that
+ * subscription's. It subscribes to the source with an `operatorObserver` and
+ * returns that subscription, or a teardown that ends it: the source is then
+ * unsubscribed when the subscriber errors, completes or is unsubscribed.
+ * A throw in `init` errors the subscriber.
+ *
+ * @example
+ * const evens = operate<number, number>((source, subscriber) =>
+ *   source.subscribe(operatorObserver(subscriber, (n) => { if (n % 2 === 0) subscriber.next(n) })))
+ *
+ * @param init - subscribes to the source for one subscriber; returns its teardown
+ * @returns the operator
+ */
+export function operate<T, R> (init: (source: Observable<T>, subscriber: Subscriber<R>) => TeardownLogic): OperatorFunction<T, R> {
+  return (source) => new Observable<R>((subscriber) => {
+    try {
+      return init(source, subscriber)
+    } catch (err) {
+      subscriber.error(err)
+    }
+  })
+}
+
+/**
+ * The observer an operator subscribes its source with (RxJS's
+ * `createOperatorSubscriber`): each handler left out forwards to
+ * `destination`, and a throw in any handler becomes `destination.error`, so
+ * a fault in a stage is an error of the stream, never an uncaught exception.
+ * Nothing reaches a handler once `destination` is closed.
+ *
+ * @param destination - the downstream subscriber
+ * @param onNext - handles each value (default: forwards it)
+ * @param onComplete - handles the source's completion (default: completes `destination`)
+ * @param onError - handles the source's error (default: errors `destination`)
+ * @returns the observer to subscribe the source with
+ */
+export function operatorObserver<T> (
+  destination: Subscriber<any>,
+  onNext?: (value: T) => void,
+  onComplete?: () => void,
+  onError?: (err: unknown) => void
+): Observer<T> {
+  return new OperatorObserver(destination, onNext, onComplete, onError)
+}
+
+/**
+ * A class rather than an object of closures: a stage that watches every
+ * open socket (`closed$`) holds one of these per socket.
+ */
+class OperatorObserver<T> implements Observer<T> {
+  constructor (
+    private readonly destination: Subscriber<any>,
+    private readonly onNext?: (value: T) => void,
+    private readonly onComplete?: () => void,
+    private readonly onError?: (err: unknown) => void
+  ) {}
+
+  next (value: T): void {
+    if (this.destination.closed) {
+      return
+    }
+    try {
+      if (this.onNext === undefined) {
+        this.destination.next(value)
+      } else {
+        this.onNext(value)
+      }
+    } catch (err) {
+      this.destination.error(err)
+    }
+  }
+
+  error (err: unknown): void {
+    if (this.destination.closed) {
+      return
+    }
+    try {
+      if (this.onError === undefined) {
+        this.destination.error(err)
+      } else {
+        this.onError(err)
+      }
+    } catch (thrown) {
+      this.destination.error(thrown)
+    }
+  }
+
+  complete (): void {
+    if (this.destination.closed) {
+      return
+    }
+    try {
+      if (this.onComplete === undefined) {
+        this.destination.complete()
+      } else {
+        this.onComplete()
+      }
+    } catch (err) {
+      this.destination.error(err)
+    }
+  }
+}
+
+/**
+ * Runs a stage's work that is not for one socket (a timer's, a finalizer's),
+ * and turns a throw in it into an error of `subscriber`'s stream: a timer
+ * callback that throws would otherwise be an uncaught exception.
+ *
+ * @param subscriber - the stage's downstream subscriber
+ * @param work - the work
+ */
+export function guard (subscriber: Subscriber<any>, work: () => void): void {
+  try {
+    work()
+  } catch (err) {
+    subscriber.error(err)
+  }
+}
+
+/**
+ * Runs a stage's work for one socket, and rejects that socket alone if the
+ * work throws (a user's callback, a bug of the stage): one socket's error is
+ * one socket's, the stream goes on. Returns false when it threw.
+ *
+ * @param inbound - the socket the work is for
+ * @param work - the stage's work for it
+ * @param reason - the rejection reason (default `'stage-error'`)
+ * @returns whether the work completed without a throw
+ */
+export function forSocket (inbound: InboundSocket, work: () => void, reason = STAGE_ERROR): boolean {
+  try {
+    work()
+    return true
+  } catch (err) {
+    try {
+      inbound.reject(reason, err instanceof Error ? err : new Error(String(err)))
+    } catch {
+      // a reject that throws too (a wrapper counting it): the socket still goes, and only it
+      inbound.socket.destroy()
+    }
+    return false
+  }
+}
+
+/** The reason a socket is rejected with when a stage's work for it threw. */
+export const STAGE_ERROR = 'stage-error'
