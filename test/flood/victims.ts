@@ -19,7 +19,7 @@ export interface VictimSpec {
   name: string
   transport: 'rx' | 'ref'
   /** rx-tcp's options: none, or the pipeline docs/under-attack.md recommends for a public node */
-  pipeline: 'none' | 'public' | 'docs'
+  pipeline: 'none' | 'noguard' | 'public' | 'docs'
   manager: Partial<Record<ManagerKey, number>>
   /** one line for the tables */
   description: string
@@ -40,6 +40,7 @@ const PRESETS: Record<string, Omit<VictimSpec, 'name'>> = {
     description: 'rx-tcp, the public-node setup of docs/under-attack.md: openingBytes always, inboundGuard { maxUpgrading: 256 }; maxIncomingPendingConnections 512, inboundUpgradeTimeout 2000'
   },
   'rx-bare': { transport: 'rx', pipeline: 'none', manager: {}, description: 'rx-tcp with no options, libp2p defaults' },
+  'rx-noguard': { transport: 'rx', pipeline: 'noguard', manager: {}, description: 'rx-tcp with inboundGuard: false (main with the pipeline contract, before the guard), libp2p defaults' },
   'rx-docs': { transport: 'rx', pipeline: 'docs', manager: {}, description: 'rx-tcp, the pipeline docs/pipelines.md showed before this run (subnet limits, upgradeCap 32, upgradeDeadline 5 s), libp2p defaults' },
   'tcp-default': { transport: 'ref', pipeline: 'none', manager: {}, description: '@libp2p/tcp, libp2p defaults' },
   'tcp-tuned': {
@@ -75,6 +76,7 @@ export function victimSpec (name: string): VictimSpec {
 /** rx-tcp's options for a victim */
 export function rxOptions (spec: VictimSpec): TCPOptions {
   if (spec.pipeline === 'none') return {}
+  if (spec.pipeline === 'noguard') return { inboundGuard: false }
   if (spec.pipeline === 'public') {
     // docs/under-attack.md, "A public node": every socket must open as a libp2p dialer does; 256 upgrades at once, the stalled shed under pressure
     return { inbound: openingBytes({ prefix: MULTISTREAM_HEADER }), inboundGuard: { maxUpgrading: 256 } }
