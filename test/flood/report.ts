@@ -40,7 +40,14 @@ export interface StepResult {
     echoKiBps: number
   }
   victimCpuPct: number
-  /** the victim's CPU time per attack connection, µs: its CPU over the window divided by the attack sockets connected in the window's share of the attack */
+  /** the victim's CPU over the window, µs, and the window, ms */
+  cpuUs: number
+  windowMs: number
+  /**
+   * the victim's CPU per attack connection, µs: its CPU over the window
+   * above its quiet step's (good peers cost the same in both), divided by
+   * the attack sockets connected in the window's share of the attack
+   */
   cpuUsPerAttack?: number
   rssMiB: number
   maxRssMiB: number
@@ -125,9 +132,8 @@ export function summarize (i: StepInput): StepResult {
       echoKiBps: Math.round(w.echoBytesPerSec / 1024)
     },
     victimCpuPct: Math.round(cpuUs / 10 / Math.max(1, i.s1.t - i.s0.t)),
-    cpuUsPerAttack: i.attack$ != null && i.attack$.connected > 0
-      ? Math.round(cpuUs / (i.attack$.connected * ((i.s1.t - i.s0.t) / 1000) / i.attack$.durationSec))
-      : undefined,
+    cpuUs,
+    windowMs: i.s1.t - i.s0.t,
     rssMiB: MiB(i.s1.rss),
     maxRssMiB: MiB(Math.max(i.s0.maxRss, i.s1.maxRss)),
     heapMiB: MiB(i.s1.heapUsed),
@@ -154,6 +160,11 @@ export function judgeStep (step: StepResult, quiet?: StepResult): StepResult {
   if (quiet != null && step.rate > 0 && ping(step).p99 > 2 * ping(quiet).p99) lost.push(`ping p99 ${ping(step).p99} ms > 2 × ${ping(quiet).p99}`)
   if (ping(step).n === 0) lost.push('no ping answered')
   if (step.good.longLivedLost > 0) lost.push(`${step.good.longLivedLost} long-lived connections lost`)
+  const a$ = step.attacker
+  if (quiet != null && a$ != null && a$.connected > 0) {
+    const above = step.cpuUs - quiet.cpuUs * step.windowMs / Math.max(1, quiet.windowMs)
+    step.cpuUsPerAttack = Math.max(0, Math.round(above / (a$.connected * (step.windowMs / 1000) / a$.durationSec)))
+  }
   step.survived = lost.length === 0
   step.lost = lost.length > 0 ? lost.join(', ') : undefined
   const a = step.attacker
