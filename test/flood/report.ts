@@ -56,7 +56,7 @@ export interface StepResult {
   fds: number
   maxFds: number
   loopDelayP99: number
-  /** bytes per attack socket the victim held at the window's end (Δ over the step's quiet start, per extra descriptor) */
+  /** bytes per attack socket the victim held at the window's end (Δ over the step's start, per extra descriptor; heap after a full GC at both) */
   perSocket?: { rssBytes: number, heapBytes: number, sockets: number }
   attacker?: AttackSummary
   uncaught: number

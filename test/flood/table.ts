@@ -35,9 +35,10 @@ for (const attack of Object.keys(r.highest)) {
     }
   }
 }
-const perSocket = r.steps.filter((s) => s.perSocket != null && s.perSocket.sockets >= 100)
+// silent sockets only: what a held socket costs, not what a handshake in flight does
+const perSocket = r.steps.filter((s) => s.attack.startsWith('silent') && s.perSocket != null && s.perSocket.sockets >= 100)
 if (perSocket.length > 0) {
-  console.log('\n#### Memory per attack socket held (Δ over the step\'s start, per extra descriptor, at the window\'s end)\n')
+  console.log('\n#### Memory per silent attack socket held (Δ over the step\'s start, per extra descriptor, at the window\'s end; heap after a full GC)\n')
   console.log('| victim | attack | rate | sockets held | RSS bytes each | heap bytes each |')
   console.log('| --- | --- | --- | --- | --- | --- |')
   for (const s of perSocket) console.log(`| ${s.victim} | ${s.attack} | ${s.rate} | ${s.perSocket?.sockets ?? 0} | ${s.perSocket?.rssBytes ?? 0} | ${s.perSocket?.heapBytes ?? 0} |`)
