@@ -12,7 +12,7 @@
  * tcp({ inbound: pipe(denyCidr(['203.0.113.0/24']), perSubnetLimit({ max: 8 }), cap.inbound), lifetime: cap.lifetime })
  */
 export type { InboundSocket, Intake, InboundOperator, LifetimeOperator, LifetimeHook, RejectListener } from '../src/core/types.ts'
-export type { SubnetOptions } from '../src/core/addresses.ts'
+export type { SubnetOptions } from '../src/core/subnets.ts'
 
 export type { CidrOptions } from './internal/cidr.ts'
 export { allowCidr, type AllowCidrOptions } from './allow-cidr.ts'

@@ -1,6 +1,6 @@
 import { whenClosed } from './internal/when-closed.ts'
 import { forSocket, operate, operatorObserver } from '../src/core/operate.ts'
-import { checkOptions, integer, invalidOption, required, text } from '../src/core/check.ts'
+import { checkOptions, checkPauseWindow, integer, required, text } from '../src/core/check.ts'
 import type { InboundSocket, Intake } from '../src/core/types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
@@ -42,9 +42,7 @@ export function pauseOnMaxConnections (options: PauseOnMaxConnectionsOptions): M
     reason: text()
   })
   const { closeAbove, listenBelow, reason = 'max-connections' } = options
-  if (closeAbove < listenBelow) {
-    throw invalidOption('pauseOnMaxConnections', `closeAbove (${closeAbove}) must be >= listenBelow (${listenBelow})`)
-  }
+  checkPauseWindow('pauseOnMaxConnections', options)
   return operate((source, subscriber) => {
     let open = 0
     let paused: Intake | undefined

@@ -6,8 +6,8 @@
  * (`@libp2p/websockets`, `@libp2p/webrtc`, `@libp2p/webtransport`).
  */
 import { UnsupportedOperationError } from '@libp2p/interface'
-import type { TCPComponents, TCPOptions } from './index.ts'
-import type { Transport } from '@libp2p/interface'
+import type { TCPComponents, TCPObservedAddressesComponents, TCPObservedAddressesInit, TCPOptions } from './index.ts'
+import type { Startable, Transport } from '@libp2p/interface'
 
 export type * from './index.ts'
 
@@ -18,4 +18,13 @@ export type * from './index.ts'
  */
 export function tcp (init?: TCPOptions): (components: TCPComponents) => Transport {
   throw new UnsupportedOperationError('rx-tcp: TCP connections are not possible in browsers; use a browser transport there (@libp2p/websockets, @libp2p/webrtc or @libp2p/webtransport)')
+}
+
+/**
+ * Throws: a browser has no TCP, so no TCP address to observe.
+ *
+ * @throws UnsupportedOperationError naming the service
+ */
+export function tcpObservedAddresses (init?: TCPObservedAddressesInit): (components: TCPObservedAddressesComponents) => Startable {
+  throw new UnsupportedOperationError('rx-tcp: tcpObservedAddresses observes TCP addresses, which browsers do not have; leave it out of a browser configuration')
 }

@@ -20,10 +20,12 @@
 import { checkTcpOptions } from './options.ts'
 import { TCP } from './transport.ts'
 import type { InboundOperator, LifetimeOperator } from './core/types.ts'
-import type { ComponentLogger, CounterGroup, CreateListenerOptions, DialTransportOptions, Metrics, OutboundConnectionUpgradeEvents, Transport } from '@libp2p/interface'
+import type { ComponentLogger, Connection, CounterGroup, CreateListenerOptions, DialTransportOptions, Metrics, OutboundConnectionUpgradeEvents, PeerId, Transport } from '@libp2p/interface'
 import type { ProgressEvent } from 'progress-events'
 
 export type { InboundOperator, InboundSocket, Intake, LifetimeOperator } from './core/types.ts'
+export { tcpObservedAddresses } from './observed-addresses.ts'
+export type { TCPObservedAddressesComponents, TCPObservedAddressesInit } from './observed-addresses.ts'
 
 /** When to pause and resume intake by the number of live sockets, as in `@libp2p/tcp`. */
 export interface CloseServerOnMaxConnectionsOpts {
@@ -88,6 +90,20 @@ export interface TCPOptions {
    */
   lifetime?: LifetimeOperator
   /**
+   * rx-tcp only. Which dials leave from a listen port (the port a listener of
+   * the same family and scope is bound to), as go-libp2p's and rust-libp2p's
+   * TCP transports do, so that what peers observe is the listen port's NAT
+   * mapping and a hole punch (`@libp2p/dcutr`) can meet. Where the runtime
+   * can (`net.BoundSocket`: Node 24.19+, 26.4+), listeners then bind with
+   * `SO_REUSEPORT`; elsewhere dials take an ephemeral port, counted as
+   * `reuse_fallback`. `'auto'`: every dial except a direct dial to a peer
+   * reached only through relays, unless it is the hole punch itself (why:
+   * docs/port-reuse.md); `'always'`: every dial, as go-libp2p; `'never'`:
+   * none, and listeners bind as `@libp2p/tcp`'s. A dial's `portUse` wins.
+   * Default: `'auto'`.
+   */
+  portReuse?: PortReuse
+  /**
    * rx-tcp only. The listener's defence against a connection flood, after
    * `inbound`: it changes nothing until `maxUpgrading` sockets are in
    * upgrade; then a new socket is upgraded once it has sent
@@ -108,6 +124,12 @@ export interface InboundGuardOptions {
   openingMs?: number
 }
 
+/** rx-tcp only: the `portReuse` policy, which dials leave from a listen port */
+export type PortReuse = 'auto' | 'always' | 'never'
+
+/** rx-tcp only, as rust-libp2p's `PortUse`: one dial from a listen port (`'reuse'`) or from an ephemeral one (`'new'`) */
+export type PortUse = 'reuse' | 'new'
+
 /** The subset of `net` socket options a user can set */
 export interface TCPSocketOptions {
   /** Disable Nagle's algorithm. */
@@ -126,7 +148,14 @@ export type TCPDialEvents =
   ProgressEvent<'tcp:open-connection'>
 
 /** The options of one dial: the transport's dial options and the socket options that override `dialOpts`. */
-export interface TCPDialOptions extends DialTransportOptions<TCPDialEvents>, TCPSocketOptions {}
+export interface TCPDialOptions extends DialTransportOptions<TCPDialEvents>, TCPSocketOptions {
+  /** rx-tcp only. Leave from a listen port (`'reuse'`) or an ephemeral one (`'new'`) whatever `portReuse` says. Default: as `portReuse` decides. */
+  portUse?: PortUse
+  /** the dial queue's priority, passed on by libp2p: `@libp2p/dcutr`'s hole punch dials at 100 */
+  priority?: number
+  /** the peer dialed, passed on by libp2p's dial queue */
+  peerId?: PeerId
+}
 
 /** The options of `createListener`: the upgrader and the socket options that override `listenOpts`. */
 export interface TCPCreateListenerOptions extends CreateListenerOptions, TCPSocketOptions {}
@@ -137,12 +166,17 @@ export interface TCPComponents {
   metrics?: Metrics
   /** the node's loggers; the transport logs as `libp2p:tcp`, `libp2p:tcp:listener` and `libp2p:tcp:connection` */
   logger: ComponentLogger
+  /** the node's connections, which `portReuse: 'auto'` asks whether a peer is reached only through relays */
+  connectionManager?: {
+    /** the node's open connections to `peerId` */
+    getConnections(peerId?: PeerId): Connection[]
+  }
 }
 
 /** The dial-side counters, under `@libp2p/tcp`'s names. */
 export interface TCPMetrics {
-  /** `libp2p_tcp_dialer_events_total`: dials that connected, failed, timed out or were aborted */
-  events: CounterGroup<'error' | 'timeout' | 'connect' | 'abort'>
+  /** `libp2p_tcp_dialer_events_total`: dials that connected, failed, timed out or were aborted, and (rx-tcp) dials meant to leave from a listen port that took an ephemeral one (`reuse_fallback`) */
+  events: CounterGroup<'error' | 'timeout' | 'connect' | 'abort' | 'reuse_fallback'>
   /** `libp2p_tcp_dialer_errors_total`: where a dial failed after the socket opened */
   errors: CounterGroup<'outbound_to_connection' | 'outbound_upgrade'>
 }

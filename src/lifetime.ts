@@ -1,6 +1,5 @@
 import { Observable } from 'rxjs'
-import { toMultiaddrConnection } from './connection.ts'
-import type { SocketMultiaddrConnection } from './connection.ts'
+import { SocketConnection } from './connection.ts'
 import type { ListenerMetrics } from './listener-metrics.ts'
 import type { OwnedSockets } from './core/owned.ts'
 import type { InboundSocket } from './core/types.ts'
@@ -27,18 +26,13 @@ export interface SocketLifetimesInit {
  * listener was bound to.
  */
 export class SocketLifetimes {
-  private readonly init: SocketLifetimesInit
-  private unix = false
   /** `${label} `, the prefix of every connection's metric keys: one string, not one per connection */
   private metricPrefix = 'unknown '
 
-  constructor (init: SocketLifetimesInit) {
-    this.init = init
-  }
+  constructor (private readonly init: SocketLifetimesInit) {}
 
-  /** the listener is bound (again): to a unix path or not, under this address label */
-  bind (unix: boolean, label: string): void {
-    this.unix = unix
+  /** the listener is bound (again) under this address label */
+  bind (label: string): void {
     this.metricPrefix = `${label} `
   }
 
@@ -68,26 +62,17 @@ export class SocketLifetimes {
       return
     }
 
-    let maConn: SocketMultiaddrConnection
-    try {
-      maConn = toMultiaddrConnection({
-        socket,
-        remoteAddr,
-        localAddr: inbound.localAddr,
-        direction: 'inbound',
-        unix: this.unix,
-        inactivityTimeout: this.init.inactivityTimeout,
-        closeTimeout: this.init.closeTimeout,
-        log: this.init.connectionLog,
-        metrics: this.init.metrics.events,
-        metricPrefix: this.metricPrefix
-      })
-    } catch (err: any) {
-      this.init.metrics.error('inbound_to_connection')
-      inbound.reject('inbound_to_connection', err)
-      subscriber.complete()
-      return
-    }
+    const maConn = new SocketConnection({
+      socket,
+      remoteAddr,
+      localAddr: inbound.localAddr,
+      direction: 'inbound',
+      inactivityTimeout: this.init.inactivityTimeout,
+      closeTimeout: this.init.closeTimeout,
+      log: this.init.connectionLog,
+      metrics: this.init.metrics.events,
+      metricPrefix: this.metricPrefix
+    })
 
     this.init.log('new inbound connection %a', remoteAddr)
     // dropped once the upgrade has settled: an idle connection keeps no controller

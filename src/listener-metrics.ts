@@ -15,32 +15,22 @@ export class ListenerMetrics {
   readonly events?: CounterGroup
   private readonly errors?: CounterGroup
   private readonly status?: MetricGroup
-  private readonly label: () => string
 
   /**
    * @param metrics - the node's metrics component, if any
    * @param label - the listener's address label at the moment of the call
    * @param open - the number of sockets the listener has open at the moment of a scrape
    */
-  constructor (metrics: Metrics | undefined, label: () => string, open: () => number) {
-    this.label = label
+  constructor (metrics: Metrics | undefined, private readonly label: () => string, open: () => number) {
+    const group = (name: string, help: string): MetricGroup | undefined => metrics?.registerMetricGroup(`libp2p_tcp_${name}`, { label: 'address', help })
     metrics?.registerMetricGroup('libp2p_tcp_inbound_connections_total', {
       label: 'address',
       help: 'Current active connections in TCP listener',
       calculate: () => ({ [label()]: open() })
     })
-    this.status = metrics?.registerMetricGroup('libp2p_tcp_listener_status_info', {
-      label: 'address',
-      help: 'Current status of the TCP listener socket'
-    })
-    this.errors = metrics?.registerMetricGroup('libp2p_tcp_listener_errors_total', {
-      label: 'address',
-      help: 'Total count of TCP listener errors by type'
-    })
-    this.events = metrics?.registerMetricGroup('libp2p_tcp_listener_events_total', {
-      label: 'address',
-      help: 'Total count of TCP listener events by type'
-    })
+    this.status = group('listener_status_info', 'Current status of the TCP listener socket')
+    this.errors = group('listener_errors_total', 'Total count of TCP listener errors by type')
+    this.events = group('listener_events_total', 'Total count of TCP listener events by type')
   }
 
   /** counts `count` (default one) of the listener event `name` (`connection`, `close_stragglers`, …) */
@@ -56,10 +46,8 @@ export class ListenerMetrics {
   /** counts a socket refused by a stage of the pipeline, as `rejected_<reason>` */
   rejected (reason: string): void {
     this.event(`rejected_${reason}`)
-    if (reason === 'max-connections') {
-      // @libp2p/tcp counts these under Node's 'drop': dashboards keyed on it keep working
-      this.event('drop')
-    }
+    // @libp2p/tcp counts these under Node's 'drop': dashboards keyed on it keep working
+    if (reason === 'max-connections') this.event('drop')
   }
 
   /** sets the listener's status series */

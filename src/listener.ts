@@ -1,26 +1,28 @@
 import net from 'node:net'
-import { AlreadyStartedError, InvalidParametersError, NotStartedError } from '@libp2p/interface'
+import { AlreadyStartedError, NotStartedError } from '@libp2p/interface'
 import { TypedEventEmitter } from 'main-event'
-import { EMPTY, Observable, Subject, catchError, defer, filter, finalize, identity, ignoreElements, map, mergeMap, of, pipe, retry, share, takeUntil, tap } from 'rxjs'
-import { maxConnections } from '../operators/max-connections.ts'
-import { pauseOnMaxConnections } from '../operators/pause-on-max-connections.ts'
-import { aborted$ } from './core/aborted.ts'
+import { EMPTY, Observable, ReplaySubject, Subject, catchError, defer, filter, finalize, fromEvent, identity, ignoreElements, map, mergeMap, of, retry, share, takeUntil, tap } from 'rxjs'
 import { closeListeningHandle } from './core/close-handle.ts'
 import { toInboundSocket } from './core/inbound-socket.ts'
 import type { ToInboundSocketOptions } from './core/inbound-socket.ts'
-import { addressLabel, boundAddresses, listenError, toListenOptions } from './addresses.ts'
+import { boundMultiaddr, metricAddress } from './core/addresses.ts'
+import { serverIntake } from './core/server-intake.ts'
+import type { ServerIntake } from './core/server-intake.ts'
+import { boundAddresses, listenError, toListenOptions } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT } from './connection.ts'
-import { ListenerIntake, accepted$, listenOn } from './intake.ts'
+import { listenReusing } from './reuse.ts'
 import { SocketLifetimes } from './lifetime.ts'
 import { ListenerMetrics, ListenerStatus } from './listener-metrics.ts'
 import { closeDeadline, ownedSockets } from './core/owned.ts'
 import { inboundGuard } from './guard.ts'
 import type { CloseServerOnMaxConnectionsOpts, InboundGuardOptions, TCPCreateListenerOptions } from './index.ts'
 import type { InboundOperator, InboundSocket, LifetimeOperator } from './core/types.ts'
-import type { MonoTypeOperatorFunction } from 'rxjs'
 import type { AbortOptions, ComponentLogger, Listener, ListenerEvents, Logger, Metrics, Upgrader } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { AddressInfo, Socket } from 'node:net'
+
+/** how long intake rests after an accept error (EMFILE and the like), or before a failed re-listen is retried */
+export const INTAKE_REST = 100
 
 /** `pipelineTimeout`'s default: libp2p's own inbound upgrade timeout */
 export const DEFAULT_PIPELINE_TIMEOUT = 10_000
@@ -39,6 +41,8 @@ export interface ListenerInit extends TCPCreateListenerOptions {
   closeServerOnMaxConnections?: CloseServerOnMaxConnectionsOpts
   inbound?: InboundOperator
   lifetime?: LifetimeOperator
+  /** listen with SO_REUSEPORT where the runtime can, so dials can leave from the listen port */
+  reusePort?: boolean
   inboundGuard?: false | InboundGuardOptions
 }
 
@@ -61,17 +65,26 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   })
 
   private readonly shutdown = new AbortController()
-  private readonly close$: Observable<void>
+  /** emits once, when close() begins (to a late subscriber too): ends the pipeline */
+  private readonly close$ = new ReplaySubject<void>(1)
   private readonly closeTimeout: number
-  private readonly pipelineTimeout: number
   private readonly pipelineDone: Promise<void>
-  private readonly limits: MonoTypeOperatorFunction<InboundSocket>
   private readonly guard: ReturnType<typeof inboundGuard>
+  /** intake is paused by closeServerOnMaxConnections */
+  private maxPaused = false
   private readonly metrics: ListenerMetrics
   private readonly lifetimes: SocketLifetimes
   private listenAddr?: Multiaddr
   private accepting?: ToInboundSocketOptions
   private bound?: AddressInfo | string
+  /** the bound address as metric labels take it (`host:port` or the unix path) */
+  private label = 'unknown'
+  /**
+   * Pauses and resumes taking sockets from the kernel, counted by reason,
+   * once bound (re-listening on the bound address); each accepted socket
+   * carries it as its `intake`.
+   */
+  private intake?: ServerIntake
   private closed?: Promise<void>
   /** a listen() binding, which close() lets settle before closing what it bound */
   private binding?: Promise<void>
@@ -82,12 +95,6 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.log = init.logger.forComponent('libp2p:tcp:listener')
     this.connectionLog = init.logger.forComponent('libp2p:tcp:connection')
     this.closeTimeout = init.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
-    this.pipelineTimeout = init.pipelineTimeout ?? DEFAULT_PIPELINE_TIMEOUT
-
-    const limits = init.closeServerOnMaxConnections
-    if (limits != null && limits.closeAbove < limits.listenBelow) {
-      throw new InvalidParametersError(`closeServerOnMaxConnections: closeAbove (${limits.closeAbove}) must be >= listenBelow (${limits.listenBelow})`)
-    }
 
     this.server = net.createServer({
       noDelay: init.noDelay ?? true,
@@ -96,22 +103,12 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       allowHalfOpen: init.allowHalfOpen ?? false
     })
 
-    // the listener's own limits are operators from rx-tcp/operators, like an app's
-    this.limits = pipe(
-      init.maxConnections != null ? maxConnections({ max: init.maxConnections }) : identity,
-      limits != null ? pauseOnMaxConnections(limits) : identity
-    )
+    // maxConnections as in @libp2p/tcp: Node closes a socket over the limit
+    // before handing it over, and tells of it ('drop')
+    if (init.maxConnections != null) this.server.maxConnections = init.maxConnections
 
     this.guard = inboundGuard(init.inboundGuard)
-
     this.metrics = new ListenerMetrics(init.metrics, () => this.label, () => this.sockets.size)
-    this.intake = new ListenerIntake({
-      server: this.server,
-      log: this.log,
-      label: () => this.label,
-      onPaused: () => { this.metrics.setStatus(ListenerStatus.PAUSED) },
-      onListenError: (err) => { init.closeServerOnMaxConnections?.onListenError?.(err) }
-    })
     this.lifetimes = new SocketLifetimes({
       upgrader: init.upgrader,
       sockets: this.sockets,
@@ -130,13 +127,17 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
           return
         }
         this.bound = this.server.address() ?? undefined
-        this.lifetimes.bind(typeof this.bound === 'string', this.label)
+        this.label = this.bound == null ? 'unknown' : metricAddress(boundMultiaddr(this.bound))
+        this.lifetimes.bind(this.label)
         this.metrics.setStatus(ListenerStatus.ACTIVE)
         this.safeDispatchEvent('listening')
       })
       .on('error', (err: NodeJS.ErrnoException) => { this.onServerError(err) })
-
-    this.close$ = aborted$(this.shutdown.signal)
+      .on('drop', (drop?: net.DropArgument) => {
+        this.metrics.event('connection')
+        this.log('rejected inbound socket from %s: max-connections', drop?.remoteAddress)
+        this.metrics.rejected('max-connections')
+      })
 
     this.pipelineDone = new Promise<void>((resolve) => {
       this.inbound$().pipe(
@@ -157,8 +158,9 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
    * supervised (docs/pipelines.md): a failure rejects what it held and
    * resubscribes it to the live source at once (nothing outside it is
    * restarted, so there is nothing to back off from, and no socket arrives
-   * in between), until `STAGE_RESTARTS` failures in a row make the listener give up and
-   * close with `'error'`; a stage that completes closes the listener. close$
+   * in between), until `STAGE_RESTARTS` failures in a row make the listener
+   * give up and close with `'error'`; a stage that completes closes the
+   * listener. close$
    * ends it with one subscription for the whole pipeline: it stops intake
    * and unsubscribes every socket's inner observable (whose teardown begins
    * the socket's end; `close()` then waits for the sockets to close), so an
@@ -189,10 +191,10 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
    */
   private live$ (): Observable<InboundSocket> {
     let live: Subject<InboundSocket> | undefined
-    return accepted$(this.server).pipe(
+    // every socket the moment Node hands it over (subscribed from construction until close(), which closes the listening handle first)
+    return (fromEvent(this.server, 'connection') as Observable<Socket>).pipe(
       map((socket) => this.own(socket)),
       filter((inbound): inbound is InboundSocket => inbound != null),
-      this.limits,
       tap((inbound) => {
         if (live?.observed !== true) inbound.reject('no-stage')
       }),
@@ -239,6 +241,14 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     try {
       this.metrics.event('connection')
       this.sockets.add(socket)
+      const limits = this.init.closeServerOnMaxConnections
+      if (limits != null) {
+        socket.on('close', this.resumeBelow)
+        if (!this.maxPaused && this.sockets.size >= limits.closeAbove) {
+          this.maxPaused = true
+          this.intake?.pause('max-connections')
+        }
+      }
       const inbound = toInboundSocket(socket, this.accepting as ToInboundSocketOptions)
 
       if (typeof this.bound !== 'string' && socket.remoteAddress == null) {
@@ -247,7 +257,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
         return undefined
       }
 
-      this.sockets.hold(inbound, this.pipelineTimeout)
+      this.sockets.hold(inbound, this.init.pipelineTimeout ?? DEFAULT_PIPELINE_TIMEOUT)
       return inbound
     } catch (err: any) {
       // one socket's failure is that socket's: intake goes on
@@ -255,6 +265,18 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       this.metrics.error('inbound_intake')
       socket.destroy()
       return undefined
+    }
+  }
+
+  /**
+   * closeServerOnMaxConnections, as in `@libp2p/tcp`: intake paused at
+   * `closeAbove` live sockets resumes once fewer than `listenBelow` are
+   * (one handler for every socket, run after the registry has counted the close)
+   */
+  private readonly resumeBelow = (): void => {
+    if (this.maxPaused && this.sockets.size < (this.init.closeServerOnMaxConnections?.listenBelow ?? 0)) {
+      this.maxPaused = false
+      this.intake?.resume('max-connections')
     }
   }
 
@@ -269,26 +291,16 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.metrics.rejected(reason)
   }
 
-  /**
-   * Pauses and resumes taking sockets from the kernel, counted by reason
-   * (see `ListenerIntake`); each accepted socket carries it as its `intake`.
-   */
-  readonly intake: ListenerIntake
-
   private onServerError (err: NodeJS.ErrnoException): void {
     this.metrics.error('listen_error')
     this.log.error('error on %s - %e', this.label, err)
 
     if (err.syscall === 'accept' && !this.shutdown.signal.aborted) {
       // out of descriptors or the like: rest briefly, then take sockets again
-      this.intake.rest()
+      this.intake?.rest('accept-error', INTAKE_REST)
     }
 
     this.safeDispatchEvent('error', { detail: err })
-  }
-
-  private get label (): string {
-    return addressLabel(this.bound ?? null)
   }
 
   async listen (ma: Multiaddr): Promise<void> {
@@ -300,18 +312,15 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       throw new AlreadyStartedError(`listener is already listening on ${this.listenAddr.toString()}`)
     }
 
-    const options = toListenOptions(ma, { backlog: this.init.backlog })
+    let options = toListenOptions(ma, { backlog: this.init.backlog, reusePort: this.init.reusePort })
 
     try {
       this.listenAddr = ma
-      // one options object for every socket this listener accepts
-      this.accepting = { localAddr: ma, intake: this.intake, onReject: this.onReject, count: this.countEvent, closed$: this.sockets.closed$ }
-      const bound = listenOn(this.server, options)
-      this.binding = bound.catch(() => {})
-      await bound
+      const bound = listenReusing(this.server, options)
+      this.binding = bound.then(() => {}, () => {})
+      options = await bound
     } catch (err: any) {
       this.listenAddr = undefined
-      this.accepting = undefined
       throw listenError(ma, err)
     }
 
@@ -321,11 +330,20 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     }
     this.log('listening on %a (%s)', ma, this.label)
     // a pause re-listens on what the kernel gave this time (port 0 stays the same port)
-    const again = { ...options }
-    if (this.bound != null && typeof this.bound !== 'string') {
-      again.port = this.bound.port
-    }
-    this.intake.start(again)
+    this.intake = serverIntake(this.server, {
+      listen: this.bound != null && typeof this.bound !== 'string' ? { ...options, port: this.bound.port } : options,
+      retryAfter: INTAKE_REST,
+      onPaused: (reasons) => {
+        this.log('intake on %s paused: %s', this.label, reasons.join(', '))
+        this.metrics.setStatus(ListenerStatus.PAUSED)
+      },
+      onError: (err) => {
+        this.log.error('could not resume listening on %s, retrying in %dms - %e', this.label, INTAKE_REST, err)
+        this.init.closeServerOnMaxConnections?.onListenError?.(err)
+      }
+    })
+    // one options object for every socket this listener accepts (none is accepted before this: 'connection' comes from a later turn of the loop)
+    this.accepting = { localAddr: ma, intake: this.intake, onReject: this.onReject, count: this.countEvent, closed$: this.sockets.closed$ }
   }
 
   /** The addresses it listens on; none before `listen()` and from `close()` on, as in `@libp2p/tcp` */
@@ -333,7 +351,12 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     if (this.listenAddr == null || this.bound == null || this.closed != null) {
       return []
     }
-    return boundAddresses(this.listenAddr, this.bound)
+    return boundAddresses(this.listenAddr, boundMultiaddr(this.bound))
+  }
+
+  /** while it listens on TCP with `reusePort`, the address it is bound to: dials leave from its port where the runtime can */
+  get reusableAddress (): AddressInfo | undefined {
+    return this.init.reusePort === true && typeof this.bound === 'object' && this.closed == null ? this.bound : undefined
   }
 
   updateAnnounceAddrs (): void {}
@@ -355,7 +378,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.log('closing %s with %d sockets open', this.label, this.sockets.size)
     const started = Date.now()
     // nothing resumes intake after this point
-    this.intake.end()
+    this.intake?.end()
     await this.binding
 
     // 'close' once the server counts no connection, and the handle released by libuv
@@ -364,12 +387,14 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       : undefined
 
     this.shutdown.abort()
+    this.close$.next()
+    this.close$.complete()
 
     const deadline = closeDeadline(this.sockets, this.closeTimeout, options?.signal)
     try {
       await Promise.all([this.pipelineDone, this.sockets.drained(deadline.reached), serverClosed])
       // a handle a pause closed may still be on its way out (sockets are: their 'close' follows their release)
-      await this.intake.released
+      await this.intake?.released
     } finally {
       deadline.clear()
     }

@@ -1,6 +1,6 @@
-import { boolean, checkOptions, fn, integer, invalidOption, ms, number, object, required } from './core/check.ts'
-import type { CloseServerOnMaxConnectionsOpts, InboundGuardOptions, TCPOptions, TCPSocketOptions } from './index.ts'
-import type { Rules } from './core/check.ts'
+import { boolean, checkOptions, checkPauseWindow, fn, integer, ms, number, object, oneOf, required } from './core/checker.ts'
+import type { CloseServerOnMaxConnectionsOpts, InboundGuardOptions, TCPDialOptions, TCPOptions, TCPSocketOptions } from './index.ts'
+import type { Rules } from './core/checker.ts'
 
 /**
  * The socket options a user can set, for `dialOpts`, `listenOpts`, each
@@ -13,12 +13,6 @@ export const SOCKET_OPTION_RULES: Rules<TCPSocketOptions> = {
   keepAlive: boolean(),
   keepAliveInitialDelay: number({ min: 0 }),
   allowHalfOpen: boolean()
-}
-
-const CLOSE_SERVER_RULES: Rules<CloseServerOnMaxConnectionsOpts> = {
-  listenBelow: required(integer({ min: 0 })),
-  closeAbove: required(integer({ min: 0 })),
-  onListenError: fn()
 }
 
 const GUARD_RULES: Rules<InboundGuardOptions> = {
@@ -37,15 +31,18 @@ const TCP_RULES: Rules<TCPOptions> = {
   outboundSocketInactivityTimeout: ms(),
   maxConnections: integer({ min: 0 }),
   backlog: integer({ min: 0 }),
-  closeServerOnMaxConnections: object(CLOSE_SERVER_RULES),
+  closeServerOnMaxConnections: object<CloseServerOnMaxConnectionsOpts>({ listenBelow: required(integer({ min: 0 })), closeAbove: required(integer({ min: 0 })), onListenError: fn() }),
   dialOpts: object(SOCKET_OPTION_RULES),
   listenOpts: object(SOCKET_OPTION_RULES),
   closeTimeout: ms(),
   pipelineTimeout: ms(),
   inbound: fn(),
   lifetime: fn(),
+  portReuse: oneOf('auto', 'always', 'never'),
   inboundGuard: { expected: 'false or an object', test: (value) => value === false || (typeof value === 'object' && value !== null), fields: GUARD_RULES }
 }
+
+const DIAL_RULES: Rules<TCPSocketOptions & Pick<TCPDialOptions, 'portUse'>> = { ...SOCKET_OPTION_RULES, portUse: oneOf('reuse', 'new') }
 
 /**
  * Refuses a bad `tcp(init)` with an `InvalidParametersError` naming the
@@ -54,10 +51,7 @@ const TCP_RULES: Rules<TCPOptions> = {
  */
 export function checkTcpOptions (init: TCPOptions | undefined): void {
   checkOptions('tcp', init, TCP_RULES)
-  const limits = init?.closeServerOnMaxConnections
-  if (limits != null && limits.closeAbove < limits.listenBelow) {
-    throw invalidOption('tcp', `closeServerOnMaxConnections: closeAbove (${limits.closeAbove}) must be >= listenBelow (${limits.listenBelow})`)
-  }
+  if (init?.closeServerOnMaxConnections != null) checkPauseWindow('tcp: closeServerOnMaxConnections', init.closeServerOnMaxConnections)
 }
 
 /**
@@ -66,4 +60,9 @@ export function checkTcpOptions (init: TCPOptions | undefined): void {
  */
 export function checkSocketOptions (where: string, options: TCPSocketOptions | undefined): void {
   checkOptions(where, options, SOCKET_OPTION_RULES)
+}
+
+/** Refuses bad socket options or a bad `portUse` given to one `dial` */
+export function checkDialOptions (where: string, options: TCPSocketOptions & Pick<TCPDialOptions, 'portUse'>): void {
+  checkOptions(where, options, DIAL_RULES)
 }

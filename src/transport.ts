@@ -1,16 +1,17 @@
+import { once } from 'node:events'
 import net from 'node:net'
 import { AbortError, ConnectionFailedError, NotStartedError, serviceCapabilities, transportSymbol } from '@libp2p/interface'
-import { Unix } from '@multiformats/multiaddr-matcher'
 import { CustomProgressEvent } from 'progress-events'
 import { isTcpOrUnix, toConnectOptions } from './addresses.ts'
-import { DEFAULT_CLOSE_TIMEOUT, toMultiaddrConnection } from './connection.ts'
+import { DEFAULT_CLOSE_TIMEOUT, SocketConnection } from './connection.ts'
 import { TCPListener } from './listener.ts'
-import { checkSocketOptions } from './options.ts'
-import { ownedSockets } from './core/owned.ts'
+import { checkDialOptions, checkSocketOptions } from './options.ts'
+import { closeDeadline, ownedSockets } from './core/owned.ts'
+import { boundSocket, canDialFromListenPort, isPortConflict, listenPortFor, wantsListenPort } from './reuse.ts'
 import type { TCPComponents, TCPCreateListenerOptions, TCPDialEvents, TCPDialOptions, TCPMetrics, TCPOptions } from './index.ts'
 import type { Connection, Listener, Logger, MultiaddrConnection, Startable, Transport } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { Socket } from 'node:net'
+import type { AddressInfo, Socket } from 'node:net'
 
 /**
  * The transport: dials sockets it owns until their `'close'`, creates
@@ -33,6 +34,8 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   /** each upgraded outbound connection, by socket, for a graceful end at stop */
   private readonly upgraded = new WeakMap<Socket, MultiaddrConnection>()
   private readonly listeners = new Set<TCPListener>()
+  /** the outbound connections that left from a listen port (for `tcpObservedAddresses`) */
+  private readonly fromListenPort = new WeakSet<Connection>()
   /** the abort of every dial in flight */
   private readonly dialing = new Set<AbortController>()
   private stopping?: Promise<void>
@@ -83,13 +86,12 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     }
 
     // dials in flight settle (their signal is aborted) before stop resolves, within the deadline
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const deadline = new Promise<void>((resolve) => { timer = setTimeout(resolve, closeTimeout) })
+    const deadline = closeDeadline(this.outbound, closeTimeout)
     await Promise.all([
       ...[...this.listeners].map(async listener => { await listener.close() }),
-      this.outbound.drained(deadline)
+      this.outbound.drained(deadline.reached)
     ])
-    clearTimeout(timer)
+    deadline.clear()
     this.log('stopped, %d outbound sockets destroyed at the close deadline', this.outbound.stragglers)
   }
 
@@ -97,7 +99,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     if (this.stopping != null) {
       throw new NotStartedError(`cannot dial ${ma.toString()}: the TCP transport is stopped`)
     }
-    checkSocketOptions(`dial to ${ma.toString()}`, options)
+    checkDialOptions(`dial to ${ma.toString()}`, options)
     if (options.signal.aborted) {
       // nothing was opened: not counted, as in @libp2p/tcp
       throw new AbortError(`dial to ${ma.toString()} was aborted before it started`)
@@ -120,24 +122,15 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   }
 
   private async upgrade (ma: Multiaddr, socket: Socket, options: TCPDialOptions, dial: AbortController): Promise<Connection> {
-    let maConn
-    try {
-      maConn = toMultiaddrConnection({
-        socket,
-        remoteAddr: ma,
-        direction: 'outbound',
-        unix: Unix.exactMatch(ma),
-        inactivityTimeout: this.init.outboundSocketInactivityTimeout,
-        closeTimeout: this.init.closeTimeout,
-        log: this.connectionLog,
-        metrics: this.metrics?.events
-      })
-    } catch (err: any) {
-      this.metrics?.errors.increment({ outbound_to_connection: true })
-      socket.destroy()
-      throw err
-    }
-
+    const maConn = new SocketConnection({
+      socket,
+      remoteAddr: ma,
+      direction: 'outbound',
+      inactivityTimeout: this.init.outboundSocketInactivityTimeout,
+      closeTimeout: this.init.closeTimeout,
+      log: this.connectionLog,
+      metrics: this.metrics?.events
+    })
     this.log('new outbound connection %a', ma)
 
     // as inbound: the upgrade sees the peer go only once it has settled, and
@@ -155,6 +148,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     try {
       const connection = await upgrading
       this.upgraded.set(socket, maConn)
+      if ([...this.listeners].some(l => l.reusableAddress?.port === socket.localPort)) this.fromListenPort.add(connection)
       return connection
     } catch (err: any) {
       this.metrics?.errors.increment({ outbound_upgrade: true })
@@ -166,7 +160,11 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     }
   }
 
-  /** Opens a socket owned by the transport from `net.connect` until its 'close' */
+  /**
+   * Opens a socket owned by the transport until its 'close': from a listen
+   * port where the policy and the runtime allow (`portReuse`, `portUse`),
+   * else, or when that port is taken for this peer, from an ephemeral one.
+   */
   private async connect (ma: Multiaddr, options: TCPDialOptions, signal: AbortSignal): Promise<Socket> {
     const config = {
       ...toConnectOptions(ma),
@@ -179,48 +177,73 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     options.onProgress?.(new CustomProgressEvent('tcp:open-connection'))
     this.log('dialing %a', ma)
 
-    const socket = net.connect(config)
+    const source = this.listenPortFor(ma, options)
+    if (source != null) {
+      try {
+        return await this.open(ma, signal, () => boundSocket(source, config).connect({ ...config, family: source.family === 'IPv6' ? 6 : 4 }), true)
+      } catch (err: any) {
+        if (!isPortConflict(err.cause ?? err)) throw err
+        this.metrics?.events.increment({ reuse_fallback: true })
+        this.log('dial to %a from listen port %d fell back to an ephemeral port - %e', ma, source.port, err.cause ?? err)
+      }
+    }
+    return await this.open(ma, signal, () => net.connect(config))
+  }
+
+  /** the listen address this dial leaves from, or undefined for an ephemeral port */
+  private listenPortFor (ma: Multiaddr, options: TCPDialOptions): AddressInfo | undefined {
+    const policy = this.init.portReuse ?? 'auto'
+    const family = ma.getComponents()[0]?.name.endsWith('4') === true ? 4 : ma.getComponents()[0]?.name.endsWith('6') === true ? 6 : undefined
+    if (family == null || policy === 'never' || !wantsListenPort(policy, options, peer => this.components.connectionManager?.getConnections(peer) ?? [])) {
+      return undefined
+    }
+    const listening = [...this.listeners].flatMap(l => l.reusableAddress ?? [])
+    const { host, port } = toConnectOptions(ma) as { host: string, port: number }
+    const source = listenPortFor(host, port, family, listening)
+    if (source != null && !canDialFromListenPort) {
+      this.metrics?.events.increment({ reuse_fallback: true })
+      this.log('dial to %a from an ephemeral port: this runtime has no net.BoundSocket', ma)
+      return undefined
+    }
+    return source
+  }
+
+  /** Opens one socket, owned from its creation; rejects with a `ConnectionFailedError` (Node's error as `cause`) or an `AbortError` */
+  private async open (ma: Multiaddr, signal: AbortSignal, create: () => Socket, fromListenPort = false): Promise<Socket> {
+    const failed = (err: NodeJS.ErrnoException): Error => Object.assign(new ConnectionFailedError(`could not connect to ${ma.toString()}: ${err.message}`), { cause: err, code: err.code })
+    let socket: Socket
+    try {
+      socket = create()
+    } catch (err: any) {
+      throw failed(err)
+    }
     this.outbound.add(socket)
 
     try {
-      await new Promise<void>((resolve, reject) => {
-        const done = (err?: Error): void => {
-          socket.off('connect', onConnect)
-          socket.off('error', onError)
-          signal.removeEventListener('abort', onAbort)
-          if (err == null) {
-            resolve()
-          } else {
-            reject(err)
-          }
-        }
-        const onConnect = (): void => {
-          this.metrics?.events.increment({ connect: true })
-          this.log('connection opened %a', ma)
-          done()
-        }
-        const onError = (err: NodeJS.ErrnoException): void => {
-          this.metrics?.events.increment({ error: true })
-          this.log.error('dial to %a failed - %e', ma, err)
-          const failed = new ConnectionFailedError(`could not connect to ${ma.toString()}: ${err.message}`)
-          Object.assign(failed, { cause: err, code: err.code })
-          done(failed)
-        }
-        const onAbort = (): void => {
-          this.metrics?.events.increment({ abort: true })
-          this.log('dial to %a aborted', ma)
-          done(new AbortError(`dial to ${ma.toString()} was aborted`))
-        }
-        socket.once('connect', onConnect)
-        socket.once('error', onError)
-        signal.addEventListener('abort', onAbort, { once: true })
-      })
-    } catch (err) {
+      // the socket's 'error' or the signal's abort, whichever comes first, rejects it
+      await once(socket, 'connect', { signal })
+    } catch (err: any) {
       socket.destroy()
-      throw err
+      if (err?.name === 'AbortError') {
+        this.metrics?.events.increment({ abort: true })
+        this.log('dial to %a aborted', ma)
+        throw new AbortError(`dial to ${ma.toString()} was aborted`)
+      }
+      if (!fromListenPort || !isPortConflict(err)) {
+        // a port conflict is no failure of the dial: it goes on from an ephemeral port
+        this.metrics?.events.increment({ error: true })
+        this.log.error('dial to %a failed - %e', ma, err)
+      }
+      throw failed(err)
     }
-
+    this.metrics?.events.increment({ connect: true })
+    this.log('connection opened %a', ma)
     return socket
+  }
+
+  /** rx-tcp: whether this transport dialed `connection` from one of its listen ports */
+  dialedFromListenPort (connection: Connection): boolean {
+    return this.fromListenPort.has(connection)
   }
 
   createListener (options: TCPCreateListenerOptions): Listener {
@@ -237,6 +260,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
       inbound: this.init.inbound,
       lifetime: this.init.lifetime,
       inboundGuard: this.init.inboundGuard,
+      reusePort: this.init.portReuse !== 'never',
       metrics: this.components.metrics,
       logger: this.components.logger
     })

@@ -7,13 +7,14 @@
  */
 import { UnsupportedOperationError } from '@libp2p/interface'
 import { describe, expect, it } from 'vitest'
-import { tcp } from '../src/index.browser.ts'
+import { tcp, tcpObservedAddresses } from '../src/index.browser.ts'
 import { browserBundle } from './fixtures/browser-bundle.ts'
 
 describe('the browser entry', () => {
   it('tcp() throws UnsupportedOperationError naming rx-tcp', () => {
     expect(() => tcp()).toThrow(UnsupportedOperationError)
     expect(() => tcp({ maxConnections: 10 })).toThrow(/^rx-tcp: TCP connections are not possible in browsers/)
+    expect(() => tcpObservedAddresses()).toThrow(UnsupportedOperationError)
   })
 
   it('bundles for a browser without node:net or any file of the transport, and the bundle throws the same', async () => {

@@ -130,6 +130,8 @@ const TOOLS = [
   { tool: 'runtimes', file: 'test/churn/run.ts', option: '--seconds', bad: ['--nodes', '1'] },
   { tool: 'worker-exit', file: 'test/worker/run.ts', option: '--bound', bad: ['--runtime', 'node20'] },
   { tool: 'interop', file: 'test/interop/run.ts', option: '--peers', bad: ['--peers', 'java'] },
+  { tool: 'size', file: 'bench/size.ts', option: '--entry', bad: ['--max', '0'] },
+  { tool: 'port-reuse', file: 'test/port-reuse/measure.ts', option: '--time-wait-limit', bad: ['--trials', '0'] },
   { tool: 'flood', file: 'test/flood/run.ts', option: '--attacks', bad: ['--attacks', 'smurf@many16'] }
 ]
 

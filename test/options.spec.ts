@@ -82,6 +82,7 @@ const bad: Bad[] = [
   ]),
   { factory: 'tcp', option: 'inbound', value: 42, shown: '42', call: make.tcp('inbound') },
   { factory: 'tcp', option: 'lifetime', value: {}, shown: 'an object (Object)', call: make.tcp('lifetime') },
+  { factory: 'tcp', option: 'portReuse', value: true, shown: 'true', call: make.tcp('portReuse') },
 
   { factory: 'maxConnections', option: 'max', value: -1, shown: '-1', call: make.maxConnections },
   { factory: 'maxConnections', option: 'max', value: 2.5, shown: '2.5', call: make.maxConnections },
@@ -167,6 +168,7 @@ describe('an option at the edge of its bounds', () => {
     ['closeServerOnMaxConnections with closeAbove equal to listenBelow', () => tcp({ closeServerOnMaxConnections: { closeAbove: 0, listenBelow: 0, onListenError: () => {} } })],
     ['socket options of every kind', () => tcp({ dialOpts: { noDelay: false, keepAlive: false, keepAliveInitialDelay: 0, allowHalfOpen: true }, listenOpts: {} })],
     ['an inbound and a lifetime operator', () => tcp({ inbound: identity, lifetime: () => identity })],
+    ['each portReuse policy', () => ['auto', 'always', 'never'].map(portReuse => tcp({ portReuse: portReuse as any }))],
     ['maxConnections({ max: 0 })', () => maxConnections({ max: 0 })],
     ['perSubnetLimit with prefixes 0 and the full length', () => perSubnetLimit({ max: 1, ipv4Prefix: 0, ipv6Prefix: 128 })],
     ['perSubnetRateLimit with a fractional rate and burst', () => perSubnetRateLimit({ rate: 0.001, burst: 1.5 })],
@@ -198,5 +200,12 @@ describe('socket options given to one dial or one listener', () => {
     const err = await transport.dial(ma, { upgrader: passThroughUpgrader(), signal: AbortSignal.timeout(1000), keepAliveInitialDelay: -1 } as any).catch(e => e)
     expect(err).toBeInstanceOf(InvalidParametersError)
     expect(err.message).toBe('dial to /ip4/127.0.0.1/tcp/1: keepAliveInitialDelay must be a number from 0 up, got -1')
+  })
+
+  it('dial rejects a bad portUse, naming the address and the values it takes', async () => {
+    const transport = tcp()({ logger: defaultLogger() })
+    const err = await transport.dial(multiaddr('/ip4/127.0.0.1/tcp/1'), { upgrader: passThroughUpgrader(), signal: AbortSignal.timeout(1000), portUse: 'same' } as any).catch(e => e)
+    expect(err).toBeInstanceOf(InvalidParametersError)
+    expect(err.message).toBe('dial to /ip4/127.0.0.1/tcp/1: portUse must be one of "reuse", "new", got "same"')
   })
 })

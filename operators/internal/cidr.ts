@@ -1,6 +1,6 @@
 import { IpNet } from '@chainsafe/netmask'
 import { InvalidParametersError } from '@libp2p/interface'
-import { ipOf } from '../../src/core/addresses.ts'
+import { ipOf } from '../../src/core/subnets.ts'
 import type { DryRunOptions } from './dry-run.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 

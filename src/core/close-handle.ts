@@ -20,11 +20,6 @@ export function listeningHandleOf (server: Server): HandleWrap | undefined {
   return handle != null && typeof handle.close === 'function' ? handle as HandleWrap : undefined
 }
 
-/** two turns of the event loop: the close phase of the turn in which the handle was closed has run */
-async function loopTurns (): Promise<void> {
-  for (let i = 0; i < 2; i++) await new Promise<void>((resolve) => { setImmediate(resolve) })
-}
-
 /**
  * Closes the listening handle of `server` (as `net.Server`'s `close()` does) and
  * resolves once the runtime has released it. `server.close()` alone emits
@@ -48,14 +43,13 @@ async function loopTurns (): Promise<void> {
 export async function closeListeningHandle (server: Server, probe: HandleProbe = listeningHandleOf): Promise<void> {
   const listening = server.listening
   const handle = probe(server)
-  const released = handle != null
-    ? new Promise<void>((resolve) => { handle.close(resolve) })
-    : undefined
+  const released = handle != null ? new Promise<void>((resolve) => { handle.close(resolve) }) : undefined
   // net.Server's own close, not an http.Server's: that one also drops idle keep-alive connections
   net.Server.prototype.close.call(server)
   if (released != null) {
     await released
   } else if (listening) {
-    await loopTurns()
+    // two turns of the event loop: the close phase of the turn in which the handle was closed has run
+    for (let turn = 0; turn < 2; turn++) await new Promise<void>((resolve) => { setImmediate(resolve) })
   }
 }

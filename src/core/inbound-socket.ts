@@ -1,5 +1,6 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { Observable } from 'rxjs'
+import { unmapped } from './addresses.ts'
 import type { InboundSocket, Intake, RejectListener } from './types.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'
@@ -90,9 +91,6 @@ const CODE_TCP = 6
 const CODE_IP6 = 41
 const CODE_IP6ZONE = 42
 
-/** an IPv4 peer as a dual-stack socket or a balancer may write it: `::ffff:1.2.3.4` */
-const IPV4_MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i
-
 /**
  * A socket's closed signal when no owner makes one: emits once and completes
  * on the socket's 'close' (at once if it has closed), with a 'close'
@@ -131,33 +129,11 @@ export function remoteMultiaddr (socket: Socket): Multiaddr | undefined {
   // connection keeps this address, and a parse leaves it an over-allocated
   // component list; Node writes its addresses in canonical form already
   const port = { code: CODE_TCP, name: 'tcp', value: String(remotePort) }
-  const mapped = IPV4_MAPPED.exec(remoteAddress)
-  if (mapped != null) {
-    return multiaddr([{ code: CODE_IP4, name: 'ip4', value: mapped[1] }, port])
-  }
-  if (!remoteAddress.includes(':')) {
-    return multiaddr([{ code: CODE_IP4, name: 'ip4', value: remoteAddress }, port])
+  const ip4 = unmapped(remoteAddress)
+  if (!ip4.includes(':')) {
+    return multiaddr([{ code: CODE_IP4, name: 'ip4', value: ip4 }, port])
   }
   const [ip, zone] = remoteAddress.split('%')
   const host = { code: CODE_IP6, name: 'ip6', value: ip }
   return multiaddr(zone === undefined ? [host, port] : [{ code: CODE_IP6ZONE, name: 'ip6zone', value: zone }, host, port])
-}
-
-/**
- * `/ip4|ip6/…/tcp/…` of an IP address as a balancer writes it, in any of its
- * spellings (`2001:db8:0:0:1:0:0:2` becomes `/ip6/2001:db8::1:0:0:2`);
- * IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`) are given as `/ip4`, a zone
- * (`fe80::1%eth0`) as `/ip6zone`.
- */
-export function tcpMultiaddr (ip: string, port: number): Multiaddr {
-  const mapped = IPV4_MAPPED.exec(ip)
-  if (mapped != null) {
-    return multiaddr(`/ip4/${mapped[1]}/tcp/${port}`)
-  }
-  if (!ip.includes(':')) {
-    return multiaddr(`/ip4/${ip}/tcp/${port}`)
-  }
-  const [address, zone] = ip.split('%')
-  // parsed from a string so that the address is written in its canonical form
-  return multiaddr(`${zone === undefined ? '' : `/ip6zone/${zone}`}/ip6/${address}/tcp/${port}`)
 }

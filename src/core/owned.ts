@@ -1,6 +1,5 @@
 import { Observable, Subject } from 'rxjs'
 import { socketClosed$ } from './inbound-socket.ts'
-import { SocketTable } from './socket-table.ts'
 import type { InboundSocket } from './types.ts'
 import type { Socket } from 'node:net'
 
@@ -88,13 +87,21 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
   }
 
   // an unwatched socket holds its owner's callback only: no Subject until someone watches
-  const open = new SocketTable<Watched | (() => void) | undefined>((socket, slot) => {
-    const timer = timers.get(socket)
+  // the sockets owned until their own 'close', each with its slot: one
+  // 'close' handler serves them all (Node calls it with the socket as
+  // `this`), so owning a socket costs a map entry and a slot in its listener
+  // list, no closure and no `once` wrapper of its own
+  const open = new Map<Socket, Watched | (() => void) | undefined>()
+  const onClose = function (this: Socket): void {
+    if (!open.has(this)) return
+    const slot = open.get(this)
+    open.delete(this)
+    const timer = timers.get(this)
     if (timer != null) {
       clearTimeout(timer)
-      timers.delete(socket)
+      timers.delete(this)
     }
-    release(socket)
+    release(this)
     if (slot instanceof Watched) {
       slot.closed?.()
       slot.signal.next()
@@ -107,13 +114,15 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
       waiting = []
       resolve.forEach(fn => { fn() })
     }
-  })
+  }
 
   return {
     get size () { return open.size },
     get stragglers () { return stragglers },
     add (socket) {
-      if (open.add(socket, undefined)) {
+      if (!socket.closed && !open.has(socket)) {
+        open.set(socket, undefined)
+        socket.on('close', onClose)
         // one shared handler: an idle connection costs no closure here
         socket.on('error', onError)
       }
@@ -122,7 +131,7 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
       const slot = open.get(socket)
       if (slot instanceof Watched) {
         slot.closed = closed
-      } else {
+      } else if (open.has(socket)) {
         open.set(socket, closed)
       }
     },
@@ -161,7 +170,7 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
       timers.set(socket, setTimeout(() => { destroy(socket) }, ms))
     },
     destroyAll () {
-      open.sockets().forEach(destroy)
+      [...open.keys()].forEach(destroy)
     },
     async drained (giveUp) {
       if (open.size > 0) {
@@ -172,7 +181,7 @@ export function ownedSockets (onError: (err: Error) => void): OwnedSockets {
       }
     },
     values () {
-      return open.sockets()
+      return [...open.keys()]
     }
   }
 }

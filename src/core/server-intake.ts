@@ -1,5 +1,5 @@
 import { closeListeningHandle } from './close-handle.ts'
-import { checkOptions, fn, ms, netServer, object, required } from './check.ts'
+import { checkOptions, fn, ms, object } from './checker.ts'
 import type { Intake } from './types.ts'
 import type { ListenOptions, Server } from 'node:net'
 
@@ -11,6 +11,8 @@ export interface ServerIntakeOptions {
   onError?(err: Error): void
   /** after a failed re-open, try again this many ms later, until it succeeds or `end()` (default: no retry) */
   retryAfter?: number
+  /** told when a pause has closed the listening handle, with the reasons holding it */
+  onPaused?(reasons: string[]): void
 }
 
 /**
@@ -26,6 +28,12 @@ export interface ServerIntake extends Intake {
    */
   readonly released: Promise<void>
   /**
+   * Pauses under `reason` for `ms`, then resumes (after an accept error:
+   * out of descriptors or the like). A rest under way is extended, not
+   * counted twice.
+   */
+  rest(reason: string, ms: number): void
+  /**
    * Freezes the intake and detaches it from the server: later pause/resume
    * calls do nothing, and a handle being re-opened is closed again once
    * open. A server paused at that moment stays closed.
@@ -35,8 +43,10 @@ export interface ServerIntake extends Intake {
 
 /**
  * Pauses a server's intake by closing its listening handle (sockets already
- * accepted stay open, idle keep-alive ones of an `http.Server` too) and resumes it by listening again on the address it
- * was bound to, once every reason that paused it has been resumed.
+ * accepted stay open, idle keep-alive ones of an `http.Server` too) and
+ * resumes it by listening again on the address it was bound to, once every
+ * reason that paused it has been resumed. The one intake of the house: the
+ * transport's listener and the server guards both take sockets through it.
  *
  *   pause('a') ──► handle closed     pause('b')     resume('a')     resume('b') ──► listening again
  *
@@ -48,27 +58,26 @@ export interface ServerIntake extends Intake {
  * intake.resume('upgrades-in-flight')  // listening again on the same port
  *
  * @param server - a `net.Server`, listening or not yet
- * @param options - how to re-listen and where to report a failure to
+ * @param options - how to re-listen and where to report a pause or a failure to
  * @returns the intake control of `server`
  */
 export function serverIntake (server: Server, options: ServerIntakeOptions = {}): ServerIntake {
-  checkOptions('serverIntake', { server }, { server: required(netServer()) })
-  checkOptions('serverIntake', options, { listen: object(), onError: fn(), retryAfter: ms() })
+  checkOptions('serverIntake', options, { listen: object(), onError: fn(), retryAfter: ms(), onPaused: fn() })
   const reasons = new Map<string, number>()
   let bound: ListenOptions | undefined
   let reopening = false
   let ended = false
   let retry: ReturnType<typeof setTimeout> | undefined
+  let resting: ReturnType<typeof setTimeout> | undefined
   let released = Promise.resolve()
 
   const reconcile = (): void => {
-    if (reopening) {
-      return
-    }
+    if (reopening) return
     const wanted = reasons.size === 0 && !ended
     if (!wanted && server.listening) {
       bound = options.listen ?? listenOptionsOf(server)
       released = closeListeningHandle(server)
+      if (!ended) options.onPaused?.([...reasons.keys()])
     } else if (wanted && !server.listening && bound !== undefined) {
       reopen(bound)
     }
@@ -76,60 +85,54 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
 
   const reopen = (target: ListenOptions): void => {
     reopening = true
-    const settle = (err?: Error): void => {
-      server.off('listening', opened)
-      server.off('error', failed)
+    listenOn(server, target).then(() => {
       reopening = false
-      if (err !== undefined) {
-        options.onError?.(err)
-        if (options.retryAfter !== undefined && !ended) {
-          clearTimeout(retry)
-          retry = setTimeout(reconcile, options.retryAfter)
-        }
-        return
-      }
       bound = undefined
       reconcile()
-    }
-    const opened = (): void => { settle() }
-    const failed = (err: Error): void => { settle(err) }
-    server.once('listening', opened)
-    server.once('error', failed)
-    server.listen(target)
+    }, (err: Error) => {
+      reopening = false
+      options.onError?.(err)
+      if (options.retryAfter !== undefined && !ended) {
+        clearTimeout(retry)
+        retry = setTimeout(reconcile, options.retryAfter)
+      }
+    })
+  }
+
+  const pause = (reason: string): void => {
+    if (ended) return
+    reasons.set(reason, (reasons.get(reason) ?? 0) + 1)
+    reconcile()
+  }
+
+  const resume = (reason: string): void => {
+    const held = reasons.get(reason)
+    if (ended || held === undefined) return
+    if (held > 1) reasons.set(reason, held - 1)
+    else reasons.delete(reason)
+    reconcile()
   }
 
   // a server that starts listening while paused (listen() called after pause) is closed again
   server.on('listening', reconcile)
 
   return {
-    get holding () {
-      return reasons.size > 0 || reopening
+    get holding () { return reasons.size > 0 || reopening },
+    get released () { return released },
+    pause,
+    resume,
+    rest (reason, ms) {
+      if (resting === undefined) pause(reason)
+      clearTimeout(resting)
+      resting = setTimeout(() => {
+        resting = undefined
+        resume(reason)
+      }, ms)
     },
-    get released () {
-      return released
-    },
-    pause (reason: string): void {
-      if (ended) {
-        return
-      }
-      reasons.set(reason, (reasons.get(reason) ?? 0) + 1)
-      reconcile()
-    },
-    resume (reason: string): void {
-      const held = reasons.get(reason)
-      if (ended || held === undefined) {
-        return
-      }
-      if (held > 1) {
-        reasons.set(reason, held - 1)
-      } else {
-        reasons.delete(reason)
-      }
-      reconcile()
-    },
-    end (): void {
+    end () {
       ended = true
       clearTimeout(retry)
+      clearTimeout(resting)
       server.off('listening', reconcile)
     }
   }
@@ -137,11 +140,24 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
 
 function listenOptionsOf (server: Server): ListenOptions | undefined {
   const address = server.address()
-  if (address == null) {
-    return undefined
-  }
-  if (typeof address === 'string') {
-    return { path: address }
-  }
-  return { host: address.address, port: address.port }
+  if (address == null) return undefined
+  return typeof address === 'string' ? { path: address } : { host: address.address, port: address.port }
+}
+
+/**
+ * Binds the server: resolves on its 'listening', rejects with its 'error'
+ * (`EADDRINUSE`, …), and leaves no listener of its own behind either way.
+ */
+export async function listenOn (server: Server, options: ListenOptions): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const settle = (err?: Error): void => {
+      server.off('listening', settle)
+      server.off('error', settle)
+      if (err === undefined) resolve()
+      else reject(err)
+    }
+    server.once('listening', settle)
+    server.once('error', settle)
+    server.listen(options)
+  })
 }

@@ -5,7 +5,7 @@
  */
 import { isDeepStrictEqual } from 'node:util'
 import fc from 'fast-check'
-import { tcpMultiaddr } from '../../src/core/inbound-socket.ts'
+import { tcpMultiaddr } from '../../src/core/addresses.ts'
 import { readerInput, validInput } from './arbitraries.ts'
 import { runReader } from './reader.ts'
 import { LoopbackReader } from './loopback.ts'

@@ -8,17 +8,19 @@
  * own race: `close()` while `listen()` is binding.
  */
 import { multiaddr } from '@multiformats/multiaddr'
-import { EMPTY, catchError, filter, first, identity, ignoreElements, map, merge, mergeMap, of, pipe, retry, take } from 'rxjs'
+import net from 'node:net'
+import { EMPTY, Subject, catchError, delay, filter, first, identity, ignoreElements, map, merge, mergeMap, of, pipe, retry, take, takeUntil } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import { recordingMetrics } from '../fixtures/metrics.ts'
 import { createTransport } from '../fixtures/transport.ts'
 import { passThroughUpgrader } from '../fixtures/upgraders.ts'
 import { tcpResources } from '../fixtures/handles.ts'
-import { waitUntil } from '../fixtures/wait.ts'
+import { waitForEvent, waitUntil, within } from '../fixtures/wait.ts'
+import { destroyAll } from '../fixtures/raw-sockets.ts'
 import { runScenario, socketIndexes } from './scenario.ts'
 import type { Scenario } from './scenario.ts'
 import type { InboundSocket } from '../../src/index.ts'
-import type { ComponentLogger } from '@libp2p/interface'
+import type { ComponentLogger, Listener } from '@libp2p/interface'
 import { defaultLogger } from '@libp2p/logger'
 import { tcp } from '../../src/index.ts'
 
@@ -102,6 +104,70 @@ describe('close() racing listen()', () => {
       const status = metrics.values.libp2p_tcp_listener_status_info ?? {}
       expect(Object.values(status)).not.toContain(1)
     }
+    await waitUntil(() => tcpResources().length <= before, 3_000, 'no TCP handle left')
+  })
+})
+
+describe('supervision of the inbound stage', () => {
+  /** a listener on tcp(init) with a pass-through upgrader, its events, and raw clients that connect to it */
+  async function listenerWith (init: Parameters<typeof tcp>[0]): Promise<{ listener: Listener, events: string[], connect: () => Promise<net.Socket>, clients: net.Socket[] }> {
+    const transport = tcp(init)({ logger: defaultLogger(), metrics: recordingMetrics() })
+    const listener = transport.createListener({ upgrader: passThroughUpgrader() })
+    const events: string[] = []
+    listener.addEventListener('error', (evt) => events.push(`error: ${evt.detail.message}`))
+    listener.addEventListener('close', () => events.push('close'))
+    await listener.listen(multiaddr('/ip4/127.0.0.1/tcp/0'))
+    const port = Number(listener.getAddrs()[0].getComponents().find((c) => c.name === 'tcp')?.value)
+    const clients: net.Socket[] = []
+    const connect = async (): Promise<net.Socket> => {
+      const socket = net.connect({ host: '127.0.0.1', port })
+      socket.on('error', () => {})
+      clients.push(socket)
+      await within(new Promise((resolve) => { socket.once('connect', resolve).once('close', resolve) }), 3_000, 'a raw client to connect')
+      return socket
+    }
+    return { listener, events, connect, clients }
+  }
+
+  it('a stage that fails 5 times in a row with no socket through rejects each socket, then gives up: error, then close, no address', async () => {
+    const before = tcpResources().length
+    const { listener, events, connect, clients } = await listenerWith({
+      inbound: map(() => { throw new Error('this stage fails for every socket') }),
+      pipelineTimeout: 60_000
+    })
+    // the first five failures restart the stage; the sixth gives up
+    for (let i = 0; i < 6; i++) {
+      const client = await connect()
+      if (!client.closed) await waitForEvent(client, 'close', 3_000, `raw client ${i} to be rejected by the failing stage`)
+      if (i < 5) {
+        // restarted: still listening, nothing dispatched
+        expect(events).toEqual([])
+        expect(listener.getAddrs()).not.toEqual([])
+      }
+    }
+    await waitUntil(() => events.includes('close'), 3_000, 'the listener to close')
+    expect(events).toEqual(['error: this stage fails for every socket', 'close'])
+    expect(listener.getAddrs()).toEqual([])
+    await destroyAll(clients)
+    await waitUntil(() => tcpResources().length <= before, 3_000, 'no TCP handle left')
+  })
+
+  it('a stage completed on purpose (takeUntil(maintenance$)) rejects what it held and closes the listener: close, no error, no address', async () => {
+    const before = tcpResources().length
+    const maintenance$ = new Subject<void>()
+    const { listener, events, connect, clients } = await listenerWith({
+      // holds every socket for a minute: the maintenance ends the stage with sockets in hand
+      inbound: pipe(delay(60_000), takeUntil(maintenance$)),
+      pipelineTimeout: 60_000
+    })
+    const held = [await connect(), await connect()]
+    const closed = Promise.all(held.map(async (client, i) => { await waitForEvent(client, 'close', 3_000, `held client ${i} to be rejected`) }))
+    maintenance$.next()
+    await closed
+    await waitUntil(() => events.includes('close'), 3_000, 'the listener to close')
+    expect(events).toEqual(['close'])
+    expect(listener.getAddrs()).toEqual([])
+    await destroyAll(clients)
     await waitUntil(() => tcpResources().length <= before, 3_000, 'no TCP handle left')
   })
 })

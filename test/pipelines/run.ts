@@ -62,8 +62,9 @@ while (Date.now() < deadline && runs < maxRuns && failures.length < values['max-
   const ok = result.failures.length === 0
   if (ok && result.served) served++
   if (ok && !result.served) closed++
-  // an operator counted once per pipeline that holds it, by its name up to '(' (lifetime ones prefixed)
-  const kinds = new Set([...p.inbound.map((s) => s.name.split('(')[0].replace(/,.*/, '')), `lifetime ${p.lifetime.name.split('(')[0]}`])
+  // an operator counted once per pipeline that holds it, by its first word (lifetime ones prefixed)
+  const kind = (name: string): string => name.startsWith('l$ =>') ? 'subscribed twice' : name.split(/[(, ]/)[0]
+  const kinds = new Set([...p.inbound.map((s) => kind(s.name)), `lifetime ${kind(p.lifetime.name)}`])
   for (const kind of kinds) {
     const s = byOperator[kind] ??= { runs: 0, served: 0, closed: 0, failed: 0 }
     s.runs++

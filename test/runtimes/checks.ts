@@ -45,8 +45,8 @@ export const CHECKS: Check[] = [
   },
   {
     name: 'internals',
-    description: 'each runtime internal rx-tcp uses, detected, and its public fallback forced (docs/runtimes.md)',
-    files: ['test/operators/close-handle.spec.ts', 'test/connection.spec.ts']
+    description: 'each runtime internal rx-tcp uses, detected, and its public fallback forced (docs/runtimes.md); dials from the listen port or their fallback',
+    files: ['test/operators/close-handle.spec.ts', 'test/connection.spec.ts', 'test/reuse.spec.ts', 'test/observed-addresses.spec.ts']
   },
   {
     name: 'examples',

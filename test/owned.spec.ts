@@ -1,12 +1,11 @@
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { SocketTable } from '../src/core/socket-table.ts'
 import { ownedSockets } from '../src/core/owned.ts'
 import { waitForEvent, within } from './fixtures/wait.ts'
 import type { AddressInfo, Socket } from 'node:net'
 
-// The one socket registry under the listener's and the dialer's owned
-// sockets and the operators' open-socket counts, on real sockets.
+// The registry of the sockets a listener or a dialer owns (src/core/owned.ts),
+// on real sockets.
 
 const cleanup: Array<() => Promise<void> | void> = []
 afterEach(async () => {
@@ -32,54 +31,36 @@ async function acceptedSockets (count: number): Promise<Socket[]> {
   return accepted
 }
 
-describe('SocketTable', () => {
-  it('follows sockets until their close with one shared handler, and tells their value once', async () => {
+describe('ownedSockets', () => {
+  it("owns sockets until their close with one shared 'close' handler, and calls each one's latest close callback once", async () => {
     const [a, b, c] = await acceptedSockets(3)
-    const closed: Array<[Socket, string]> = []
-    const table = new SocketTable<string>((socket, value) => { closed.push([socket, value]) })
+    const owned = ownedSockets(() => {})
     const before = a.listeners('close').length
 
-    expect(table.add(a, 'a')).toBe(true)
-    expect(table.add(b, 'b')).toBe(true)
-    expect(table.add(c, 'c')).toBe(true)
-    expect(table.add(a, 'again')).toBe(false)
-    expect(table.size).toBe(3)
-    // one listener per table on each socket, the same function for all
+    owned.add(a)
+    owned.add(b)
+    owned.add(c)
+    owned.add(a)
+    expect(owned.size).toBe(3)
+    // one listener per registry on each socket, the same function for all
     expect(a.listeners('close')).toHaveLength(before + 1)
     expect(a.listeners('close').at(-1)).toBe(b.listeners('close').at(-1))
 
-    table.set(b, 'b2')
-    table.forget(c)
-    expect(c.listeners('close')).toHaveLength(before)
-
-    const bothClosed = Promise.all([waitForEvent(a, 'close', 2000, 'a to close'), waitForEvent(b, 'close', 2000, 'b to close')])
+    const calls: string[] = []
+    owned.onClose(a, () => calls.push('a'))
+    owned.onClose(b, () => calls.push('b'))
+    owned.onClose(b, () => calls.push('b2'))
+    const allClosed = Promise.all([a, b, c].map(async (s) => await waitForEvent(s, 'close', 2000, 'a socket to close')))
     a.destroy()
     b.destroy()
     c.destroy()
-    await bothClosed
-    // each socket once, with its latest value (in whichever order they closed)
-    expect(closed.map(([socket, value]) => [socket === a ? 'a' : socket === b ? 'b' : '?', value]).sort()).toEqual([['a', 'a'], ['b', 'b2']])
-    expect(table.size).toBe(0)
-    expect(table.add(a, 'closed')).toBe(false)
+    await allClosed
+    expect(calls.sort()).toEqual(['a', 'b2'])
+    expect(owned.size).toBe(0)
+    // a closed socket is not owned again
+    owned.add(a)
+    expect(owned.size).toBe(0)
   })
-
-  it('clear() detaches from every socket without telling the owner', async () => {
-    const sockets = await acceptedSockets(2)
-    const closed: Socket[] = []
-    const table = new SocketTable<undefined>((socket) => { closed.push(socket) })
-    const before = sockets[0].listeners('close').length
-    sockets.forEach((s) => table.add(s, undefined))
-    table.clear()
-    expect(table.size).toBe(0)
-    expect(sockets[0].listeners('close')).toHaveLength(before)
-    const gone = waitForEvent(sockets[1], 'close', 2000, 'the socket to close')
-    sockets.forEach((s) => s.destroy())
-    await gone
-    expect(closed).toEqual([])
-  })
-})
-
-describe('the registries built on it', () => {
   it('ownedSockets calls the close callback set for a socket, and drains when the last one closes', async () => {
     const [a, b] = await acceptedSockets(2)
     const owned = ownedSockets(() => {})
