@@ -107,7 +107,8 @@ describe('the close contract on this runtime', () => {
       cleanup.push(async () => { await dir.remove() })
       const baseline = tcpResources().length
       const upgrader = stallingRecorder()
-      const { listener, addr } = await listening(createTransport(), upgrader, multiaddr(listen(dir)))
+      // the inbound guard would hold all but a few silent sockets before their upgrade: this test holds them in it on purpose
+      const { listener, addr } = await listening(createTransport({ inboundGuard: false }), upgrader, multiaddr(listen(dir)))
       cleanup.push(async () => { await listener.close() })
       const to = netAddress(addr)
 
