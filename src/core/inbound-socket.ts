@@ -1,4 +1,4 @@
-import { multiaddr } from '@multiformats/multiaddr'
+import { CODE_IP4, CODE_IP6, CODE_IP6ZONE, CODE_TCP, multiaddr } from '@multiformats/multiaddr'
 import { unmapped } from './addresses.ts'
 import type { InboundSocket, Intake, RejectListener } from './types.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -80,12 +80,6 @@ class PipelineSocket implements InboundSocket {
     return true
   }
 }
-
-// multicodec codes of the address parts (github.com/multiformats/multicodec)
-const CODE_IP4 = 4
-const CODE_TCP = 6
-const CODE_IP6 = 41
-const CODE_IP6ZONE = 42
 
 /**
  * The peer's `/ip4|ip6/…/tcp/…` address; IPv4 peers seen through a dual-stack
