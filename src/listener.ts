@@ -58,7 +58,6 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   /** emits once, when close() begins (to a late subscriber too): ends the pipeline */
   private readonly close$ = new ReplaySubject<void>(1)
   private readonly closeTimeout: number
-  private readonly pipelineDone: Promise<void>
   /** intake is paused by closeServerOnMaxConnections */
   private maxPaused = false
   private readonly metrics: ListenerMetrics
@@ -113,17 +112,13 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
         this.metrics.rejected('max-connections')
       })
 
-    this.pipelineDone = new Promise<void>((resolve) => {
-      this.inbound$().pipe(
-        // after every inner observable's teardown, whether close$ ended the pipeline or an error did
-        finalize(resolve)
-      ).subscribe({
-        error: (err: Error) => {
-          this.log.error('inbound pipeline of %s failed - %e', this.label, err)
-          this.safeDispatchEvent('error', { detail: err })
-          void this.close()
-        }
-      })
+    // close$ ends the pipeline, and every inner observable's teardown, synchronously: close() waits on what they began, the sockets' close
+    this.inbound$().subscribe({
+      error: (err: Error) => {
+        this.log.error('inbound pipeline of %s failed - %e', this.label, err)
+        this.safeDispatchEvent('error', { detail: err })
+        void this.close()
+      }
     })
   }
 
@@ -444,7 +439,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
     const deadline = closeDeadline(this.sockets, this.closeTimeout, options?.signal)
     try {
-      await Promise.all([this.pipelineDone, this.sockets.drained(deadline.reached), serverClosed])
+      await Promise.all([this.sockets.drained(deadline.reached), serverClosed])
       // a handle a pause closed may still be on its way out (sockets are: their 'close' follows their release)
       await this.intake?.released
     } finally {
