@@ -46,7 +46,6 @@ export type ListenerInit = TCPOptions & Pick<TCPComponents, 'metrics' | 'logger'
  * server handle has been released by libuv.
  */
 export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Listener {
-  private readonly init: ListenerInit
   private readonly log: Logger
   private readonly connectionLog: Logger
   private readonly server: net.Server
@@ -78,9 +77,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   /** a listen() binding, which close() lets settle before closing what it bound */
   private binding?: Promise<void>
 
-  constructor (init: ListenerInit) {
+  constructor (private readonly init: ListenerInit) {
     super()
-    this.init = init
     this.log = init.logger.forComponent('libp2p:tcp:listener')
     this.connectionLog = init.logger.forComponent('libp2p:tcp:connection')
     this.closeTimeout = init.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
