@@ -24,4 +24,6 @@ export { maxConnections, type MaxConnectionsOptions } from './max-connections.ts
 export { pauseOnMaxConnections, type PauseOnMaxConnectionsOptions } from './pause-on-max-connections.ts'
 export { upgradeCap, type UpgradeCap, type UpgradeCapOptions } from './upgrade-cap.ts'
 export { upgradeDeadline, type UpgradeDeadlineOptions } from './upgrade-deadline.ts'
+export { openingBytes, type OpeningBytesOptions } from './opening-bytes.ts'
+export { shedStalled, type ShedStalled, type ShedStalledOptions } from './shed-stalled.ts'
 export { metricsTap, type MetricsTap, type MetricsTapOptions } from './metrics-tap.ts'

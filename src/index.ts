@@ -101,6 +101,25 @@ export interface TCPOptions {
    * Default: `'auto'`.
    */
   portReuse?: PortReuse
+  /**
+   * rx-tcp only. The listener's defence against a connection flood, after
+   * `inbound`: it changes nothing until `maxUpgrading` sockets are in
+   * upgrade; then a new socket is upgraded once it has sent
+   * multistream-select's header, and the upgrade that has gone longest
+   * without a byte makes room for it (docs/under-attack.md). `false` turns it
+   * off. Default: on, `{ maxUpgrading: 8, stalledMs: 1000, openingMs: 10000 }`.
+   */
+  inboundGuard?: false | InboundGuardOptions
+}
+
+/** The options of the listener's `inboundGuard`. */
+export interface InboundGuardOptions {
+  /** sockets in upgrade at once, and the pressure point; keep it below libp2p's `maxIncomingPendingConnections` (10). Default: 8 */
+  maxUpgrading?: number
+  /** under pressure, how long an upgrade may go without receiving a byte before it makes room, ms. Default: 1000 */
+  stalledMs?: number
+  /** under pressure, how long a new socket may take to send multistream-select's header, ms (it shrinks towards 1 s as more wait). Default: 10000 */
+  openingMs?: number
 }
 
 /** rx-tcp only: the `portReuse` policy, which dials leave from a listen port */

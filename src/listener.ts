@@ -15,6 +15,7 @@ import { withSocketDefaults } from './options.ts'
 import { SocketConnection, DEFAULT_CLOSE_TIMEOUT } from './connection.ts'
 import { ListenerMetrics, ListenerStatus } from './listener-metrics.ts'
 import { closeDeadline, ownedSockets } from './core/owned.ts'
+import { inboundGuard } from './guard.ts'
 import type { TCPComponents, TCPCreateListenerOptions, TCPOptions } from './index.ts'
 import type { InboundSocket } from './core/types.ts'
 import type { AbortOptions, Listener, ListenerEvents, Logger, MultiaddrConnection } from '@libp2p/interface'
@@ -57,6 +58,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   /** emits once, when close() begins (to a late subscriber too): ends the pipeline */
   private readonly close$ = new ReplaySubject<void>(1)
   private readonly closeTimeout: number
+  private readonly guard: ReturnType<typeof inboundGuard>
   /** intake is paused by closeServerOnMaxConnections */
   private maxPaused = false
   private readonly metrics: ListenerMetrics
@@ -89,6 +91,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     // before handing it over, and tells of it ('drop')
     if (init.maxConnections != null) this.server.maxConnections = init.maxConnections
 
+    this.guard = inboundGuard(init.inboundGuard)
     this.metrics = new ListenerMetrics(init.metrics, () => this.label, () => this.sockets.size)
 
     this.server
@@ -138,7 +141,9 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       this.init.inbound ?? identity,
       retry({ count: STAGE_RESTARTS, resetOnSuccess: true, delay: (err: Error, n) => this.stageFailed(err, n) }),
       tap({ complete: () => { this.stageCompleted() } }),
-      mergeMap((inbound) => this.lifetime$(inbound)),
+      // the listener's own defence against a flood, after the user's stage (docs/under-attack.md)
+      this.guard.inbound,
+      mergeMap((inbound) => this.lifetime$(inbound).pipe(this.guard.lifetime(inbound))),
       ignoreElements(),
       takeUntil(this.close$),
       // what a stage still held when the pipeline ended

@@ -1,5 +1,5 @@
 import { boolean, checkOptions, checkPauseWindow, fn, integer, ms, number, object, oneOf, required } from './core/checker.ts'
-import type { CloseServerOnMaxConnectionsOpts, TCPDialOptions, TCPOptions, TCPSocketOptions } from './index.ts'
+import type { CloseServerOnMaxConnectionsOpts, InboundGuardOptions, TCPDialOptions, TCPOptions, TCPSocketOptions } from './index.ts'
 import type { Rules } from './core/checker.ts'
 
 /**
@@ -13,6 +13,12 @@ export const SOCKET_OPTION_RULES: Rules<TCPSocketOptions> = {
   keepAlive: boolean(),
   keepAliveInitialDelay: number({ min: 0 }),
   allowHalfOpen: boolean()
+}
+
+const GUARD_RULES: Rules<InboundGuardOptions> = {
+  maxUpgrading: integer({ min: 1 }),
+  stalledMs: ms(),
+  openingMs: ms()
 }
 
 /**
@@ -32,7 +38,8 @@ const TCP_RULES: Rules<TCPOptions> = {
   pipelineTimeout: ms(),
   inbound: fn(),
   lifetime: fn(),
-  portReuse: oneOf('auto', 'always', 'never')
+  portReuse: oneOf('auto', 'always', 'never'),
+  inboundGuard: { expected: 'false or an object', test: (value) => value === false || (typeof value === 'object' && value !== null), fields: GUARD_RULES }
 }
 
 /** The options of one `dial` that are rx-tcp's to check: the socket options and `portUse` (the rest are libp2p's, left alone) */

@@ -132,7 +132,8 @@ const TOOLS = [
   { tool: 'interop', file: 'test/interop/run.ts', option: '--peers', bad: ['--peers', 'java'] },
   { tool: 'holepunch', file: 'test/holepunch/run.ts', option: '--attempts', bad: ['--transports', 'quic'] },
   { tool: 'size', file: 'bench/size.ts', option: '--entry', bad: ['--max', '0'] },
-  { tool: 'port-reuse', file: 'test/port-reuse/measure.ts', option: '--time-wait-limit', bad: ['--trials', '0'] }
+  { tool: 'port-reuse', file: 'test/port-reuse/measure.ts', option: '--time-wait-limit', bad: ['--trials', '0'] },
+  { tool: 'flood', file: 'test/flood/run.ts', option: '--attacks', bad: ['--attacks', 'smurf@many16'] }
 ]
 
 describe.each(TOOLS)('npm run $tool', ({ tool, file, option, bad }) => {

@@ -8,7 +8,8 @@ const SILENT = Number(process.env.LOAD_SILENT ?? 1_200)
 
 describe('load', () => {
   it(`holds ${UPGRADED + SILENT} concurrent connections on one listener (${UPGRADED} upgraded, ${SILENT} mid-upgrade) and closes it in bounded time leaving nothing`, async () => {
-    const r = await runLoad({ transport: tcp(), upgraded: UPGRADED, silent: SILENT })
+    // unguarded: the inbound guard would shed these silent sockets, which is what npm run flood measures
+    const r = await runLoad({ transport: tcp({ inboundGuard: false }), upgraded: UPGRADED, silent: SILENT })
     console.log(`load: held ${r.held}, built in ${(r.buildMs / 1000).toFixed(1)} s, close() ${r.closeMs.toFixed(1)} ms, last client 'close' ${r.clientsClosedMs.toFixed(1)} ms`)
     expect(r.errors).toEqual([])
     expect(r.held).toBe(UPGRADED + SILENT)

@@ -1,0 +1,3 @@
+module rx-tcp/test/flood/attacker
+
+go 1.22
