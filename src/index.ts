@@ -141,9 +141,7 @@ export interface TCPSocketOptions {
 }
 
 /** The progress events a dial emits through `onProgress`: the upgrade's, and `tcp:open-connection` once the socket is open. */
-export type TCPDialEvents =
-  OutboundConnectionUpgradeEvents |
-  ProgressEvent<'tcp:open-connection'>
+export type TCPDialEvents = OutboundConnectionUpgradeEvents | ProgressEvent<'tcp:open-connection'>
 
 /** The options of one dial: the transport's dial options and the socket options that override `dialOpts`. */
 export interface TCPDialOptions extends DialTransportOptions<TCPDialEvents>, TCPSocketOptions {

@@ -47,7 +47,6 @@ export type ListenerInit = TCPOptions & Pick<TCPComponents, 'metrics' | 'logger'
  * server handle has been released by libuv.
  */
 export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Listener {
-  private readonly init: ListenerInit
   private readonly log: Logger
   private readonly connectionLog: Logger
   private readonly server: net.Server
@@ -59,7 +58,6 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   /** emits once, when close() begins (to a late subscriber too): ends the pipeline */
   private readonly close$ = new ReplaySubject<void>(1)
   private readonly closeTimeout: number
-  private readonly pipelineDone: Promise<void>
   private readonly guard: ReturnType<typeof inboundGuard>
   /** intake is paused by closeServerOnMaxConnections */
   private maxPaused = false
@@ -81,9 +79,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   /** a listen() binding, which close() lets settle before closing what it bound */
   private binding?: Promise<void>
 
-  constructor (init: ListenerInit) {
+  constructor (private readonly init: ListenerInit) {
     super()
-    this.init = init
     this.log = init.logger.forComponent('libp2p:tcp:listener')
     this.connectionLog = init.logger.forComponent('libp2p:tcp:connection')
     this.closeTimeout = init.closeTimeout ?? DEFAULT_CLOSE_TIMEOUT
@@ -116,17 +113,13 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
         this.metrics.rejected('max-connections')
       })
 
-    this.pipelineDone = new Promise<void>((resolve) => {
-      this.inbound$().pipe(
-        // after every inner observable's teardown, whether close$ ended the pipeline or an error did
-        finalize(resolve)
-      ).subscribe({
-        error: (err: Error) => {
-          this.log.error('inbound pipeline of %s failed - %e', this.label, err)
-          this.safeDispatchEvent('error', { detail: err })
-          void this.close()
-        }
-      })
+    // close$ ends the pipeline, and every inner observable's teardown, synchronously: close() waits on what they began, the sockets' close
+    this.inbound$().subscribe({
+      error: (err: Error) => {
+        this.log.error('inbound pipeline of %s failed - %e', this.label, err)
+        this.safeDispatchEvent('error', { detail: err })
+        void this.close()
+      }
     })
   }
 
@@ -449,7 +442,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
     const deadline = closeDeadline(this.sockets, this.closeTimeout, options?.signal)
     try {
-      await Promise.all([this.pipelineDone, this.sockets.drained(deadline.reached), serverClosed])
+      await Promise.all([this.sockets.drained(deadline.reached), serverClosed])
       // a handle a pause closed may still be on its way out (sockets are: their 'close' follows their release)
       await this.intake?.released
     } finally {

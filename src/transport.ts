@@ -25,12 +25,11 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   readonly [Symbol.toStringTag] = '@libp2p/tcp'
   readonly [serviceCapabilities]: string[] = ['@libp2p/transport']
 
-  private readonly init: TCPOptions
-  private readonly components: TCPComponents
   private readonly log: Logger
   /** one logger for every outbound connection, as the listener has for inbound ones */
   private readonly connectionLog: Logger
-  private readonly metrics?: TCPMetrics
+  private readonly events?: TCPMetrics['events']
+  private readonly errors?: TCPMetrics['errors']
   private readonly outbound = ownedSockets((err) => { this.log('error on an outbound socket - %e', err) })
   /** each upgraded outbound connection, by socket, for a graceful end at stop */
   private readonly upgraded = new WeakMap<Socket, MultiaddrConnection>()
@@ -41,20 +40,13 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
   private readonly dialing = new Set<AbortController>()
   private stopping?: Promise<void>
 
-  constructor (components: TCPComponents, init: TCPOptions = {}) {
-    this.components = components
-    this.init = init
+  constructor (private readonly components: TCPComponents, private readonly init: TCPOptions = {}) {
     this.log = components.logger.forComponent('libp2p:tcp')
     this.connectionLog = components.logger.forComponent('libp2p:tcp:connection')
 
-    const metrics = components.metrics
-    if (metrics != null) {
-      const group = (name: string, help: string): CounterGroup => metrics.registerCounterGroup(`libp2p_tcp_dialer_${name}_total`, { label: 'event', help })
-      this.metrics = {
-        events: group('events', 'Total count of TCP dialer events by type'),
-        errors: group('errors', 'Total count of TCP dialer errors by type')
-      }
-    }
+    const group = (name: string, help: string): CounterGroup | undefined => components.metrics?.registerCounterGroup(`libp2p_tcp_dialer_${name}_total`, { label: 'event', help })
+    this.events = group('events', 'Total count of TCP dialer events by type')
+    this.errors = group('errors', 'Total count of TCP dialer errors by type')
   }
 
   start (): void {
@@ -126,7 +118,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
       inactivityTimeout: this.init.outboundSocketInactivityTimeout,
       closeTimeout: this.init.closeTimeout,
       log: this.connectionLog,
-      metrics: this.metrics?.events
+      metrics: this.events
     })
     this.log('new outbound connection %a', ma)
 
@@ -148,7 +140,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
       if ([...this.listeners].some(l => l.reusableAddress?.port === socket.localPort)) this.fromListenPort.add(connection)
       return connection
     } catch (err: any) {
-      this.metrics?.errors.increment({ outbound_upgrade: true })
+      this.errors?.increment({ outbound_upgrade: true })
       this.log.error('error upgrading outbound connection to %a - %e', ma, err)
       maConn.abort(err)
       throw err
@@ -175,7 +167,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
         return await this.open(ma, signal, () => boundSocket(source, config).connect({ ...config, family: source.family === 'IPv6' ? 6 : 4 }), true)
       } catch (err: any) {
         if (!isPortConflict(err.cause ?? err)) throw err
-        this.metrics?.events.increment({ reuse_fallback: true })
+        this.events?.increment({ reuse_fallback: true })
         this.log('dial to %a from listen port %d fell back to an ephemeral port - %e', ma, source.port, err.cause ?? err)
       }
     }
@@ -193,7 +185,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     const { host, port } = toConnectOptions(ma) as { host: string, port: number }
     const source = listenPortFor(host, port, family, listening)
     if (source != null && !canDialFromListenPort) {
-      this.metrics?.events.increment({ reuse_fallback: true })
+      this.events?.increment({ reuse_fallback: true })
       this.log('dial to %a from an ephemeral port: this runtime has no net.BoundSocket', ma)
       return undefined
     }
@@ -217,18 +209,18 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     } catch (err: any) {
       socket.destroy()
       if (err?.name === 'AbortError') {
-        this.metrics?.events.increment({ abort: true })
+        this.events?.increment({ abort: true })
         this.log('dial to %a aborted', ma)
         throw new AbortError(`dial to ${ma.toString()} was aborted`)
       }
       if (!fromListenPort || !isPortConflict(err)) {
         // a port conflict is no failure of the dial: it goes on from an ephemeral port
-        this.metrics?.events.increment({ error: true })
+        this.events?.increment({ error: true })
         this.log.error('dial to %a failed - %e', ma, err)
       }
       throw failed(err)
     }
-    this.metrics?.events.increment({ connect: true })
+    this.events?.increment({ connect: true })
     this.log('connection opened %a', ma)
     return socket
   }

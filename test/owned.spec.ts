@@ -92,7 +92,7 @@ describe('ownedSockets', () => {
     expect(owned.size).toBe(0)
     expect(owned.stragglers).toBe(0)
   })
-  it('ownedSockets drives a socket\'s closed$ from its own close listener, only once watched, and at once for a closed socket', async () => {
+  it('ownedSockets drives a socket\'s closed$ from its own close listener, only once watched, and at once for a socket it does not own', async () => {
     const [a, b, c] = await acceptedSockets(3)
     const owned = ownedSockets(() => {})
     owned.add(a)
@@ -105,8 +105,11 @@ describe('ownedSockets', () => {
     }
     watch('a1', a)
     watch('a2', a)
-    // c is not owned: it is watched through its own 'close'
+    // c is not owned: it counts as closed at once, with no 'close' listener of its own
+    const cListeners = c.listenerCount('close')
     watch('c', c)
+    expect(calls).toEqual(['c next', 'c complete'])
+    expect(c.listenerCount('close')).toBe(cListeners)
     expect(a.listenerCount('close')).toBe(closeListeners)
     const drained = owned.drained(new Promise(() => {}))
     const cClosed = new Promise((resolve) => c.once('close', resolve))

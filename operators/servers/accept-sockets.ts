@@ -3,6 +3,7 @@ import { Observable } from 'rxjs'
 import { boundMultiaddr } from '../../src/core/addresses.ts'
 import { serverIntake } from '../../src/core/server-intake.ts'
 import { toInboundSocket } from '../../src/core/inbound-socket.ts'
+import { ignoreSocketError, socketClosed$ } from '../../src/core/socket-closed.ts'
 import { checkOptions, fn, multiaddr as multiaddrRule, netServer, object, required } from '../../src/core/check.ts'
 import type { Rules } from '../../src/core/check.ts'
 import type { InboundSocket, RejectListener } from '../../src/core/types.ts'
@@ -68,7 +69,9 @@ export function acceptSockets (server: Server, options: AcceptSocketsOptions = {
     const accepted = (socket: Socket): void => {
       // a socket's own local end where the server no longer reports one (its handle closed by a pause meanwhile)
       localAddr ??= boundMultiaddr(server.address() ?? { address: socket.localAddress ?? '', port: socket.localPort ?? 0, family: socket.localFamily ?? 'IPv4' })
-      subscriber.next(toInboundSocket(socket, { localAddr, intake, onReject: options.onReject }))
+      // a peer resetting the socket while it waits in the pipeline closes it instead of crashing the process
+      if (socket.listenerCount('error') === 0) socket.on('error', ignoreSocketError)
+      subscriber.next(toInboundSocket(socket, { localAddr, intake, closed$: socketClosed$, onReject: options.onReject }))
     }
     const listening = (): void => {
       localAddr = options.localAddr

@@ -1,8 +1,8 @@
-import { multiaddr } from '@multiformats/multiaddr'
-import { Observable } from 'rxjs'
+import { CODE_IP4, CODE_IP6, CODE_IP6ZONE, CODE_TCP, multiaddr } from '@multiformats/multiaddr'
 import { unmapped } from './addresses.ts'
 import type { InboundSocket, Intake, RejectListener } from './types.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Observable } from 'rxjs'
 import type { Socket } from 'node:net'
 
 /** The options of `toInboundSocket`. */
@@ -18,32 +18,28 @@ export interface ToInboundSocketOptions {
   /**
    * the closed signal of a socket (`InboundSocket.closed$`), made by its
    * owner (a listener's registry drives it from its one 'close' listener per
-   * socket); default: `socketClosed$`
+   * socket; `acceptSockets` uses `socketClosed$`)
    */
-  closed$?: (socket: Socket) => Observable<void>
+  closed$: (socket: Socket) => Observable<void>
 }
 
 /**
  * Wraps an accepted socket for the inbound pipeline: its remote address as a
  * multiaddr, and a `reject` that destroys it and reports the reason once.
  *
- * The socket gets an 'error' listener unless it has one already, so a peer
- * resetting it while it waits in the pipeline closes it instead of crashing
- * the process.
+ * The socket's owner gives it an 'error' listener, so that a peer resetting
+ * it while it waits in the pipeline closes it instead of crashing the process.
  *
  * @example
  * server.on('connection', (socket) => {
- *   const inbound = toInboundSocket(socket, { localAddr, intake, onReject: (s, reason) => console.log(reason) })
+ *   const inbound = toInboundSocket(socket, { localAddr, intake, closed$: socketClosed$, onReject: (s, reason) => console.log(reason) })
  * })
  *
  * @param socket - a socket handed over by a `net.Server`
- * @param options - where it was accepted, the intake and a rejection listener
+ * @param options - where it was accepted, the intake, the closed signal and a rejection listener
  * @returns the socket as an element of the inbound pipeline
  */
 export function toInboundSocket (socket: Socket, options: ToInboundSocketOptions): InboundSocket {
-  if (socket.listenerCount('error') === 0) {
-    socket.on('error', ignoreSocketError)
-  }
   return new PipelineSocket(socket, remoteMultiaddr(socket) ?? options.localAddr, options)
 }
 
@@ -69,7 +65,7 @@ class PipelineSocket implements InboundSocket {
     this.localAddr = options.localAddr
     this.intake = options.intake
     this.count = options.count
-    this.closed$ = (options.closed$ ?? socketClosed$)(socket)
+    this.closed$ = options.closed$(socket)
   }
 
   reject (reason: string, err?: Error): boolean {
@@ -83,36 +79,6 @@ class PipelineSocket implements InboundSocket {
     this.options.onReject?.(this, reason, err)
     return true
   }
-}
-
-// multicodec codes of the address parts (github.com/multiformats/multicodec)
-const CODE_IP4 = 4
-const CODE_TCP = 6
-const CODE_IP6 = 41
-const CODE_IP6ZONE = 42
-
-/**
- * A socket's closed signal when no owner makes one: emits once and completes
- * on the socket's 'close' (at once if it has closed), with a 'close'
- * listener of its own per subscriber.
- */
-export function socketClosed$ (socket: Socket): Observable<void> {
-  return new Observable<void>((subscriber) => {
-    const closed = (): void => {
-      subscriber.next()
-      subscriber.complete()
-    }
-    if (socket.closed) {
-      closed()
-      return
-    }
-    socket.once('close', closed)
-    return () => { socket.off('close', closed) }
-  })
-}
-
-function ignoreSocketError (): void {
-  // the socket closes after an error; its 'close' is what the pipeline follows
 }
 
 /**

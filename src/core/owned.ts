@@ -1,5 +1,4 @@
-import { Observable, Subject } from 'rxjs'
-import { socketClosed$ } from './inbound-socket.ts'
+import { Observable, Subject, of } from 'rxjs'
 import type { InboundSocket } from './types.ts'
 import type { Socket } from 'node:net'
 
@@ -100,11 +99,12 @@ export function ownedSockets (onError: (err: Error) => void) {
      * completes when the socket has closed, at once for a socket already
      * closed. Driven by the registry's own 'close' listener, and only once
      * someone subscribes: a socket nobody watches pays for nothing. A socket
-     * the registry does not own is watched through its own 'close' event.
+     * the registry does not own counts as closed: the listener owns each
+     * socket from its accept, so one it no longer owns has closed.
      */
     closed$: (socket: Socket) => new Observable<void>((subscriber) => {
       if (!open.has(socket)) {
-        return socketClosed$(socket).subscribe(subscriber)
+        return of(undefined).subscribe(subscriber)
       }
       let slot = open.get(socket)
       if (!(slot instanceof Watched)) {

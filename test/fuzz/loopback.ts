@@ -9,6 +9,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { Observable } from 'rxjs'
 import { proxyProtocol } from '../../operators/proxy-protocol/index.ts'
 import { toInboundSocket } from '../../src/core/inbound-socket.ts'
+import { ignoreSocketError, socketClosed$ } from '../../src/core/socket-closed.ts'
 import { split } from './reader.ts'
 import type { InboundSocket } from '../../operators/index.ts'
 import type { ReaderInput } from './reader.ts'
@@ -55,8 +56,10 @@ export class LoopbackReader {
     this.next = (socket) => {
       accepted = socket
       const baseline = WATCHED.map((event) => socket.listenerCount(event))
+      socket.on('error', ignoreSocketError)
       const inbound = toInboundSocket(socket, {
         localAddr,
+        closed$: socketClosed$,
         intake: { pause: () => {}, resume: () => {} },
         onReject: (_inbound, reason) => { settle({ kind: 'rejected', reason, leftListeners: 0 }) }
       })

@@ -7,7 +7,7 @@
  * checked on the way: the bytes the reader held between chunks, the
  * listeners and timers left once it had decided.
  */
-import { socketClosed$ } from '../../src/core/inbound-socket.ts'
+import { socketClosed$ } from '../../src/core/socket-closed.ts'
 import { PassThrough } from 'node:stream'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Observable, Subscription } from 'rxjs'
