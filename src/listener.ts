@@ -130,8 +130,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
    * restarted, so there is nothing to back off from, and no socket arrives
    * in between), until `STAGE_RESTARTS` failures in a row make the listener
    * give up and close with `'error'`; a stage that completes closes the
-   * listener. close$
-   * ends it with one subscription for the whole pipeline: it stops intake
+   * listener. close$ ends it with one subscription for the whole
+   * pipeline: it stops intake
    * and unsubscribes every socket's inner observable (whose teardown begins
    * the socket's end; `close()` then waits for the sockets to close), so an
    * idle connection holds no subscription to close$ of its own.
