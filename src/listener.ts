@@ -114,6 +114,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       })
 
     // close$ ends the pipeline, and every inner observable's teardown, synchronously: close() waits on what they began, the sockets' close
+    // the pipeline's one sink, not an operator: every stage above is RxJS's or built on operate(), so a
+    // throw inside them arrives here as an error of the stream; this observer only reports it and closes
     this.inbound$().subscribe({
       error: (err: Error) => {
         this.log.error('inbound pipeline of %s failed - %e', this.label, err)
