@@ -63,44 +63,27 @@ class OperatorObserver<T> implements Observer<T> {
   ) {}
 
   next (value: T): void {
-    if (this.destination.closed) {
-      return
-    }
-    try {
-      if (this.onNext === undefined) {
-        this.destination.next(value)
-      } else {
-        this.onNext(value)
-      }
-    } catch (err) {
-      this.destination.error(err)
-    }
+    this.handle(this.onNext, 'next', value)
   }
 
   error (err: unknown): void {
-    if (this.destination.closed) {
-      return
-    }
-    try {
-      if (this.onError === undefined) {
-        this.destination.error(err)
-      } else {
-        this.onError(err)
-      }
-    } catch (thrown) {
-      this.destination.error(thrown)
-    }
+    this.handle(this.onError, 'error', err)
   }
 
   complete (): void {
+    this.handle(this.onComplete, 'complete')
+  }
+
+  /** the handler given, or else `destination`'s own; a throw in either errors `destination` */
+  private handle (handler: ((value: any) => void) | undefined, forward: 'next' | 'error' | 'complete', value?: unknown): void {
     if (this.destination.closed) {
       return
     }
     try {
-      if (this.onComplete === undefined) {
-        this.destination.complete()
+      if (handler === undefined) {
+        (this.destination[forward] as (value?: unknown) => void).call(this.destination, value)
       } else {
-        this.onComplete()
+        handler(value)
       }
     } catch (err) {
       this.destination.error(err)
