@@ -1,4 +1,4 @@
-import { opening } from './core/first-bytes.ts'
+import { opening } from './core/opening.ts'
 import { upgradeSlots } from './core/upgrade-slots.ts'
 import type { InboundGuardOptions } from './index.ts'
 import type { InboundSocket } from './core/types.ts'
