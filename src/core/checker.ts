@@ -65,9 +65,6 @@ export const TIMEOUT_MAX = 2 ** 31 - 1
  * @param rules - one rule per option
  */
 export function checkOptions<T> (where: string, options: T | undefined, rules: Rules<T>): void {
-  if (options !== undefined && !isObject(options)) {
-    throw invalidOption(where, `the options must be an object, got ${show(options)}`)
-  }
   checkValue(where, '', options ?? {}, object(rules))
 }
 
@@ -137,7 +134,7 @@ function checkValue (where: string, path: string, value: unknown, rule: Rule): v
     if (rule.required === true) throw invalidOption(where, `${path} is required (${rule.expected})`)
     return
   }
-  if (!rule.test(value)) throw invalidOption(where, `${path} must be ${rule.expected}, got ${show(value)}`)
+  if (!rule.test(value)) throw invalidOption(where, `${path === '' ? 'the options' : path} must be ${rule.expected}, got ${show(value)}`)
   for (const [key, field] of Object.entries(rule.fields ?? {})) {
     checkValue(where, path === '' ? key : `${path}.${key}`, (value as Record<string, unknown>)[key], field)
   }
