@@ -88,11 +88,11 @@ function isLocal (host: string): boolean {
 /**
  * A socket bound to `source` with `SO_REUSEPORT`, not yet connected: it owns
  * the bound handle from the bind on (destroying it releases the port).
- * Throws what the bind throws (`EADDRINUSE`, `EADDRNOTAVAIL`) and nothing is
- * left open then.
+ * Throws what the bind throws (`EADDRINUSE`, `EADDRNOTAVAIL`), or `ENOTSUP`
+ * where the runtime has no `net.BoundSocket`, and nothing is left open then.
  */
 export function boundSocket (source: AddressInfo, options: SocketConstructorOpts): Socket {
-  if (BoundSocket == null) throw new Error('this runtime has no net.BoundSocket')
+  if (BoundSocket == null) throw Object.assign(new Error('this runtime has no net.BoundSocket'), { code: 'ENOTSUP' })
   const handle = new BoundSocket({ host: source.address, port: source.port, reusePort: true, ipv6Only: source.family === 'IPv6' })
   try {
     return new net.Socket({ ...options, handle } as unknown as SocketConstructorOpts)
@@ -102,7 +102,11 @@ export function boundSocket (source: AddressInfo, options: SocketConstructorOpts
   }
 }
 
-/** Errors of a dial from a listen port that a dial from an ephemeral port does not have: the bind failed, or the 4-tuple is taken */
-export function isPortConflict (err: NodeJS.ErrnoException): boolean {
-  return err.syscall === 'bind' || err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL'
+/**
+ * Errors of a dial from a listen port that a dial from an ephemeral port does
+ * not have: the runtime cannot bind before it connects (`ENOTSUP`), the bind
+ * failed, or the 4-tuple is taken (docs/port-reuse.md, "Fallback")
+ */
+export function isListenPortError (err: NodeJS.ErrnoException): boolean {
+  return err.syscall === 'bind' || err.code === 'ENOTSUP' || err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL'
 }

@@ -9,7 +9,7 @@ import { TCPListener } from './listener.ts'
 import { DIAL_RULES, SOCKET_OPTION_RULES, withSocketDefaults } from './options.ts'
 import { checkOptions } from './core/checker.ts'
 import { closeDeadline, ownedSockets } from './core/owned.ts'
-import { boundSocket, canDialFromListenPort, isPortConflict, listenPortFor, wantsListenPort } from './reuse.ts'
+import { boundSocket, isListenPortError, listenPortFor, wantsListenPort } from './reuse.ts'
 import type { TCPComponents, TCPCreateListenerOptions, TCPDialEvents, TCPDialOptions, TCPMetrics, TCPOptions } from './index.ts'
 import type { Connection, CounterGroup, Listener, Logger, MultiaddrConnection, Startable, Transport } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -173,8 +173,8 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
         try {
           return await this.open(signal, () => boundSocket(source, config).connect({ ...config, family: source.family === 'IPv6' ? 6 : 4 }))
         } catch (err: any) {
-          // a port conflict is no failure of the dial: it goes on from an ephemeral port
-          if (!isPortConflict(err)) throw err
+          // no failure of the dial: it goes on from an ephemeral port
+          if (!isListenPortError(err)) throw err
           this.events?.increment({ reuse_fallback: true })
           this.log('dial to %a from listen port %d fell back to an ephemeral port - %e', ma, source.port, err)
         }
@@ -199,13 +199,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
       return undefined
     }
     // a listener with `portReuse: 'never'` offers no address
-    const source = listenPortFor(config.host, config.port, family, [...this.listeners].flatMap(l => l.reusableAddress ?? []))
-    if (source != null && !canDialFromListenPort) {
-      this.events?.increment({ reuse_fallback: true })
-      this.log('dial to %a from an ephemeral port: this runtime has no net.BoundSocket', ma)
-      return undefined
-    }
-    return source
+    return listenPortFor(config.host, config.port, family, [...this.listeners].flatMap(l => l.reusableAddress ?? []))
   }
 
   /** Opens one socket, owned from its creation: its 'error' or the signal's abort, whichever comes first, rejects it and destroys it */
