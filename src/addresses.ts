@@ -9,14 +9,6 @@ import type { ListenOptions } from 'node:net'
 export type ConnectConfig = { host: string, port: number, path?: undefined } | { path: string }
 
 /**
- * True for the addresses this transport listens on and dials: TCP over
- * ip4/ip6/dns (optionally with a `/p2p/` suffix) and `/unix/` paths.
- */
-export function isTcpOrUnix (ma: Multiaddr): boolean {
-  return TCP.exactMatch(ma) || Unix.exactMatch(ma)
-}
-
-/**
  * The `net` options of a multiaddr: `{ path }` for `/unix/…`, else the host
  * and port, with `ipv6Only` for an ip6 address so that `/ip4/0.0.0.0` and
  * `/ip6/::` can share a port; refused with an `InvalidParametersError` that

@@ -2,7 +2,8 @@ import { once } from 'node:events'
 import net from 'node:net'
 import { AbortError, ConnectionFailedError, NotStartedError, serviceCapabilities, transportSymbol } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
-import { isTcpOrUnix, toConnectOptions } from './addresses.ts'
+import { TCP as TCPMatcher, Unix } from '@multiformats/multiaddr-matcher'
+import { toConnectOptions } from './addresses.ts'
 import type { ConnectConfig } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT, SocketConnection } from './connection.ts'
 import { TCPListener } from './listener.ts'
@@ -232,9 +233,9 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     return listener
   }
 
-  /** The TCP (ip4, ip6, dns) and `/unix/` addresses among `multiaddrs` */
+  /** The TCP (ip4, ip6, dns, optionally with a `/p2p/` suffix) and `/unix/` addresses among `multiaddrs` */
   listenFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
-    return multiaddrs.filter(isTcpOrUnix)
+    return multiaddrs.filter(ma => TCPMatcher.exactMatch(ma) || Unix.exactMatch(ma))
   }
 
   /** The addresses this transport can dial: the same as it can listen on */
