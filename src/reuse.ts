@@ -7,8 +7,7 @@ import type { Connection, PeerId } from '@libp2p/interface'
 import type { AddressInfo, ListenOptions, Server, Socket, SocketConstructorOpts } from 'node:net'
 
 /** `net.BoundSocket` (Node 24.19+, 26.4+): a socket bound before it connects or listens; absent elsewhere */
-interface BoundSocketLike { close(): void }
-const BoundSocket = (net as { BoundSocket?: new (options: { host: string, port: number, reusePort: boolean, ipv6Only?: boolean }) => BoundSocketLike }).BoundSocket
+const BoundSocket = (net as { BoundSocket?: new (options: { host: string, port: number, reusePort: boolean, ipv6Only?: boolean }) => { close(): void } }).BoundSocket
 
 /** @libp2p/dcutr dials its hole punch at this priority (`DCUTR_DIAL_PRIORITY`); nothing else in libp2p dials at 100 or more */
 export const HOLE_PUNCH_PRIORITY = 100
@@ -16,9 +15,8 @@ export const HOLE_PUNCH_PRIORITY = 100
 /** Whether this runtime can dial from a port it listens on: detected by the feature, never by name or version */
 export const canDialFromListenPort = typeof BoundSocket === 'function'
 
-type Scope = 'loopback' | 'private' | 'public' | 'any'
-
-function scopeOf (ip: string): Scope {
+/** an address's scope, by which a dial picks the listen address it leaves from (`any`: a wildcard) */
+function scopeOf (ip: string): 'loopback' | 'private' | 'public' | 'any' {
   if (ip === '0.0.0.0' || ip === '::') return 'any'
   if (ip.startsWith('127.') || ip === '::1') return 'loopback'
   return isPrivateIp(ip) === true ? 'private' : 'public'
