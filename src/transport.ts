@@ -182,7 +182,7 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
       }
       return await this.open(signal, () => net.connect(config))
     } catch (err: any) {
-      if (err.name === 'AbortError') {
+      if (err?.name === 'AbortError') {
         this.events?.increment({ abort: true })
         this.log('dial to %a aborted', ma)
         throw new AbortError(`dial to ${ma.toString()} was aborted`)
