@@ -1,7 +1,6 @@
 import { opening } from '../src/core/opening.ts'
 import { checkOptions, integer, ms as delay, object, scheduler as schedulerLike, text } from '../src/core/check.ts'
-import type { OpeningBytesOptions } from '../src/core/opening.ts'
-import type { InboundSocket } from '../src/core/types.ts'
+import type { InboundSocket, OpeningBytesOptions } from '../src/core/types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
 export type { OpeningBytesOptions }

@@ -1,8 +1,7 @@
 import { tap } from 'rxjs'
 import { upgradeSlots } from '../src/core/upgrade-slots.ts'
 import { checkOptions, integer, ms as delay, required, scheduler as schedulerLike, text } from '../src/core/check.ts'
-import type { ShedStalledOptions } from '../src/core/upgrade-slots.ts'
-import type { InboundSocket, LifetimeHook } from '../src/core/types.ts'
+import type { InboundSocket, LifetimeHook, ShedStalledOptions } from '../src/core/types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
 export type { ShedStalledOptions }

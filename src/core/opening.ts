@@ -2,28 +2,8 @@ import { asyncScheduler } from 'rxjs'
 import { FirstBytesReader } from './first-bytes.ts'
 import { guard, operate, operatorObserver } from './operate.ts'
 import type { FirstBytesJudge, FirstBytesVerdict } from './first-bytes.ts'
-import type { InboundSocket } from './types.ts'
-import type { MonoTypeOperatorFunction, SchedulerLike } from 'rxjs'
-
-/** The options of `openingBytes` (`rx-tcp/operators`), which are the core's `opening`'s. */
-export interface OpeningBytesOptions {
-  /**
-   * the bytes every good peer opens with; a socket whose first bytes differ
-   * is rejected as soon as they do (`'opening-mismatch'`). Default: none,
-   * any first byte lets the socket through
-   */
-  prefix?: Uint8Array
-  /** how long a socket may take to send them, ms (default 10000, libp2p's inbound upgrade timeout) */
-  ms?: number
-  /** how many sockets may wait before each newcomer sheds the longest-waiting one (default 64) */
-  maxWaiting?: number
-  /** how long a socket waits at least before it may be shed, ms (default 1000: a peer 300 ms away sends its first bytes 150 ms after the accept) */
-  minMs?: number
-  /** the reason sockets still waiting are rejected with when the operator is unsubscribed (default `'shutdown'`) */
-  shutdownReason?: string
-  /** the clock (default `asyncScheduler`) */
-  scheduler?: SchedulerLike
-}
+import type { InboundSocket, OpeningBytesOptions } from './types.ts'
+import type { MonoTypeOperatorFunction } from 'rxjs'
 
 /**
  * `openingBytes` itself, its options unchecked and its defaults here: the

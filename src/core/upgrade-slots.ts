@@ -1,30 +1,8 @@
 import { asyncScheduler, Subject } from 'rxjs'
 import { guard, operate, operatorObserver } from './operate.ts'
-import type { InboundSocket } from './types.ts'
+import type { InboundSocket, ShedStalledOptions } from './types.ts'
 import type { Socket } from 'node:net'
-import type { MonoTypeOperatorFunction, SchedulerLike, Subscription } from 'rxjs'
-
-/** The options of `shedStalled` (`rx-tcp/operators`), which are the core's `upgradeSlots`'s. */
-export interface ShedStalledOptions {
-  /** how many sockets may be in upgrade at once */
-  max: number
-  /** how long a socket in upgrade may go without receiving a byte before, under pressure, it makes room (default 1000 ms: more than three round trips of a peer 300 ms away) */
-  stalledMs?: number
-  /** how many bytes a socket must receive to count as progress: a peer that drips a byte at a time stalls all the same (default 8, less than any libp2p handshake message) */
-  progressBytes?: number
-  /** how many sockets may wait for a slot; past it the longest-waiting is rejected (default 256) */
-  maxWaiting?: number
-  /** how often, under pressure, stalls are measured, ms (default 250) */
-  every?: number
-  /** the reason a stalled upgrade is rejected with (default `'upgrade-stalled'`) */
-  reason?: string
-  /** the reason a socket is rejected with when too many wait (default `'upgrade-queue-full'`) */
-  queueReason?: string
-  /** the reason waiting sockets are rejected with when the operator is unsubscribed (default `'shutdown'`) */
-  shutdownReason?: string
-  /** the clock (default `asyncScheduler`) */
-  scheduler?: SchedulerLike
-}
+import type { MonoTypeOperatorFunction, Subscription } from 'rxjs'
 
 /** The slots of `upgradeSlots`: the stage that admits, and what frees a slot. */
 export interface UpgradeSlots {
