@@ -4,7 +4,7 @@
 // args: rx|ref, 'aa' for an A/A run or '', rx-tcp entry file or '', reference entry file or '',
 //       a snapshot name prefix or '' (then heap snapshots are written at both points too)
 // IPC: sends { type: 'listening', addr }; on { type: 'measure', expect } waits for
-// `expect` inbound connections in all, collects, and replies { type: 'heap', heapUsed, rss }.
+// exactly `expect` inbound connections open, collects, and replies { type: 'heap', heapUsed, rss }.
 import { writeHeapSnapshot } from 'node:v8'
 import { fileURLToPath } from 'node:url'
 import { fullGc } from './gc.ts'
@@ -26,9 +26,13 @@ try {
   const subjects = await loadSubjects(aa === 'aa', rxEntry === '' ? undefined : rxEntry, refEntry === '' ? undefined : refEntry)
   const subject = key === 'rx' ? subjects.rx : subjects.ref
   const server = await createNode(subject, { encryption: 'noise', listen: true })
+  // the inbound connections open now: a warm-up's close takes them back down
   let inbound = 0
   server.addEventListener('connection:open', (evt) => {
     if (evt.detail.direction === 'inbound') inbound++
+  })
+  server.addEventListener('connection:close', (evt) => {
+    if (evt.detail.direction === 'inbound') inbound--
   })
   process.on('message', (msg: MeasureRequest | 'exit') => {
     if (msg === 'exit') {
@@ -36,7 +40,7 @@ try {
       return
     }
     void (async () => {
-      await until(20_000, () => `${msg.expect} inbound connections on the listener (${inbound} so far)`, () => inbound >= msg.expect)
+      await until(20_000, () => `${msg.expect} inbound connections on the listener (${inbound} so far)`, () => inbound === msg.expect)
       // let the handshakes' timers and promises finish before collecting
       await new Promise((resolve) => setTimeout(resolve, 200))
       await fullGc()

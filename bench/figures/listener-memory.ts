@@ -6,7 +6,7 @@ import { KiB, pool, within } from '../stats.ts'
 import { reference } from '../subjects.ts'
 import type { ListenerChildReport, MeasureRequest } from '../memory-listener-child.ts'
 import type { Group, Options, Sample } from './types.ts'
-import type { Libp2p } from '@libp2p/interface'
+import type { Connection, Libp2p } from '@libp2p/interface'
 import type { ChildProcess } from 'node:child_process'
 
 const CHILD = fileURLToPath(new URL('../memory-listener-child.ts', import.meta.url))
@@ -66,13 +66,20 @@ export async function measureListenerMemory (o: ListenerMemoryOptions): Promise<
     if (listening.type !== 'listening') throw new Error(`unexpected report ${listening.type}`)
     const addr = multiaddr(listening.addr)
     dialers = await Promise.all(Array.from({ length: CONCURRENCY }, async () => createNode(reference, { encryption: 'noise', listen: false })))
-    const dialMany = async (count: number): Promise<void> => {
+    const dialMany = async (count: number): Promise<Connection[]> => {
+      const opened: Connection[] = []
       await pool(count, CONCURRENCY, async (_i, worker) => {
-        await dialers[worker].dial(addr, { force: true, signal: AbortSignal.timeout(20_000) })
+        opened.push(await dialers[worker].dial(addr, { force: true, signal: AbortSignal.timeout(20_000) }))
       })
+      return opened
     }
     // one connection per dialer first, so lazily built state is in the baseline
     await dialMany(CONCURRENCY)
+    // then as many as are measured, opened and closed again: the code the
+    // runtime compiles for them (bytecode, optimized code) is compiled once
+    // per process, not per connection, so it goes in the baseline too
+    const warmUp = await dialMany(o.idle)
+    await Promise.all(warmUp.map(async (connection) => { await connection.close() }))
     const before = await heapAt(child, CONCURRENCY, 'before')
     await dialMany(o.idle)
     const after = await heapAt(child, CONCURRENCY + o.idle, 'after')
