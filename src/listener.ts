@@ -248,11 +248,9 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     maConn.holdCloseUntil(upgraded)
     this.sockets.upgrading(upgraded)
 
-    // the registry that owns the socket tells of its close: no listener of our own
-    this.sockets.onClose(socket, () => {
-      upgrade?.abort()
-      subscriber.complete()
-    })
+    // the registry that owns the socket completes the lifetime at its close
+    // (the teardown then aborts an upgrade still running): no listener or closure of our own
+    this.sockets.onClose(socket, subscriber)
 
     return () => {
       this.sockets.onClose(socket, undefined)

@@ -1,15 +1,10 @@
-import { Observable, Subject, of } from 'rxjs'
+import { Observable, of } from 'rxjs'
 import type { InboundSocket } from './types.ts'
 import type { Socket } from 'node:net'
+import type { Observer } from 'rxjs'
 
 /** what the registry needs of a socket it holds to a deadline */
 export type Held = Pick<InboundSocket, 'socket' | 'reject'>
-
-/** a socket's slot once its closed signal is watched: the owner's close callback, and the signal */
-class Watched {
-  readonly signal = new Subject<void>()
-  constructor (public closed: (() => void) | undefined) {}
-}
 
 /**
  * The sockets a listener or a dialer owns, from the moment it has them until
@@ -19,8 +14,13 @@ class Watched {
  */
 export type OwnedSockets = ReturnType<typeof ownedSockets>
 
-/** A registry of owned sockets ({@link OwnedSockets}); `onError` hears every error of a socket, so none reaches the process */
-export function ownedSockets (onError: (err: Error) => void) {
+/**
+ * A registry of owned sockets ({@link OwnedSockets}); `onError` hears every
+ * error of a socket, so none reaches the process, and `closed` each close of
+ * an owned socket, once the registry has counted it (`size` is the sockets
+ * still open)
+ */
+export function ownedSockets (onError: (err: Error) => void, closed?: () => void) {
   const upgrades = new Set<Promise<unknown>>()
   const timers = new Map<Socket, ReturnType<typeof setTimeout>>()
   // the sockets on their way through the pipeline, each with its deadline
@@ -41,26 +41,28 @@ export function ownedSockets (onError: (err: Error) => void) {
     }
   }
 
-  // an unwatched socket holds its owner's callback only: no Subject until someone watches
-  // the sockets owned until their own 'close', each with its slot: one
-  // 'close' handler serves them all (Node calls it with the socket as
-  // `this`), so owning a socket costs a map entry and a slot in its listener
-  // list, no closure and no `once` wrapper of its own
-  const open = new Map<Socket, Watched | (() => void) | undefined>()
+  // the sockets owned until their own 'close', each with the lifetime its
+  // 'close' completes: one 'close' handler serves them all (Node calls it
+  // with the socket as `this`), so owning a socket costs a map entry and a
+  // slot in its listener list, no closure and no `once` wrapper of its own
+  const open = new Map<Socket, Pick<Observer<unknown>, 'complete'> | undefined>()
+  // the closed$ subscribers of the sockets someone watches
+  const watchers = new Map<Socket, Array<Observer<void>>>()
   const onClose = function (this: Socket): void {
     if (!open.has(this)) return
-    const slot = open.get(this)
+    const lifetime = open.get(this)
+    const watching = watchers.get(this) ?? []
     open.delete(this)
+    watchers.delete(this)
     clearTimeout(timers.get(this))
     timers.delete(this)
     release(this)
-    if (slot instanceof Watched) {
-      slot.closed?.()
-      slot.signal.next()
-      slot.signal.complete()
-    } else {
-      slot?.()
+    lifetime?.complete()
+    for (const watcher of watching) {
+      watcher.next()
+      watcher.complete()
     }
+    closed?.()
     if (open.size === 0) waiting.splice(0).forEach(fn => { fn() })
   }
 
@@ -82,36 +84,36 @@ export function ownedSockets (onError: (err: Error) => void) {
       }
     },
     /**
-     * Calls `closed` when the owned socket closes (replacing the one set
-     * before; undefined: none). The owner of the socket's lifetime hears of
-     * its end from the registry's own 'close' listener: no listener of its own.
+     * Completes `lifetime` when the owned socket closes (replacing the one
+     * set before; undefined: none). The owner of the socket's lifetime hears
+     * of its end from the registry's own 'close' listener: no listener of its own.
      */
-    onClose (socket: Socket, closed: (() => void) | undefined): void {
-      const slot = open.get(socket)
-      if (slot instanceof Watched) {
-        slot.closed = closed
-      } else if (open.has(socket)) {
-        open.set(socket, closed)
-      }
+    onClose (socket: Socket, lifetime: Pick<Observer<unknown>, 'complete'> | undefined): void {
+      if (open.has(socket)) open.set(socket, lifetime)
     },
     /**
      * The socket's closed signal (`InboundSocket.closed$`): emits once and
      * completes when the socket has closed, at once for a socket already
-     * closed. Driven by the registry's own 'close' listener, and only once
-     * someone subscribes: a socket nobody watches pays for nothing. A socket
-     * the registry does not own counts as closed: the listener owns each
-     * socket from its accept, so one it no longer owns has closed.
+     * closed. Driven by the registry's own 'close' listener, through a list
+     * of subscribers per socket made only once someone subscribes: a socket
+     * nobody watches pays for nothing. A socket the registry does not own
+     * counts as closed: the listener owns each socket from its accept, so
+     * one it no longer owns has closed.
      */
     closed$: (socket: Socket) => new Observable<void>((subscriber) => {
       if (!open.has(socket)) {
         return of(undefined).subscribe(subscriber)
       }
-      let slot = open.get(socket)
-      if (!(slot instanceof Watched)) {
-        slot = new Watched(slot)
-        open.set(socket, slot)
+      const watching = watchers.get(socket)
+      if (watching === undefined) watchers.set(socket, [subscriber])
+      else watching.push(subscriber)
+      return () => {
+        // gone once the socket has closed; while it is open, it holds this subscriber
+        const watching = watchers.get(socket)
+        if (watching === undefined) return
+        watching.splice(watching.indexOf(subscriber), 1)
+        if (watching.length === 0) watchers.delete(socket)
       }
-      return slot.signal.subscribe(subscriber)
     }),
     /**
      * The socket sets out through the pipeline: `inbound` is rejected with
