@@ -52,7 +52,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private readonly server: net.Server
   private readonly sockets = ownedSockets((err) => {
     this.connectionLog('error on an inbound socket - %e', err)
-  })
+  }, () => { this.limitIntake() })
 
   private readonly shutdown = new AbortController()
   /** emits once, when close() begins (to a late subscriber too): ends the pipeline */
@@ -295,14 +295,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     try {
       this.metrics.event('connection')
       this.sockets.add(socket)
-      const limits = this.init.closeServerOnMaxConnections
-      if (limits != null) {
-        socket.on('close', this.resumeBelow)
-        if (!this.maxPaused && this.sockets.size >= limits.closeAbove) {
-          this.maxPaused = true
-          this.intake?.pause('max-connections')
-        }
-      }
+      this.limitIntake()
       const inbound = toInboundSocket(socket, this.accepting as ToInboundSocketOptions)
 
       if (typeof this.bound !== 'string' && socket.remoteAddress == null) {
@@ -323,12 +316,17 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   }
 
   /**
-   * closeServerOnMaxConnections, as in `@libp2p/tcp`: intake paused at
-   * `closeAbove` live sockets resumes once fewer than `listenBelow` are
-   * (one handler for every socket, run after the registry has counted the close)
+   * closeServerOnMaxConnections, as in `@libp2p/tcp`: intake pauses at
+   * `closeAbove` live sockets and resumes once fewer than `listenBelow` are
+   * (run at each accept, and at each close once the registry has counted it)
    */
-  private readonly resumeBelow = (): void => {
-    if (this.maxPaused && this.sockets.size < (this.init.closeServerOnMaxConnections?.listenBelow ?? 0)) {
+  private limitIntake (): void {
+    const limits = this.init.closeServerOnMaxConnections
+    if (limits == null) return
+    if (!this.maxPaused && this.sockets.size >= limits.closeAbove) {
+      this.maxPaused = true
+      this.intake?.pause('max-connections')
+    } else if (this.maxPaused && this.sockets.size < limits.listenBelow) {
       this.maxPaused = false
       this.intake?.resume('max-connections')
     }
