@@ -14,7 +14,7 @@ import { listenReusing } from './reuse.ts'
 import { withSocketDefaults } from './options.ts'
 import { SocketConnection, DEFAULT_CLOSE_TIMEOUT } from './connection.ts'
 import { ListenerMetrics, ListenerStatus } from './listener-metrics.ts'
-import { closeDeadline, ownedSockets } from './core/owned.ts'
+import { ownedSockets } from './core/owned.ts'
 import { inboundGuard } from './guard.ts'
 import type { TCPComponents, TCPCreateListenerOptions, TCPOptions } from './index.ts'
 import type { InboundSocket } from './core/types.ts'
@@ -438,14 +438,9 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.close$.next()
     this.close$.complete()
 
-    const deadline = closeDeadline(this.sockets, this.closeTimeout, options?.signal)
-    try {
-      await Promise.all([this.sockets.drained(deadline.reached), serverClosed])
-      // a handle a pause closed may still be on its way out (sockets are: their 'close' follows their release)
-      await this.intake?.released
-    } finally {
-      deadline.clear()
-    }
+    await Promise.all([this.sockets.drained(this.closeTimeout, options?.signal), serverClosed])
+    // a handle a pause closed may still be on its way out (sockets are: their 'close' follows their release)
+    await this.intake?.released
 
     const stragglers = this.sockets.stragglers
     this.log('closed %s after %dms, %d sockets destroyed at the close deadline', this.label, Date.now() - started, stragglers)

@@ -9,8 +9,8 @@ export type Held = Pick<InboundSocket, 'socket' | 'reject'>
 /**
  * The sockets a listener or a dialer owns, from the moment it has them until
  * their own `'close'`, and the upgrades still running on them. Closing waits
- * on `drained()`; the close deadline goes through `destroyAfter` /
- * `destroyAll`, which count the sockets they had to destroy (`stragglers`).
+ * on `drained()`, under its deadline; the sockets it or `destroyAfter` had
+ * to destroy are counted (`stragglers`).
  */
 export type OwnedSockets = ReturnType<typeof ownedSockets>
 
@@ -149,51 +149,33 @@ export function ownedSockets (onError: (err: Error) => void, closed?: () => void
       }
       timers.set(socket, setTimeout(() => { destroy(socket) }, ms))
     },
-    /** destroys every socket still open */
-    destroyAll (): void {
-      [...open.keys()].forEach(destroy)
-    },
     /**
-     * Resolves when no socket is left open and no upgrade is left running, or,
-     * for the upgrades, when `giveUp` resolves first (an upgrade that ignores
-     * its signal is not waited for past the close deadline).
+     * Resolves when no socket is left open and no upgrade is left running,
+     * within a close deadline over what the sockets' own teardown cannot
+     * bound: an upgrade that ignores its signal is not waited for past `ms`,
+     * and the abort of `signal` destroys every socket still open at once.
+     * (The sockets themselves are bounded by their owner: at a close each
+     * one's teardown destroys it, or ends it gracefully under its own
+     * `destroyAfter`.) Leaves no timer and no listener behind.
      */
-    async drained (giveUp: Promise<void>): Promise<void> {
-      if (open.size > 0) {
-        await new Promise<void>((resolve) => { waiting.push(resolve) })
+    async drained (ms: number, signal?: AbortSignal): Promise<void> {
+      let giveUp = (): void => {}
+      const deadline = new Promise<void>((resolve) => { giveUp = resolve })
+      const destroyAll = (): void => {
+        giveUp()
+        for (const socket of [...open.keys()]) destroy(socket)
       }
-      if (upgrades.size > 0) {
-        await Promise.race([Promise.all(upgrades), giveUp])
+      const timer = setTimeout(giveUp, ms)
+      signal?.addEventListener('abort', destroyAll, { once: true })
+      try {
+        if (open.size > 0) await new Promise<void>((resolve) => { waiting.push(resolve) })
+        if (upgrades.size > 0) await Promise.race([Promise.all(upgrades), deadline])
+      } finally {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', destroyAll)
       }
     },
     /** a snapshot of the sockets still open */
     values: (): Socket[] => [...open.keys()]
-  }
-}
-
-/**
- * A close deadline over what the sockets' own teardown cannot bound: the
- * upgrades that ignore their signal (`drained` stops waiting for them once
- * `reached` resolves, after `ms`), and a caller's `signal`, whose abort
- * destroys every socket still open at once. The sockets themselves are
- * bounded by the stream: at a close each one's teardown destroys it, or ends
- * it gracefully under its own `destroyAfter`. `clear()` drops the timer and
- * the signal's listener.
- */
-export function closeDeadline (sockets: OwnedSockets, ms: number, signal?: AbortSignal): { reached: Promise<void>, clear(): void } {
-  let reach = (): void => {}
-  const reached = new Promise<void>((resolve) => { reach = resolve })
-  const destroyNow = (): void => {
-    reach()
-    sockets.destroyAll()
-  }
-  const timer = setTimeout(reach, ms)
-  signal?.addEventListener('abort', destroyNow, { once: true })
-  return {
-    reached,
-    clear: () => {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', destroyNow)
-    }
   }
 }
