@@ -153,7 +153,8 @@ export function ownedSockets (onError: (err: Error) => void, closed?: () => void
      * Resolves when no socket is left open and no upgrade is left running,
      * within a close deadline over what the sockets' own teardown cannot
      * bound: an upgrade that ignores its signal is not waited for past `ms`,
-     * and the abort of `signal` destroys every socket still open at once.
+     * and `signal`'s abort (before the call too) destroys every socket still
+     * open at once.
      * (The sockets themselves are bounded by their owner: at a close each
      * one's teardown destroys it, or ends it gracefully under its own
      * `destroyAfter`.) Leaves no timer and no listener behind.
@@ -166,6 +167,7 @@ export function ownedSockets (onError: (err: Error) => void, closed?: () => void
         for (const socket of [...open.keys()]) destroy(socket)
       }
       const timer = setTimeout(giveUp, ms)
+      if (signal?.aborted === true) destroyAll()
       signal?.addEventListener('abort', destroyAll, { once: true })
       try {
         if (open.size > 0) await new Promise<void>((resolve) => { waiting.push(resolve) })
