@@ -53,24 +53,20 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
       released = closeListeningHandle(server)
       if (!ended) options.onPaused?.([...reasons.keys()])
     } else if (wanted && !server.listening && bound !== undefined) {
-      reopen(bound)
+      reopening = true
+      listenOn(server, bound).then(() => {
+        reopening = false
+        bound = undefined
+        reconcile()
+      }, (err: Error) => {
+        reopening = false
+        options.onError?.(err)
+        if (options.retryAfter !== undefined && !ended) {
+          clearTimeout(retry)
+          retry = setTimeout(reconcile, options.retryAfter)
+        }
+      })
     }
-  }
-
-  const reopen = (target: ListenOptions): void => {
-    reopening = true
-    listenOn(server, target).then(() => {
-      reopening = false
-      bound = undefined
-      reconcile()
-    }, (err: Error) => {
-      reopening = false
-      options.onError?.(err)
-      if (options.retryAfter !== undefined && !ended) {
-        clearTimeout(retry)
-        retry = setTimeout(reconcile, options.retryAfter)
-      }
-    })
   }
 
   const pause = (reason: string): void => {
