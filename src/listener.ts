@@ -359,17 +359,14 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       throw new AlreadyStartedError(`listener is already listening on ${this.listenAddr.toString()}`)
     }
 
-    let options = toListenOptions(ma, { backlog: this.init.backlog, reusePort: this.init.portReuse !== 'never' })
-
-    try {
-      this.listenAddr = ma
-      const bound = listenReusing(this.server, options)
-      this.binding = bound.then(() => {}, () => {})
-      options = await bound
-    } catch (err: any) {
+    const bound = listenReusing(this.server, toListenOptions(ma, { backlog: this.init.backlog, reusePort: this.init.portReuse !== 'never' }))
+    this.listenAddr = ma
+    this.binding = bound.then(() => {}, () => {})
+    // the options it was bound with (without reusePort where the runtime could not)
+    const options = await bound.catch((err: NodeJS.ErrnoException) => {
       this.listenAddr = undefined
       throw listenError(ma, err)
-    }
+    })
 
     if (this.closed != null) {
       // close() came while binding: it closes what was bound, and nothing was announced
