@@ -132,11 +132,10 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
    * restarted, so there is nothing to back off from, and no socket arrives
    * in between), until `STAGE_RESTARTS` failures in a row make the listener
    * give up and close with `'error'`; a stage that completes closes the
-   * listener. close$ ends it with one subscription for the whole
-   * pipeline: it stops intake
-   * and unsubscribes every socket's inner observable (whose teardown begins
-   * the socket's end; `close()` then waits for the sockets to close), so an
-   * idle connection holds no subscription to close$ of its own.
+   * listener. close$ ends it with one subscription for the whole pipeline:
+   * it stops intake and unsubscribes every socket's inner observable (whose
+   * teardown begins the socket's end; `close()` then waits for the sockets
+   * to close), so an idle connection holds no subscription to close$ of its own.
    */
   private inbound$ (): Observable<never> {
     return this.live$().pipe(
@@ -203,9 +202,9 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
   /**
    * The subscription of a socket's lifetime. A method of its own so that the
-   * closures an open connection keeps (its teardown and its close callback)
-   * do not keep the pipeline element too: `inbound` is used here only
-   * synchronously.
+   * closure an open connection keeps (its teardown; the registry holds the
+   * subscriber itself for the socket's close) does not keep the pipeline
+   * element too: `inbound` is used here only synchronously.
    */
   private live (inbound: InboundSocket, subscriber: Subscriber<MultiaddrConnection>): TeardownLogic {
     const { socket, remoteAddr } = inbound
