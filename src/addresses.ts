@@ -3,18 +3,10 @@ import { tryGetNetConfig } from '@libp2p/utils'
 import { CODE_UNIX } from '@multiformats/multiaddr'
 import { TCP, Unix } from '@multiformats/multiaddr-matcher'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { IpcSocketConnectOpts, ListenOptions, TcpSocketConnectOpts } from 'node:net'
+import type { ListenOptions } from 'node:net'
 
-/** `net.connect` options for one multiaddr */
-export type ConnectConfig = (TcpSocketConnectOpts & { path?: undefined }) | IpcSocketConnectOpts
-
-/**
- * True for the addresses this transport listens on and dials: TCP over
- * ip4/ip6/dns (optionally with a `/p2p/` suffix) and `/unix/` paths.
- */
-export function isTcpOrUnix (ma: Multiaddr): boolean {
-  return TCP.exactMatch(ma) || Unix.exactMatch(ma)
-}
+/** `net.connect` options for one multiaddr: a host and port, or a unix path */
+export type ConnectConfig = { host: string, port: number, path?: undefined } | { path: string }
 
 /**
  * The `net` options of a multiaddr: `{ path }` for `/unix/…`, else the host
@@ -22,7 +14,7 @@ export function isTcpOrUnix (ma: Multiaddr): boolean {
  * `/ip6/::` can share a port; refused with an `InvalidParametersError` that
  * says what could not be done (`verb`) with which address.
  */
-function netOptions (ma: Multiaddr, verb: string): ListenOptions {
+function netOptions (ma: Multiaddr, verb: string): { path: string } | { host: string, port: number, ipv6Only: boolean, path?: undefined } {
   if (Unix.exactMatch(ma)) {
     const path = ma.getComponents().find(c => c.code === CODE_UNIX)?.value
     if (path == null || path === '') throw new InvalidParametersError(`cannot ${verb} ${ma.toString()}: no unix path`)
@@ -43,10 +35,10 @@ export function toListenOptions (ma: Multiaddr, extra: Pick<ListenOptions, 'back
 
 /** `net.connect` options for a multiaddr */
 export function toConnectOptions (ma: Multiaddr): ConnectConfig {
-  const { path, host, port = 0 } = netOptions(ma, 'dial')
-  if (path != null) return { path }
-  if (port === 0) throw new InvalidParametersError(`cannot dial ${ma.toString()}: port 0`)
-  return { host, port }
+  const options = netOptions(ma, 'dial')
+  if (options.path != null) return options
+  if (options.port === 0) throw new InvalidParametersError(`cannot dial ${ma.toString()}: port 0`)
+  return { host: options.host, port: options.port }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { boolean, checkOptions, checkPauseWindow, fn, integer, ms, number, object, oneOf, required } from './core/checker.ts'
+import { boolean, checkOptions, checkPauseWindow, fn, integer, isObject, ms, number, object, oneOf, required } from './core/checker.ts'
 import type { CloseServerOnMaxConnectionsOpts, InboundGuardOptions, TCPDialOptions, TCPOptions, TCPSocketOptions } from './index.ts'
 import type { Rules } from './core/checker.ts'
 
@@ -39,7 +39,7 @@ const TCP_RULES: Rules<TCPOptions> = {
   inbound: fn(),
   lifetime: fn(),
   portReuse: oneOf('auto', 'always', 'never'),
-  inboundGuard: { expected: 'false or an object', test: (value) => value === false || (typeof value === 'object' && value !== null), fields: GUARD_RULES }
+  inboundGuard: { expected: 'false or an object', test: (value) => value === false || isObject(value), fields: GUARD_RULES }
 }
 
 /** The options of one `dial` that are rx-tcp's to check: the socket options and `portUse` (the rest are libp2p's, left alone) */

@@ -7,8 +7,7 @@ import type { Connection, PeerId } from '@libp2p/interface'
 import type { AddressInfo, ListenOptions, Server, Socket, SocketConstructorOpts } from 'node:net'
 
 /** `net.BoundSocket` (Node 24.19+, 26.4+): a socket bound before it connects or listens; absent elsewhere */
-interface BoundSocketLike { close(): void }
-const BoundSocket = (net as { BoundSocket?: new (options: { host: string, port: number, reusePort: boolean, ipv6Only?: boolean }) => BoundSocketLike }).BoundSocket
+const BoundSocket = (net as { BoundSocket?: new (options: { host: string, port: number, reusePort: boolean, ipv6Only?: boolean }) => { close(): void } }).BoundSocket
 
 /** @libp2p/dcutr dials its hole punch at this priority (`DCUTR_DIAL_PRIORITY`); nothing else in libp2p dials at 100 or more */
 export const HOLE_PUNCH_PRIORITY = 100
@@ -16,9 +15,8 @@ export const HOLE_PUNCH_PRIORITY = 100
 /** Whether this runtime can dial from a port it listens on: detected by the feature, never by name or version */
 export const canDialFromListenPort = typeof BoundSocket === 'function'
 
-type Scope = 'loopback' | 'private' | 'public' | 'any'
-
-function scopeOf (ip: string): Scope {
+/** an address's scope, by which a dial picks the listen address it leaves from (`any`: a wildcard) */
+function scopeOf (ip: string): 'loopback' | 'private' | 'public' | 'any' {
   if (ip === '0.0.0.0' || ip === '::') return 'any'
   if (ip.startsWith('127.') || ip === '::1') return 'loopback'
   return isPrivateIp(ip) === true ? 'private' : 'public'
@@ -88,11 +86,11 @@ function isLocal (host: string): boolean {
 /**
  * A socket bound to `source` with `SO_REUSEPORT`, not yet connected: it owns
  * the bound handle from the bind on (destroying it releases the port).
- * Throws what the bind throws (`EADDRINUSE`, `EADDRNOTAVAIL`) and nothing is
- * left open then.
+ * Throws what the bind throws (`EADDRINUSE`, `EADDRNOTAVAIL`), or `ENOTSUP`
+ * where the runtime has no `net.BoundSocket`, and nothing is left open then.
  */
 export function boundSocket (source: AddressInfo, options: SocketConstructorOpts): Socket {
-  if (BoundSocket == null) throw new Error('this runtime has no net.BoundSocket')
+  if (BoundSocket == null) throw Object.assign(new Error('this runtime has no net.BoundSocket'), { code: 'ENOTSUP' })
   const handle = new BoundSocket({ host: source.address, port: source.port, reusePort: true, ipv6Only: source.family === 'IPv6' })
   try {
     return new net.Socket({ ...options, handle } as unknown as SocketConstructorOpts)
@@ -102,7 +100,11 @@ export function boundSocket (source: AddressInfo, options: SocketConstructorOpts
   }
 }
 
-/** Errors of a dial from a listen port that a dial from an ephemeral port does not have: the bind failed, or the 4-tuple is taken */
-export function isPortConflict (err: NodeJS.ErrnoException): boolean {
-  return err.syscall === 'bind' || err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL'
+/**
+ * Errors of a dial from a listen port that a dial from an ephemeral port does
+ * not have: the runtime cannot bind before it connects (`ENOTSUP`), the bind
+ * failed, or the 4-tuple is taken (docs/port-reuse.md, "Fallback")
+ */
+export function isListenPortError (err: NodeJS.ErrnoException): boolean {
+  return err.syscall === 'bind' || err.code === 'ENOTSUP' || err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL'
 }

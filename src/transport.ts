@@ -2,17 +2,22 @@ import { once } from 'node:events'
 import net from 'node:net'
 import { AbortError, ConnectionFailedError, NotStartedError, serviceCapabilities, transportSymbol } from '@libp2p/interface'
 import { CustomProgressEvent } from 'progress-events'
-import { isTcpOrUnix, toConnectOptions } from './addresses.ts'
+import { TCP as TCPMatcher, Unix } from '@multiformats/multiaddr-matcher'
+import { toConnectOptions } from './addresses.ts'
+import type { ConnectConfig } from './addresses.ts'
 import { DEFAULT_CLOSE_TIMEOUT, SocketConnection } from './connection.ts'
 import { TCPListener } from './listener.ts'
 import { DIAL_RULES, SOCKET_OPTION_RULES, withSocketDefaults } from './options.ts'
 import { checkOptions } from './core/checker.ts'
 import { ownedSockets } from './core/owned.ts'
-import { boundSocket, canDialFromListenPort, isPortConflict, listenPortFor, wantsListenPort } from './reuse.ts'
+import { boundSocket, isListenPortError, listenPortFor, wantsListenPort } from './reuse.ts'
 import type { TCPComponents, TCPCreateListenerOptions, TCPDialEvents, TCPDialOptions, TCPMetrics, TCPOptions } from './index.ts'
 import type { Connection, CounterGroup, Listener, Logger, MultiaddrConnection, Startable, Transport } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { AddressInfo, Socket } from 'node:net'
+
+/** the address family of a multiaddr's first component: none for `/dns/`, `/ip6zone/` or `/unix/` */
+const FAMILIES: Partial<Record<string, 4 | 6>> = { ip4: 4, dns4: 4, ip6: 6, dns6: 6 }
 
 /**
  * The transport: dials sockets it owns until their `'close'`, creates
@@ -151,6 +156,8 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
    * Opens a socket owned by the transport until its 'close': from a listen
    * port where the policy and the runtime allow (`portReuse`, `portUse`),
    * else, or when that port is taken for this peer, from an ephemeral one.
+   * Rejects with an `AbortError`, or a `ConnectionFailedError` with Node's
+   * error as `cause` and its `code`.
    */
   private async connect (ma: Multiaddr, options: TCPDialOptions, signal: AbortSignal): Promise<Socket> {
     // the dial's socket options over `dialOpts`, as `createListener`'s over `listenOpts`
@@ -159,67 +166,53 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     options.onProgress?.(new CustomProgressEvent('tcp:open-connection'))
     this.log('dialing %a', ma)
 
-    const source = this.listenPortFor(ma, options)
-    if (source != null) {
-      try {
-        return await this.open(ma, signal, () => boundSocket(source, config).connect({ ...config, family: source.family === 'IPv6' ? 6 : 4 }), true)
-      } catch (err: any) {
-        if (!isPortConflict(err.cause ?? err)) throw err
-        this.events?.increment({ reuse_fallback: true })
-        this.log('dial to %a from listen port %d fell back to an ephemeral port - %e', ma, source.port, err.cause ?? err)
+    const source = this.listenPortFor(ma, config, options)
+    try {
+      if (source != null) {
+        try {
+          return await this.open(signal, () => boundSocket(source, config).connect({ ...config, family: source.family === 'IPv6' ? 6 : 4 }))
+        } catch (err: any) {
+          // no failure of the dial: it goes on from an ephemeral port
+          if (!isListenPortError(err)) throw err
+          this.events?.increment({ reuse_fallback: true })
+          this.log('dial to %a from listen port %d fell back to an ephemeral port - %e', ma, source.port, err)
+        }
       }
-    }
-    return await this.open(ma, signal, () => net.connect(config))
-  }
-
-  /** the listen address this dial leaves from, or undefined for an ephemeral port */
-  private listenPortFor (ma: Multiaddr, options: TCPDialOptions): AddressInfo | undefined {
-    const policy = this.init.portReuse ?? 'auto'
-    const family = ma.getComponents()[0]?.name.endsWith('4') === true ? 4 : ma.getComponents()[0]?.name.endsWith('6') === true ? 6 : undefined
-    if (family == null || policy === 'never' || !wantsListenPort(policy, options, peer => this.components.connectionManager?.getConnections(peer) ?? [])) {
-      return undefined
-    }
-    const listening = [...this.listeners].flatMap(l => l.reusableAddress ?? [])
-    const { host, port } = toConnectOptions(ma) as { host: string, port: number }
-    const source = listenPortFor(host, port, family, listening)
-    if (source != null && !canDialFromListenPort) {
-      this.events?.increment({ reuse_fallback: true })
-      this.log('dial to %a from an ephemeral port: this runtime has no net.BoundSocket', ma)
-      return undefined
-    }
-    return source
-  }
-
-  /** Opens one socket, owned from its creation; rejects with a `ConnectionFailedError` (Node's error as `cause`) or an `AbortError` */
-  private async open (ma: Multiaddr, signal: AbortSignal, create: () => Socket, fromListenPort = false): Promise<Socket> {
-    const failed = (err: NodeJS.ErrnoException): Error => Object.assign(new ConnectionFailedError(`could not connect to ${ma.toString()}: ${err.message}`), { cause: err, code: err.code })
-    let socket: Socket
-    try {
-      socket = create()
+      return await this.open(signal, () => net.connect(config))
     } catch (err: any) {
-      throw failed(err)
-    }
-    this.outbound.add(socket)
-
-    try {
-      // the socket's 'error' or the signal's abort, whichever comes first, rejects it
-      await once(socket, 'connect', { signal })
-    } catch (err: any) {
-      socket.destroy()
       if (err?.name === 'AbortError') {
         this.events?.increment({ abort: true })
         this.log('dial to %a aborted', ma)
         throw new AbortError(`dial to ${ma.toString()} was aborted`)
       }
-      if (!fromListenPort || !isPortConflict(err)) {
-        // a port conflict is no failure of the dial: it goes on from an ephemeral port
-        this.events?.increment({ error: true })
-        this.log.error('dial to %a failed - %e', ma, err)
-      }
-      throw failed(err)
+      this.events?.increment({ error: true })
+      this.log.error('dial to %a failed - %e', ma, err)
+      throw Object.assign(new ConnectionFailedError(`could not connect to ${ma.toString()}: ${err.message}`), { cause: err, code: err.code })
+    }
+  }
+
+  /** the listen address this dial leaves from, or undefined for an ephemeral port */
+  private listenPortFor (ma: Multiaddr, config: ConnectConfig, options: TCPDialOptions): AddressInfo | undefined {
+    const family = FAMILIES[ma.getComponents()[0].name]
+    if (family == null || config.path != null || !wantsListenPort(this.init.portReuse ?? 'auto', options, peer => this.components.connectionManager?.getConnections(peer) ?? [])) {
+      return undefined
+    }
+    // a listener with `portReuse: 'never'` offers no address
+    return listenPortFor(config.host, config.port, family, [...this.listeners].flatMap(l => l.reusableAddress ?? []))
+  }
+
+  /** Opens one socket, owned from its creation: its 'error' or the signal's abort, whichever comes first, rejects it and destroys it */
+  private async open (signal: AbortSignal, create: () => Socket): Promise<Socket> {
+    let socket: Socket | undefined
+    try {
+      socket = create()
+      this.outbound.add(socket)
+      await once(socket, 'connect', { signal })
+    } catch (err) {
+      socket?.destroy()
+      throw err
     }
     this.events?.increment({ connect: true })
-    this.log('connection opened %a', ma)
     return socket
   }
 
@@ -238,9 +231,9 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     return listener
   }
 
-  /** The TCP (ip4, ip6, dns) and `/unix/` addresses among `multiaddrs` */
+  /** The TCP (ip4, ip6, dns, optionally with a `/p2p/` suffix) and `/unix/` addresses among `multiaddrs` */
   listenFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
-    return multiaddrs.filter(isTcpOrUnix)
+    return multiaddrs.filter(ma => TCPMatcher.exactMatch(ma) || Unix.exactMatch(ma))
   }
 
   /** The addresses this transport can dial: the same as it can listen on */

@@ -81,6 +81,7 @@ const bad: Bad[] = [
   { factory: 'tcp', option: 'inbound', value: 42, shown: '42', call: make.tcp('inbound') },
   { factory: 'tcp', option: 'lifetime', value: {}, shown: 'an object (Object)', call: make.tcp('lifetime') },
   { factory: 'tcp', option: 'portReuse', value: true, shown: 'true', call: make.tcp('portReuse') },
+  { factory: 'tcp', option: 'inboundGuard', value: [], shown: 'an array of 0', call: make.tcp('inboundGuard') },
 
   { factory: 'maxConnections', option: 'max', value: -1, shown: '-1', call: make.maxConnections },
   { factory: 'maxConnections', option: 'max', value: 2.5, shown: '2.5', call: make.maxConnections },

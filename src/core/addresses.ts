@@ -2,19 +2,15 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { AddressInfo } from 'node:net'
 
-/** `::ffff:1.2.3.4` and `::ffff:102:304`: an IPv4 address in an IPv6 one, as a dual-stack socket shows an IPv4 peer */
-const IPV4_MAPPED_DOTTED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i
-const IPV4_MAPPED_HEX = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i
+/** `::ffff:1.2.3.4` or `::ffff:102:304`: an IPv4 address in an IPv6 one, as a dual-stack socket shows an IPv4 peer */
+const IPV4_MAPPED = /^::ffff:(?:(\d+\.\d+\.\d+\.\d+)|([0-9a-f]{1,4}):([0-9a-f]{1,4}))$/i
 
 /** An IPv4-mapped IPv6 address as its IPv4 address, any other address as it is */
 export function unmapped (ip: string): string {
-  const dotted = IPV4_MAPPED_DOTTED.exec(ip)
-  if (dotted != null) return dotted[1]
-  const hex = IPV4_MAPPED_HEX.exec(ip)
-  if (hex == null) return ip
-  const high = parseInt(hex[1], 16)
-  const low = parseInt(hex[2], 16)
-  return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`
+  const [, dotted, high, low] = IPV4_MAPPED.exec(ip) ?? []
+  if (high === undefined) return dotted ?? ip
+  // each of the two hex groups is two bytes of the IPv4 address
+  return [high, low].map((group) => parseInt(group, 16)).flatMap((n) => [n >> 8, n & 0xff]).join('.')
 }
 
 /**

@@ -65,9 +65,6 @@ export const TIMEOUT_MAX = 2 ** 31 - 1
  * @param rules - one rule per option
  */
 export function checkOptions<T> (where: string, options: T | undefined, rules: Rules<T>): void {
-  if (options !== undefined && !isObject(options)) {
-    throw invalidOption(where, `the options must be an object, got ${show(options)}`)
-  }
   checkValue(where, '', options ?? {}, object(rules))
 }
 
@@ -93,16 +90,16 @@ export function required (rule: Rule): Rule {
   return { ...rule, required: true }
 }
 
-/** A finite number in `[min, max]` */
-export function number ({ min = -Infinity, max = Infinity }: { min?: number, max?: number } = {}): Rule {
+/** A finite number in `[min, max]`: `from 0 up`, `from 0 to 32` */
+export function number ({ min, max = Infinity }: { min: number, max?: number }): Rule {
   return {
-    expected: `a number${range(min, max)}`,
+    expected: `a number from ${min} ${max === Infinity ? 'up' : `to ${max}`}`,
     test: (value) => typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max
   }
 }
 
 /** An integer in `[min, max]` */
-export function integer (bounds: { min?: number, max?: number } = {}): Rule {
+export function integer (bounds: { min: number, max?: number }): Rule {
   const { expected, test } = number(bounds)
   return { expected: expected.replace('a number', 'an integer'), test: (value) => Number.isSafeInteger(value) && test(value) }
 }
@@ -137,7 +134,7 @@ function checkValue (where: string, path: string, value: unknown, rule: Rule): v
     if (rule.required === true) throw invalidOption(where, `${path} is required (${rule.expected})`)
     return
   }
-  if (!rule.test(value)) throw invalidOption(where, `${path} must be ${rule.expected}, got ${show(value)}`)
+  if (!rule.test(value)) throw invalidOption(where, `${path === '' ? 'the options' : path} must be ${rule.expected}, got ${show(value)}`)
   for (const [key, field] of Object.entries(rule.fields ?? {})) {
     checkValue(where, path === '' ? key : `${path}.${key}`, (value as Record<string, unknown>)[key], field)
   }
@@ -148,12 +145,6 @@ function checkValue (where: string, path: string, value: unknown, rule: Rule): v
 /** a plain object: not null, not an array */
 export function isObject (value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-/** ` from 0 to 32`, ` from 1 up`, ` up to 9`, or nothing */
-function range (min: number, max: number): string {
-  if (max === Infinity) return min === -Infinity ? '' : ` from ${min} up`
-  return min === -Infinity ? ` up to ${max}` : ` from ${min} to ${max}`
 }
 
 /** A value as the message shows it: strings quoted, numbers as written, anything else by its kind */
