@@ -1,30 +1,9 @@
-import { asyncScheduler, defer, EMPTY, filter, finalize, fromEvent, map, merge, mergeMap, take, takeUntil, timeout } from 'rxjs'
+import { opening } from '../src/core/opening.ts'
 import { checkOptions, integer, ms as delay, object, scheduler as schedulerLike, text } from '../src/core/check.ts'
-import type { InboundSocket } from '../src/core/types.ts'
-import type { MonoTypeOperatorFunction, Observable, SchedulerLike } from 'rxjs'
+import type { InboundSocket, OpeningBytesOptions } from '../src/core/types.ts'
+import type { MonoTypeOperatorFunction } from 'rxjs'
 
-/** The options of `openingBytes`. */
-export interface OpeningBytesOptions {
-  /**
-   * the bytes every good peer opens with; a socket whose first bytes differ
-   * is rejected as soon as they do (`'opening-mismatch'`). Default: none,
-   * any first byte lets the socket through
-   */
-  prefix?: Uint8Array
-  /** how long a socket may take to send them, ms (default 10000, libp2p's inbound upgrade timeout) */
-  ms?: number
-  /** how many sockets may wait before each newcomer sheds the longest-waiting one (default 64) */
-  maxWaiting?: number
-  /** how long a socket waits at least before it may be shed, ms (default 1000: a peer 300 ms away sends its first bytes 150 ms after the accept) */
-  minMs?: number
-  /** the reason sockets still waiting are rejected with when the operator is unsubscribed (default `'shutdown'`) */
-  shutdownReason?: string
-  /** the clock (default `asyncScheduler`) */
-  scheduler?: SchedulerLike
-}
-
-/** What a socket's first bytes say so far. */
-type Verdict = 'more' | 'pass' | 'mismatch' | 'ended'
+export type { OpeningBytesOptions }
 
 /**
  * Holds each socket until its peer has sent its opening bytes, then lets it
@@ -36,7 +15,9 @@ type Verdict = 'more' | 'pass' | 'mismatch' | 'ended'
  * first (`'opening-ended'`), after `ms` (`'opening-timeout'`), and under
  * pressure: once more than `maxWaiting` wait, each newcomer sheds the
  * longest-waiting socket that has waited `minMs` (`'opening-shed'`), so the
- * deadline shrinks towards `minMs` as a flood grows.
+ * deadline shrinks towards `minMs` as a flood grows. It is the core's
+ * `opening` stage (a judge over the one `FirstBytesReader`), which the
+ * default `inboundGuard` runs too.
  *
  *   sockets:    --a--b--c----|
  *   bytes:      ---aa----c----        (a: the prefix in two reads; c: 'GET / HTTP/1.1')
@@ -57,78 +38,5 @@ export function openingBytes (options: OpeningBytesOptions = {}): MonoTypeOperat
     shutdownReason: text(),
     scheduler: schedulerLike()
   })
-  const { prefix, ms = 10_000, maxWaiting = 64, minMs = 1_000, shutdownReason = 'shutdown', scheduler = asyncScheduler } = options
-
-  return (source) => defer(() => {
-    // in arrival order: the first entry has waited longest
-    const waiting = new Map<InboundSocket, number>()
-    const shed = (): void => {
-      const [oldest, since] = waiting.entries().next().value ?? []
-      if (waiting.size > maxWaiting && oldest !== undefined && scheduler.now() - (since as number) >= minMs) {
-        oldest.reject('opening-shed')
-      }
-    }
-    return source.pipe(
-      mergeMap((inbound) => {
-        waiting.set(inbound, scheduler.now())
-        shed()
-        let passed = false
-        return opening$(inbound, prefix).pipe(
-          timeout({
-            first: ms,
-            scheduler,
-            with: () => {
-              inbound.reject('opening-timeout')
-              return EMPTY
-            }
-          }),
-          filter((verdict) => {
-            if (verdict !== 'pass') inbound.reject(`opening-${verdict}`)
-            passed = verdict === 'pass'
-            return passed
-          }),
-          map(() => inbound),
-          finalize(() => {
-            waiting.delete(inbound)
-            if (!passed && !inbound.socket.destroyed) inbound.reject(shutdownReason)
-          })
-        )
-      })
-    )
-  })
-}
-
-/**
- * The verdict on a socket's first bytes, once: read as they come, and put
- * back unread on `'pass'`. Completes without one when the socket closes.
- */
-function opening$ (inbound: InboundSocket, prefix?: Uint8Array): Observable<Exclude<Verdict, 'more'>> {
-  const { socket } = inbound
-  return defer(() => {
-    let received: Buffer = Buffer.alloc(0)
-    const judge = (): Verdict => {
-      let chunk: Buffer | null
-      while ((chunk = socket.read()) !== null) {
-        received = received.length === 0 ? chunk : Buffer.concat([received, chunk])
-      }
-      if (received.length === 0) return 'more'
-      if (prefix === undefined) return 'pass'
-      const n = Math.min(prefix.length, received.length)
-      if (Buffer.compare(received.subarray(0, n), prefix.subarray(0, n)) !== 0) return 'mismatch'
-      return received.length >= prefix.length ? 'pass' : 'more'
-    }
-    return merge(
-      fromEvent(socket, 'readable').pipe(map(judge)),
-      fromEvent(socket, 'end').pipe(map((): Verdict => 'ended'))
-    ).pipe(
-      filter((verdict): verdict is Exclude<Verdict, 'more'> => verdict !== 'more'),
-      take(1),
-      map((verdict) => {
-        if (verdict === 'pass') socket.unshift(received)
-        return verdict
-      }),
-      // a socket destroyed meanwhile (another stage, the peer's reset) gets no verdict
-      takeUntil(fromEvent(socket, 'close'))
-    )
-  })
+  return opening(options)
 }

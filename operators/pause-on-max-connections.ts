@@ -1,5 +1,6 @@
 import { whenClosed } from './internal/when-closed.ts'
-import { forSocket, operate, operatorObserver } from '../src/core/operate.ts'
+import { forSocket } from '../src/core/for-socket.ts'
+import { operate, operatorObserver } from '../src/core/operate.ts'
 import { checkOptions, checkPauseWindow, integer, required, text } from '../src/core/check.ts'
 import type { InboundSocket, Intake } from '../src/core/types.ts'
 import type { MonoTypeOperatorFunction } from 'rxjs'

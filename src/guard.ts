@@ -1,8 +1,8 @@
-import { connect, filter, map, merge, tap } from 'rxjs'
-import { openingBytes } from '../operators/opening-bytes.ts'
-import { shedStalled } from '../operators/shed-stalled.ts'
+import { opening } from './core/opening.ts'
+import { upgradeSlots } from './core/upgrade-slots.ts'
 import type { InboundGuardOptions } from './index.ts'
-import type { InboundSocket, LifetimeHook } from './core/types.ts'
+import type { InboundSocket } from './core/types.ts'
+import type { Socket } from 'node:net'
 import type { MonoTypeOperatorFunction } from 'rxjs'
 
 /** What a libp2p dialer sends first on a TCP socket: multistream-select's header, with its varint length. */
@@ -21,39 +21,19 @@ export const GUARD_DEFAULTS: Required<InboundGuardOptions> = { maxUpgrading: 8, 
  * garbage never reach the upgrader, and the longest-waiting are shed as
  * more arrive), then waits for a slot, and the upgrade stalled longest makes
  * room for it once it has gone `stalledMs` without a byte (`shedStalled`).
- * See docs/under-attack.md.
+ * It is those two operators' own core stages (`opening`, `upgradeSlots`),
+ * composed rather than written again, without their option checks (the
+ * listener's options are checked once) and without a lifetime operator: the
+ * listener calls `settled` when an upgrade has settled, so an open
+ * connection costs the guard nothing. See docs/under-attack.md.
  */
-export function inboundGuard (options: InboundGuardOptions | false | undefined): { inbound: MonoTypeOperatorFunction<InboundSocket>, lifetime: LifetimeHook } {
+export function inboundGuard (options: InboundGuardOptions | false | undefined): { inbound: MonoTypeOperatorFunction<InboundSocket>, settled: (socket: Socket) => void } {
   if (options === false) {
-    return { inbound: (source) => source, lifetime: () => (lifetime$) => lifetime$ }
+    return { inbound: (source) => source, settled: () => {} }
   }
   const { maxUpgrading, stalledMs, openingMs } = { ...GUARD_DEFAULTS, ...options }
-  const shed = shedStalled({ max: maxUpgrading, stalledMs })
-  const opening = openingBytes({ prefix: MULTISTREAM_HEADER, ms: openingMs })
-  // sockets in upgrade through this guard: one listener's, as the guard is made per listener
-  let upgrading = 0
-
-  const inbound: MonoTypeOperatorFunction<InboundSocket> = (source) => source.pipe(
-    // judged once, on arrival: under pressure it must open as a libp2p peer does first
-    map((arrived) => ({ arrived, pressed: upgrading >= maxUpgrading })),
-    connect((judged$) => merge(
-      judged$.pipe(filter(({ pressed }) => !pressed), map(({ arrived }) => arrived)),
-      judged$.pipe(filter(({ pressed }) => pressed), map(({ arrived }) => arrived), opening)
-    )),
-    shed.inbound
-  )
-
-  const lifetime: LifetimeHook = (admitted) => (lifetime$) => {
-    let counted = true
-    upgrading++
-    const settled = (): void => {
-      if (counted) {
-        counted = false
-        upgrading--
-      }
-    }
-    return shed.lifetime(admitted)(lifetime$).pipe(tap({ next: settled, finalize: settled }))
-  }
-
-  return { inbound, lifetime }
+  const slots = upgradeSlots({ max: maxUpgrading, stalledMs })
+  // judged once, on arrival: under pressure a socket must open as a libp2p peer does first
+  const opened = opening({ prefix: MULTISTREAM_HEADER, ms: openingMs, exempt: () => slots.taken() < maxUpgrading })
+  return { inbound: (source) => source.pipe(opened, slots.inbound), settled: slots.settled }
 }

@@ -144,7 +144,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       tap({ complete: () => { this.stageCompleted() } }),
       // the listener's own defence against a flood, after the user's stage (docs/under-attack.md)
       this.guard.inbound,
-      mergeMap((inbound) => this.lifetime$(inbound).pipe(this.guard.lifetime(inbound))),
+      mergeMap((inbound) => this.lifetime$(inbound)),
       ignoreElements(),
       takeUntil(this.close$),
       // what a stage still held when the pipeline ended
@@ -241,7 +241,10 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
         maConn.abort(err)
         return false
       })
-      .finally(() => { upgrade = undefined })
+      .finally(() => {
+        upgrade = undefined
+        this.guard.settled(socket)
+      })
     // the upgrade sees the peer go only once it has settled, and close()
     // waits for it to settle (within the deadline)
     maConn.holdCloseUntil(upgraded)

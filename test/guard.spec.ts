@@ -47,6 +47,28 @@ function client (port: number, from: string): net.Socket {
   return socket
 }
 
+/** An upgrader whose upgrades settle when the test says (or when their signal aborts) */
+function heldUpgrader (): Upgrader & { started: string[], pending: () => number, settleAll: () => void } {
+  const started: string[] = []
+  const settles = new Set<() => void>()
+  const upgradeInbound = async (maConn: MultiaddrConnection, options: { signal?: AbortSignal }): Promise<void> => {
+    started.push(maConn.remoteAddr.toString())
+    await new Promise<void>((resolve, reject) => {
+      const settle = (): void => {
+        settles.delete(settle)
+        resolve()
+      }
+      settles.add(settle)
+      options.signal?.addEventListener('abort', () => {
+        settles.delete(settle)
+        reject(options.signal?.reason)
+      }, { once: true })
+    })
+  }
+  const settleAll = (): void => { for (const settle of [...settles]) settle() }
+  return { upgradeInbound, started, pending: () => settles.size, settleAll } as unknown as Upgrader & { started: string[], pending: () => number, settleAll: () => void }
+}
+
 describe('the inbound guard, on by default', () => {
   it('gives a peer that sends its header a pending-upgrade slot that twelve silent sockets took', async () => {
     const upgrader = libp2pLikeUpgrader()
@@ -73,5 +95,30 @@ describe('the inbound guard, on by default', () => {
     for (let i = 1; i <= 12; i++) client(port, `127.0.9.${i}`)
     await waitUntil(() => upgrader.accepted.length + upgrader.refused.length === 12, 5_000, 'every socket to reach the upgrader')
     expect(upgrader.refused.length).toBe(2)
+  })
+
+  it('frees the slot of an upgrade that settled, and of one whose socket closed: silent sockets are upgraded again', async () => {
+    const upgrader = heldUpgrader()
+    const { listener, addr } = await listening(createTransport({ inboundGuard: { maxUpgrading: 2 } }), upgrader, multiaddr('/ip4/127.0.0.1/tcp/0'))
+    listeners.push(listener)
+    const port = Number(addr.getComponents()[1].value)
+    const reached = (from: string): boolean => upgrader.started.some((a) => a.startsWith(`/ip4/${from}/`))
+
+    // both slots taken by silent sockets, whose upgrades then succeed
+    client(port, '127.0.11.1')
+    client(port, '127.0.11.2')
+    await waitUntil(() => upgrader.pending() === 2, 5_000, 'two upgrades to start')
+    upgrader.settleAll()
+    // without the release, the slots stay taken: the next silent sockets would wait for a header they never send
+    client(port, '127.0.11.3')
+    const closing = client(port, '127.0.11.4')
+    await waitUntil(() => reached('127.0.11.3') && reached('127.0.11.4'), 5_000, 'two more silent sockets to reach the upgrader once the first upgrades settled')
+
+    // one of those closes mid-upgrade: its upgrade is aborted, and its slot freed
+    closing.destroy()
+    await waitUntil(() => upgrader.pending() === 1, 5_000, 'the closed socket\'s upgrade to be aborted')
+    client(port, '127.0.11.5')
+    await waitUntil(() => reached('127.0.11.5'), 5_000, 'a silent socket to take the slot the closed one freed')
+    expect(upgrader.started).toHaveLength(5)
   })
 })

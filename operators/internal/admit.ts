@@ -1,4 +1,5 @@
-import { forSocket, operate, operatorObserver } from '../../src/core/operate.ts'
+import { forSocket } from '../../src/core/for-socket.ts'
+import { operate, operatorObserver } from '../../src/core/operate.ts'
 import { reportDryRun } from './dry-run.ts'
 import { whenClosed } from './when-closed.ts'
 import type { DryRunListener } from './dry-run.ts'

@@ -1,5 +1,4 @@
 import { Observable } from 'rxjs'
-import type { InboundSocket } from './types.ts'
 import type { Observer, OperatorFunction, Subscriber, TeardownLogic } from 'rxjs'
 
 /**
@@ -63,44 +62,27 @@ class OperatorObserver<T> implements Observer<T> {
   ) {}
 
   next (value: T): void {
-    if (this.destination.closed) {
-      return
-    }
-    try {
-      if (this.onNext === undefined) {
-        this.destination.next(value)
-      } else {
-        this.onNext(value)
-      }
-    } catch (err) {
-      this.destination.error(err)
-    }
+    this.handle(this.onNext, 'next', value)
   }
 
   error (err: unknown): void {
-    if (this.destination.closed) {
-      return
-    }
-    try {
-      if (this.onError === undefined) {
-        this.destination.error(err)
-      } else {
-        this.onError(err)
-      }
-    } catch (thrown) {
-      this.destination.error(thrown)
-    }
+    this.handle(this.onError, 'error', err)
   }
 
   complete (): void {
+    this.handle(this.onComplete, 'complete')
+  }
+
+  /** the handler given, or else `destination`'s own; a throw in either errors `destination` */
+  private handle (handler: ((value: any) => void) | undefined, forward: 'next' | 'error' | 'complete', value?: unknown): void {
     if (this.destination.closed) {
       return
     }
     try {
-      if (this.onComplete === undefined) {
-        this.destination.complete()
+      if (handler === undefined) {
+        (this.destination[forward] as (value?: unknown) => void).call(this.destination, value)
       } else {
-        this.onComplete()
+        handler(value)
       }
     } catch (err) {
       this.destination.error(err)
@@ -123,31 +105,3 @@ export function guard (subscriber: Subscriber<any>, work: () => void): void {
     subscriber.error(err)
   }
 }
-
-/**
- * Runs a stage's work for one socket, and rejects that socket alone if the
- * work throws (a user's callback, a bug of the stage): one socket's error is
- * one socket's, the stream goes on. Returns false when it threw.
- *
- * @param inbound - the socket the work is for
- * @param work - the stage's work for it
- * @param reason - the rejection reason (default `'stage-error'`)
- * @returns whether the work completed without a throw
- */
-export function forSocket (inbound: InboundSocket, work: () => void, reason = STAGE_ERROR): boolean {
-  try {
-    work()
-    return true
-  } catch (err) {
-    try {
-      inbound.reject(reason, err instanceof Error ? err : new Error(String(err)))
-    } catch {
-      // a reject that throws too (a wrapper counting it): the socket still goes, and only it
-      inbound.socket.destroy()
-    }
-    return false
-  }
-}
-
-/** The reason a socket is rejected with when a stage's work for it threw. */
-export const STAGE_ERROR = 'stage-error'

@@ -9,7 +9,7 @@
 import type { MultiaddrConnection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Socket } from 'node:net'
-import type { MonoTypeOperatorFunction, Observable, OperatorFunction } from 'rxjs'
+import type { MonoTypeOperatorFunction, Observable, OperatorFunction, SchedulerLike } from 'rxjs'
 
 /**
  * Stops and restarts taking sockets from the kernel. Each caller pauses for a
@@ -101,3 +101,45 @@ export type LifetimeHook = (inbound: InboundSocket) => <T>(lifetime$: Observable
  * Called once for each socket refused by any stage, after it was destroyed.
  */
 export type RejectListener = (inbound: InboundSocket, reason: string, err?: Error) => void
+
+/** The options of `openingBytes` (`rx-tcp/operators`), which are the core's `opening`'s. */
+export interface OpeningBytesOptions {
+  /**
+   * the bytes every good peer opens with; a socket whose first bytes differ
+   * is rejected as soon as they do (`'opening-mismatch'`). Default: none,
+   * any first byte lets the socket through
+   */
+  prefix?: Uint8Array
+  /** how long a socket may take to send them, ms (default 10000, libp2p's inbound upgrade timeout) */
+  ms?: number
+  /** how many sockets may wait before each newcomer sheds the longest-waiting one (default 64) */
+  maxWaiting?: number
+  /** how long a socket waits at least before it may be shed, ms (default 1000: a peer 300 ms away sends its first bytes 150 ms after the accept) */
+  minMs?: number
+  /** the reason sockets still waiting are rejected with when the operator is unsubscribed (default `'shutdown'`) */
+  shutdownReason?: string
+  /** the clock (default `asyncScheduler`) */
+  scheduler?: SchedulerLike
+}
+
+/** The options of `shedStalled` (`rx-tcp/operators`), which are the core's `upgradeSlots`'s. */
+export interface ShedStalledOptions {
+  /** how many sockets may be in upgrade at once */
+  max: number
+  /** how long a socket in upgrade may go without receiving a byte before, under pressure, it makes room (default 1000 ms: more than three round trips of a peer 300 ms away) */
+  stalledMs?: number
+  /** how many bytes a socket must receive to count as progress: a peer that drips a byte at a time stalls all the same (default 8, less than any libp2p handshake message) */
+  progressBytes?: number
+  /** how many sockets may wait for a slot; past it the longest-waiting is rejected (default 256) */
+  maxWaiting?: number
+  /** how often, under pressure, stalls are measured, ms (default 250) */
+  every?: number
+  /** the reason a stalled upgrade is rejected with (default `'upgrade-stalled'`) */
+  reason?: string
+  /** the reason a socket is rejected with when too many wait (default `'upgrade-queue-full'`) */
+  queueReason?: string
+  /** the reason waiting sockets are rejected with when the operator is unsubscribed (default `'shutdown'`) */
+  shutdownReason?: string
+  /** the clock (default `asyncScheduler`) */
+  scheduler?: SchedulerLike
+}

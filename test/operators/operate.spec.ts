@@ -1,6 +1,7 @@
 import { TestScheduler } from 'rxjs/testing'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { forSocket, guard, operate, operatorObserver } from '../../src/core/operate.ts'
+import { forSocket } from '../../src/core/for-socket.ts'
+import { guard, operate, operatorObserver } from '../../src/core/operate.ts'
 import { fakeInbounds, marbleScheduler } from '../fixtures/operators-fakes.ts'
 
 describe('operate', () => {

@@ -74,6 +74,20 @@ describe('shedStalled', () => {
     expect(fake.rejected).toEqual(['b upgrade-queue-full @3'])
   })
 
+  it('drops, under pressure, the slot of a socket that closed without being told its upgrade settled', () => {
+    const fake = fakeInbounds(scheduler)
+    const s = fake.many({ a: '10.0.0.1', b: '10.0.0.2' })
+    for (const inbound of Object.values(s)) received(inbound, 0)
+    const shed = shedStalled({ max: 1, stalledMs: 100, every: 2, scheduler })
+    scheduler.run(({ hot, expectObservable }) => {
+      const source = hot('-a--b------|', s)
+      fake.at(3, () => { s.a.socket.destroy() })
+      // no lifetime half: nothing frees a's slot but the measure under pressure (b waits from @4, measured @6)
+      expectObservable(source.pipe(shed.inbound, fake.named())).toBe('-a----b----|')
+    })
+    expect(fake.rejected).toEqual([])
+  })
+
   it('rejects the waiting sockets when unsubscribed, and checks its options', () => {
     const fake = fakeInbounds(scheduler)
     const s = fake.many({ a: '10.0.0.1', b: '10.0.0.2' })

@@ -26,7 +26,8 @@ export type FirstBytesJudge<S> = (subject: S, received: Buffer, event: FirstByte
 /**
  * Reads the first bytes of a socket, before anyone else does, until `judge`
  * decides on them: both PROXY paths (a trusted socket's header, an
- * untrusted one's signature under `untrusted: 'reject'`) are a judge over
+ * untrusted one's signature under `untrusted: 'reject'`) and `openingBytes`
+ * (the core's `opening`, the default `inboundGuard`'s) are a judge over
  * this one reader. The reads are in paused mode, through 'readable' (no
  * 'data' listener, so no byte flows past); once a verdict is given every
  * listener and the timer are removed and the bytes the judge did not
@@ -37,6 +38,8 @@ export type FirstBytesJudge<S> = (subject: S, received: Buffer, event: FirstByte
 export class FirstBytesReader<S extends { readonly socket: Socket }> {
   private received: Buffer = Buffer.alloc(0)
   private readonly timer: Subscription
+  /** when the reader began: how long the socket has waited */
+  readonly since: number
 
   constructor (
     readonly subject: S,
@@ -46,6 +49,7 @@ export class FirstBytesReader<S extends { readonly socket: Socket }> {
     private readonly onClose: (subject: S) => void
   ) {
     const { socket } = subject
+    this.since = scheduler.now()
     socket.on('readable', this.onReadable)
     socket.once('end', this.onEnd)
     socket.once('close', this.onClosed)
