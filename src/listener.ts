@@ -14,7 +14,7 @@ import { listenReusing } from './reuse.ts'
 import { withSocketDefaults } from './options.ts'
 import { SocketConnection, DEFAULT_CLOSE_TIMEOUT } from './connection.ts'
 import { ListenerMetrics, ListenerStatus } from './listener-metrics.ts'
-import { closeDeadline, ownedSockets } from './core/owned.ts'
+import { ownedSockets } from './core/owned.ts'
 import { inboundGuard } from './guard.ts'
 import type { TCPComponents, TCPCreateListenerOptions, TCPOptions } from './index.ts'
 import type { InboundSocket } from './core/types.ts'
@@ -52,7 +52,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private readonly server: net.Server
   private readonly sockets = ownedSockets((err) => {
     this.connectionLog('error on an inbound socket - %e', err)
-  })
+  }, () => { this.limitIntake() })
 
   private readonly shutdown = new AbortController()
   /** emits once, when close() begins (to a late subscriber too): ends the pipeline */
@@ -132,11 +132,10 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
    * restarted, so there is nothing to back off from, and no socket arrives
    * in between), until `STAGE_RESTARTS` failures in a row make the listener
    * give up and close with `'error'`; a stage that completes closes the
-   * listener. close$ ends it with one subscription for the whole
-   * pipeline: it stops intake
-   * and unsubscribes every socket's inner observable (whose teardown begins
-   * the socket's end; `close()` then waits for the sockets to close), so an
-   * idle connection holds no subscription to close$ of its own.
+   * listener. close$ ends it with one subscription for the whole pipeline:
+   * it stops intake and unsubscribes every socket's inner observable (whose
+   * teardown begins the socket's end; `close()` then waits for the sockets
+   * to close), so an idle connection holds no subscription to close$ of its own.
    */
   private inbound$ (): Observable<never> {
     return this.live$().pipe(
@@ -203,9 +202,9 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
   /**
    * The subscription of a socket's lifetime. A method of its own so that the
-   * closures an open connection keeps (its teardown and its close callback)
-   * do not keep the pipeline element too: `inbound` is used here only
-   * synchronously.
+   * closure an open connection keeps (its teardown; the registry holds the
+   * subscriber itself for the socket's close) does not keep the pipeline
+   * element too: `inbound` is used here only synchronously.
    */
   private live (inbound: InboundSocket, subscriber: Subscriber<MultiaddrConnection>): TeardownLogic {
     const { socket, remoteAddr } = inbound
@@ -251,11 +250,9 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     maConn.holdCloseUntil(upgraded)
     this.sockets.upgrading(upgraded)
 
-    // the registry that owns the socket tells of its close: no listener of our own
-    this.sockets.onClose(socket, () => {
-      upgrade?.abort()
-      subscriber.complete()
-    })
+    // the registry that owns the socket completes the lifetime at its close
+    // (the teardown then aborts an upgrade still running): no listener or closure of our own
+    this.sockets.onClose(socket, subscriber)
 
     return () => {
       this.sockets.onClose(socket, undefined)
@@ -300,14 +297,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     try {
       this.metrics.event('connection')
       this.sockets.add(socket)
-      const limits = this.init.closeServerOnMaxConnections
-      if (limits != null) {
-        socket.on('close', this.resumeBelow)
-        if (!this.maxPaused && this.sockets.size >= limits.closeAbove) {
-          this.maxPaused = true
-          this.intake?.pause('max-connections')
-        }
-      }
+      this.limitIntake()
       const inbound = toInboundSocket(socket, this.accepting as ToInboundSocketOptions)
 
       if (typeof this.bound !== 'string' && socket.remoteAddress == null) {
@@ -328,12 +318,17 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   }
 
   /**
-   * closeServerOnMaxConnections, as in `@libp2p/tcp`: intake paused at
-   * `closeAbove` live sockets resumes once fewer than `listenBelow` are
-   * (one handler for every socket, run after the registry has counted the close)
+   * closeServerOnMaxConnections, as in `@libp2p/tcp`: intake pauses at
+   * `closeAbove` live sockets and resumes once fewer than `listenBelow` are
+   * (run at each accept, and at each close once the registry has counted it)
    */
-  private readonly resumeBelow = (): void => {
-    if (this.maxPaused && this.sockets.size < (this.init.closeServerOnMaxConnections?.listenBelow ?? 0)) {
+  private limitIntake (): void {
+    const limits = this.init.closeServerOnMaxConnections
+    if (limits == null) return
+    if (!this.maxPaused && this.sockets.size >= limits.closeAbove) {
+      this.maxPaused = true
+      this.intake?.pause('max-connections')
+    } else if (this.maxPaused && this.sockets.size < limits.listenBelow) {
       this.maxPaused = false
       this.intake?.resume('max-connections')
     }
@@ -366,17 +361,14 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       throw new AlreadyStartedError(`listener is already listening on ${this.listenAddr.toString()}`)
     }
 
-    let options = toListenOptions(ma, { backlog: this.init.backlog, reusePort: this.init.portReuse !== 'never' })
-
-    try {
-      this.listenAddr = ma
-      const bound = listenReusing(this.server, options)
-      this.binding = bound.then(() => {}, () => {})
-      options = await bound
-    } catch (err: any) {
+    const bound = listenReusing(this.server, toListenOptions(ma, { backlog: this.init.backlog, reusePort: this.init.portReuse !== 'never' }))
+    this.listenAddr = ma
+    this.binding = bound.then(() => {}, () => {})
+    // the options it was bound with (without reusePort where the runtime could not)
+    const options = await bound.catch((err: NodeJS.ErrnoException) => {
       this.listenAddr = undefined
       throw listenError(ma, err)
-    }
+    })
 
     if (this.closed != null) {
       // close() came while binding: it closes what was bound, and nothing was announced
@@ -445,14 +437,9 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     this.close$.next()
     this.close$.complete()
 
-    const deadline = closeDeadline(this.sockets, this.closeTimeout, options?.signal)
-    try {
-      await Promise.all([this.sockets.drained(deadline.reached), serverClosed])
-      // a handle a pause closed may still be on its way out (sockets are: their 'close' follows their release)
-      await this.intake?.released
-    } finally {
-      deadline.clear()
-    }
+    await Promise.all([this.sockets.drained(this.closeTimeout, options?.signal), serverClosed])
+    // a handle a pause closed may still be on its way out (sockets are: their 'close' follows their release)
+    await this.intake?.released
 
     const stragglers = this.sockets.stragglers
     this.log('closed %s after %dms, %d sockets destroyed at the close deadline', this.label, Date.now() - started, stragglers)

@@ -9,7 +9,7 @@ import { DEFAULT_CLOSE_TIMEOUT, SocketConnection } from './connection.ts'
 import { TCPListener } from './listener.ts'
 import { DIAL_RULES, SOCKET_OPTION_RULES, withSocketDefaults } from './options.ts'
 import { checkOptions } from './core/checker.ts'
-import { closeDeadline, ownedSockets } from './core/owned.ts'
+import { ownedSockets } from './core/owned.ts'
 import { boundSocket, isListenPortError, listenPortFor, wantsListenPort } from './reuse.ts'
 import type { TCPComponents, TCPCreateListenerOptions, TCPDialEvents, TCPDialOptions, TCPMetrics, TCPOptions } from './index.ts'
 import type { Connection, CounterGroup, Listener, Logger, MultiaddrConnection, Startable, Transport } from '@libp2p/interface'
@@ -80,12 +80,10 @@ export class TCP implements Transport<TCPDialEvents>, Startable {
     }
 
     // dials in flight settle (their signal is aborted) before stop resolves, within the deadline
-    const deadline = closeDeadline(this.outbound, closeTimeout)
     await Promise.all([
       ...[...this.listeners].map(async listener => { await listener.close() }),
-      this.outbound.drained(deadline.reached)
+      this.outbound.drained(closeTimeout)
     ])
-    deadline.clear()
     this.log('stopped, %d outbound sockets destroyed at the close deadline', this.outbound.stragglers)
   }
 

@@ -9,6 +9,7 @@ import { createTransport, listening } from './fixtures/transport.ts'
 import { passThroughUpgrader, stallingUpgrader } from './fixtures/upgraders.ts'
 import { netHandles, waitForEvent, waitUntil, within } from './fixtures/wait.ts'
 import type { Listener, MultiaddrConnection } from '@libp2p/interface'
+import type { TCPListener } from '../src/listener.ts'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rx-tcp-'))
 const cleanup: Array<() => Promise<void> | void> = []
@@ -125,6 +126,30 @@ describe('close', () => {
     expect(upgrader.settled(), 'upgrades rejected by their abort signal').toBe(50)
     await within(Promise.all(clients.map(async c => c.closed ? undefined : waitForEvent(c, 'close', 1000, 'client close'))), 1000, 'clients closed')
   })
+
+  for (const [when, abortedBefore] of [['aborts during', false], ['was aborted before', true]] as const) {
+    it(`destroys a connection that cannot end gracefully at once when close()'s signal ${when} close(), not at closeTimeout`, async () => {
+      const transport = createTransport({ closeTimeout: 60_000, inboundGuard: false })
+      const upgrader = passThroughUpgrader()
+      const { listener, addr } = await listening(transport, upgrader, multiaddr('/ip4/127.0.0.1/tcp/0'))
+      const client = rawClient(Number(addr.getComponents()[1].value))
+      // a client that reads nothing: the connection's FIN waits behind what it was sent, for closeTimeout
+      client.pause()
+      await waitUntil(() => upgrader.inbound.length === 1, 5000, 'the connection upgraded')
+      upgrader.inbound[0].send(new Uint8Array(32 * 1024 * 1024))
+      const maConn = upgrader.inbound[0]
+      const abort = new AbortController()
+      if (abortedBefore) abort.abort()
+      // the listener's own close(options), which libp2p's Listener does not declare
+      const closing = (listener as TCPListener).close({ signal: abort.signal })
+      // the connection has begun its graceful end: close() is waiting on it
+      await waitUntil(() => maConn.status !== 'open', 5000, 'the connection to begin its end')
+      abort.abort()
+      await within(closing, 5000, 'close() (its deadline is 60 s: the abort must end it)')
+      client.resume()
+      await waitForEvent(client, 'close', 5000, 'the client to see close')
+    })
+  }
 
   it('resolves close() of a listener that never listened', async () => {
     const listener = createTransport().createListener({ upgrader: passThroughUpgrader() })

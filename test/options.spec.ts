@@ -11,7 +11,6 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { identity } from 'rxjs'
 import { describe, expect, it } from 'vitest'
 import { acceptSockets, guardServer } from '../operators/servers/index.ts'
-import { serverIntake } from '../src/core/server-intake.ts'
 import { allowCidr, denyCidr, maxConnections, metricsTap, pauseOnMaxConnections, perSubnetLimit, perSubnetRateLimit, upgradeCap, upgradeDeadline } from '../operators/index.ts'
 import { proxyProtocol } from '../operators/proxy-protocol/index.ts'
 import { TIMEOUT_MAX } from '../src/core/check.ts'
@@ -46,7 +45,6 @@ const make = {
   allowCidr: (value: any) => allowCidr(value),
   denyCidr: (value: any) => denyCidr(value),
   metricsTap: (option: string) => (value: any) => metricsTap({ [option]: value }),
-  serverIntake: (option: string) => (value: any) => serverIntake(net.createServer(), { [option]: value }),
   acceptSockets: (option: string) => (value: any) => acceptSockets(net.createServer(), { [option]: value }),
   guardServer: (value: any) => guardServer(net.createServer(), value)
 }
@@ -125,8 +123,7 @@ const bad: Bad[] = [
   { factory: 'metricsTap', option: 'metrics', value: {}, shown: 'an object (Object)', call: make.metricsTap('metrics') },
   { factory: 'metricsTap', option: 'events', value: 3, shown: '3', call: make.metricsTap('events') },
   { factory: 'metricsTap', option: 'log', value: 'debug', shown: '"debug"', call: make.metricsTap('log') },
-  { factory: 'serverIntake', option: 'retryAfter', value: -100, shown: '-100', call: make.serverIntake('retryAfter') },
-  { factory: 'serverIntake', option: 'listen', value: 4001, shown: '4001', call: make.serverIntake('listen') },
+  { factory: 'acceptSockets', option: 'listen', value: 4001, shown: '4001', call: make.acceptSockets('listen') },
   { factory: 'acceptSockets', option: 'localAddr', value: '/ip4/127.0.0.1/tcp/1', shown: '"/ip4/127.0.0.1/tcp/1"', call: make.acceptSockets('localAddr') },
   { factory: 'acceptSockets', option: 'onReject', value: true, shown: 'true', call: make.acceptSockets('onReject') },
   { factory: 'guardServer', option: 'inbound', value: 42, shown: '42', call: make.guardServer }
@@ -178,8 +175,7 @@ describe('an option at the edge of its bounds', () => {
     ['upgradeDeadline({ ms: 0 })', () => upgradeDeadline({ ms: 0 })],
     ['allowCidr([]) and denyCidr with both families', () => [allowCidr([]), denyCidr(['10.0.0.0/8', '2001:db8::/32'])]],
     ['metricsTap with a logger', () => metricsTap({ log: defaultLogger().forComponent('test') })],
-    ['serverIntake with retryAfter 0', () => serverIntake(net.createServer(), { retryAfter: 0, listen: { port: 0 } })],
-    ['acceptSockets with a localAddr', () => acceptSockets(net.createServer(), { localAddr: multiaddr('/ip4/127.0.0.1/tcp/1') })]
+    ['acceptSockets with a localAddr and a listen', () => acceptSockets(net.createServer(), { localAddr: multiaddr('/ip4/127.0.0.1/tcp/1'), listen: { port: 0 } })]
   ]
 
   it.each(good)('%s is taken', (_, call) => {

@@ -45,7 +45,7 @@ describe('ownedSockets', () => {
     expect(owned.size).toBe(0)
   })
 
-  it("owns sockets until their close with one shared 'close' handler, and calls each one's latest close callback once", async () => {
+  it("owns sockets until their close with one shared 'close' handler, and completes each one's latest lifetime once", async () => {
     const [a, b, c] = await acceptedSockets(3)
     const owned = ownedSockets(() => {})
     const before = a.listeners('close').length
@@ -60,9 +60,9 @@ describe('ownedSockets', () => {
     expect(a.listeners('close').at(-1)).toBe(b.listeners('close').at(-1))
 
     const calls: string[] = []
-    owned.onClose(a, () => calls.push('a'))
-    owned.onClose(b, () => calls.push('b'))
-    owned.onClose(b, () => calls.push('b2'))
+    owned.onClose(a, { complete: () => calls.push('a') })
+    owned.onClose(b, { complete: () => calls.push('b') })
+    owned.onClose(b, { complete: () => calls.push('b2') })
     const allClosed = Promise.all([a, b, c].map(async (s) => await waitForEvent(s, 'close', 2000, 'a socket to close')))
     a.destroy()
     b.destroy()
@@ -74,21 +74,23 @@ describe('ownedSockets', () => {
     owned.add(a)
     expect(owned.size).toBe(0)
   })
-  it('ownedSockets calls the close callback set for a socket, and drains when the last one closes', async () => {
+  it('ownedSockets completes the lifetime set for a socket, tells of each close once counted, and drains when the last one closes', async () => {
     const [a, b] = await acceptedSockets(2)
-    const owned = ownedSockets(() => {})
+    const open: number[] = []
+    const owned = ownedSockets(() => {}, () => { open.push(owned.size) })
     owned.add(a)
     owned.add(b)
     const calls: string[] = []
-    owned.onClose(a, () => calls.push('a'))
-    owned.onClose(b, () => calls.push('b'))
+    owned.onClose(a, { complete: () => calls.push('a') })
+    owned.onClose(b, { complete: () => calls.push('b') })
     owned.onClose(b, undefined)
     expect(owned.size).toBe(2)
-    const drained = owned.drained(new Promise(() => {}))
+    const drained = owned.drained(60_000)
     a.destroy()
     b.destroy()
     await within(drained, 2000, 'the registry to drain')
     expect(calls).toEqual(['a'])
+    expect(open).toEqual([1, 0])
     expect(owned.size).toBe(0)
     expect(owned.stragglers).toBe(0)
   })
@@ -98,20 +100,24 @@ describe('ownedSockets', () => {
     owned.add(a)
     owned.add(b)
     const calls: string[] = []
-    owned.onClose(a, () => calls.push('a closed'))
+    owned.onClose(a, { complete: () => calls.push('a closed') })
     const closeListeners = a.listenerCount('close')
     const watch = (name: string, socket: Socket): void => {
       owned.closed$(socket).subscribe({ next: () => calls.push(`${name} next`), complete: () => calls.push(`${name} complete`) })
     }
     watch('a1', a)
+    // a watcher that leaves before the close hears nothing, and leaves the others be
+    owned.closed$(a).subscribe({ next: () => calls.push('gone next'), complete: () => calls.push('gone complete') }).unsubscribe()
     watch('a2', a)
+    // a socket whose only watcher left is watched no more
+    owned.closed$(b).subscribe(() => calls.push('b gone')).unsubscribe()
     // c is not owned: it counts as closed at once, with no 'close' listener of its own
     const cListeners = c.listenerCount('close')
     watch('c', c)
     expect(calls).toEqual(['c next', 'c complete'])
     expect(c.listenerCount('close')).toBe(cListeners)
     expect(a.listenerCount('close')).toBe(closeListeners)
-    const drained = owned.drained(new Promise(() => {}))
+    const drained = owned.drained(60_000)
     const cClosed = new Promise((resolve) => c.once('close', resolve))
     a.destroy()
     b.destroy()
@@ -119,7 +125,7 @@ describe('ownedSockets', () => {
     await within(drained, 2000, 'the registry to drain')
     await within(cClosed, 2000, 'c to close')
     watch('late', a)
-    expect(calls.filter((call) => !call.startsWith('c '))).toEqual(['a closed', 'a1 next', 'a2 next', 'a1 complete', 'a2 complete', 'late next', 'late complete'])
+    expect(calls.filter((call) => !call.startsWith('c '))).toEqual(['a closed', 'a1 next', 'a1 complete', 'a2 next', 'a2 complete', 'late next', 'late complete'])
     expect(calls.filter((call) => call.startsWith('c '))).toEqual(['c next', 'c complete'])
   })
 })

@@ -12,9 +12,6 @@ export interface HandleWrap {
  * Deno have it, with a `close(callback)`; Bun's `_handle` has no `close`, so
  * this answers `undefined` there, and so it does on any runtime that drops it.
  */
-export type HandleProbe = (server: Server) => HandleWrap | undefined
-
-/** {@link HandleProbe} of the runtime: `server._handle` where it has a `close(callback)` */
 export function listeningHandleOf (server: Server): HandleWrap | undefined {
   const handle = (server as unknown as { _handle?: Partial<HandleWrap> | null })._handle
   return handle != null && typeof handle.close === 'function' ? handle as HandleWrap : undefined
@@ -40,7 +37,7 @@ export function listeningHandleOf (server: Server): HandleWrap | undefined {
  * @param server - the server whose listening handle to close
  * @param probe - how to find the handle (tests force the fallback with `() => undefined`)
  */
-export async function closeListeningHandle (server: Server, probe: HandleProbe = listeningHandleOf): Promise<void> {
+export async function closeListeningHandle (server: Server, probe = listeningHandleOf): Promise<void> {
   const listening = server.listening
   const handle = probe(server)
   const released = handle != null ? new Promise<void>((resolve) => { handle.close(resolve) }) : undefined

@@ -5,22 +5,16 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Observable } from 'rxjs'
 import type { Socket } from 'node:net'
 
-/** The options of `toInboundSocket`. */
-export interface ToInboundSocketOptions {
-  /** the address the socket was accepted on */
-  localAddr: Multiaddr
-  /** the pause/resume control of the server that accepted it */
-  intake: Intake
-  /** told once about the socket's rejection, after it was destroyed */
-  onReject?: RejectListener
-  /** counts an event of the socket (`InboundSocket.count`): one function for all the sockets of a listener */
-  count?: (event: string) => void
-  /**
-   * the closed signal of a socket (`InboundSocket.closed$`), made by its
-   * owner (a listener's registry drives it from its one 'close' listener per
-   * socket; `acceptSockets` uses `socketClosed$`)
-   */
+/**
+ * The options of `toInboundSocket`: the element's fields its accepting
+ * server gives every socket (`localAddr`, `intake`, `count`), how to make a
+ * socket's closed signal (a listener's registry drives it from its one
+ * 'close' listener per socket; `acceptSockets` uses `socketClosed$`), and
+ * who hears of a rejection, once, after the socket was destroyed.
+ */
+export type ToInboundSocketOptions = Pick<InboundSocket, 'localAddr' | 'intake' | 'count'> & {
   closed$: (socket: Socket) => Observable<void>
+  onReject?: RejectListener
 }
 
 /**

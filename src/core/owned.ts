@@ -1,26 +1,26 @@
-import { Observable, Subject, of } from 'rxjs'
+import { Observable, of } from 'rxjs'
 import type { InboundSocket } from './types.ts'
 import type { Socket } from 'node:net'
+import type { Observer } from 'rxjs'
 
 /** what the registry needs of a socket it holds to a deadline */
 export type Held = Pick<InboundSocket, 'socket' | 'reject'>
 
-/** a socket's slot once its closed signal is watched: the owner's close callback, and the signal */
-class Watched {
-  readonly signal = new Subject<void>()
-  constructor (public closed: (() => void) | undefined) {}
-}
-
 /**
  * The sockets a listener or a dialer owns, from the moment it has them until
  * their own `'close'`, and the upgrades still running on them. Closing waits
- * on `drained()`; the close deadline goes through `destroyAfter` /
- * `destroyAll`, which count the sockets they had to destroy (`stragglers`).
+ * on `drained()`, under its deadline; the sockets it or `destroyAfter` had
+ * to destroy are counted (`stragglers`).
  */
 export type OwnedSockets = ReturnType<typeof ownedSockets>
 
-/** A registry of owned sockets ({@link OwnedSockets}); `onError` hears every error of a socket, so none reaches the process */
-export function ownedSockets (onError: (err: Error) => void) {
+/**
+ * A registry of owned sockets ({@link OwnedSockets}); `onError` hears every
+ * error of a socket, so none reaches the process, and `closed` each close of
+ * an owned socket, once the registry has counted it (`size` is the sockets
+ * still open)
+ */
+export function ownedSockets (onError: (err: Error) => void, closed?: () => void) {
   const upgrades = new Set<Promise<unknown>>()
   const timers = new Map<Socket, ReturnType<typeof setTimeout>>()
   // the sockets on their way through the pipeline, each with its deadline
@@ -41,26 +41,28 @@ export function ownedSockets (onError: (err: Error) => void) {
     }
   }
 
-  // an unwatched socket holds its owner's callback only: no Subject until someone watches
-  // the sockets owned until their own 'close', each with its slot: one
-  // 'close' handler serves them all (Node calls it with the socket as
-  // `this`), so owning a socket costs a map entry and a slot in its listener
-  // list, no closure and no `once` wrapper of its own
-  const open = new Map<Socket, Watched | (() => void) | undefined>()
+  // the sockets owned until their own 'close', each with the lifetime its
+  // 'close' completes: one 'close' handler serves them all (Node calls it
+  // with the socket as `this`), so owning a socket costs a map entry and a
+  // slot in its listener list, no closure and no `once` wrapper of its own
+  const open = new Map<Socket, Pick<Observer<unknown>, 'complete'> | undefined>()
+  // the closed$ subscribers of the sockets someone watches
+  const watchers = new Map<Socket, Array<Observer<void>>>()
   const onClose = function (this: Socket): void {
     if (!open.has(this)) return
-    const slot = open.get(this)
+    const lifetime = open.get(this)
+    const watching = watchers.get(this) ?? []
     open.delete(this)
+    watchers.delete(this)
     clearTimeout(timers.get(this))
     timers.delete(this)
     release(this)
-    if (slot instanceof Watched) {
-      slot.closed?.()
-      slot.signal.next()
-      slot.signal.complete()
-    } else {
-      slot?.()
+    lifetime?.complete()
+    for (const watcher of watching) {
+      watcher.next()
+      watcher.complete()
     }
+    closed?.()
     if (open.size === 0) waiting.splice(0).forEach(fn => { fn() })
   }
 
@@ -82,36 +84,36 @@ export function ownedSockets (onError: (err: Error) => void) {
       }
     },
     /**
-     * Calls `closed` when the owned socket closes (replacing the one set
-     * before; undefined: none). The owner of the socket's lifetime hears of
-     * its end from the registry's own 'close' listener: no listener of its own.
+     * Completes `lifetime` when the owned socket closes (replacing the one
+     * set before; undefined: none). The owner of the socket's lifetime hears
+     * of its end from the registry's own 'close' listener: no listener of its own.
      */
-    onClose (socket: Socket, closed: (() => void) | undefined): void {
-      const slot = open.get(socket)
-      if (slot instanceof Watched) {
-        slot.closed = closed
-      } else if (open.has(socket)) {
-        open.set(socket, closed)
-      }
+    onClose (socket: Socket, lifetime: Pick<Observer<unknown>, 'complete'> | undefined): void {
+      if (open.has(socket)) open.set(socket, lifetime)
     },
     /**
      * The socket's closed signal (`InboundSocket.closed$`): emits once and
      * completes when the socket has closed, at once for a socket already
-     * closed. Driven by the registry's own 'close' listener, and only once
-     * someone subscribes: a socket nobody watches pays for nothing. A socket
-     * the registry does not own counts as closed: the listener owns each
-     * socket from its accept, so one it no longer owns has closed.
+     * closed. Driven by the registry's own 'close' listener, through a list
+     * of subscribers per socket made only once someone subscribes: a socket
+     * nobody watches pays for nothing. A socket the registry does not own
+     * counts as closed: the listener owns each socket from its accept, so
+     * one it no longer owns has closed.
      */
     closed$: (socket: Socket) => new Observable<void>((subscriber) => {
       if (!open.has(socket)) {
         return of(undefined).subscribe(subscriber)
       }
-      let slot = open.get(socket)
-      if (!(slot instanceof Watched)) {
-        slot = new Watched(slot)
-        open.set(socket, slot)
+      const watching = watchers.get(socket)
+      if (watching === undefined) watchers.set(socket, [subscriber])
+      else watching.push(subscriber)
+      return () => {
+        // gone once the socket has closed; while it is open, it holds this subscriber
+        const watching = watchers.get(socket)
+        if (watching === undefined) return
+        watching.splice(watching.indexOf(subscriber), 1)
+        if (watching.length === 0) watchers.delete(socket)
       }
-      return slot.signal.subscribe(subscriber)
     }),
     /**
      * The socket sets out through the pipeline: `inbound` is rejected with
@@ -147,51 +149,35 @@ export function ownedSockets (onError: (err: Error) => void) {
       }
       timers.set(socket, setTimeout(() => { destroy(socket) }, ms))
     },
-    /** destroys every socket still open */
-    destroyAll (): void {
-      [...open.keys()].forEach(destroy)
-    },
     /**
-     * Resolves when no socket is left open and no upgrade is left running, or,
-     * for the upgrades, when `giveUp` resolves first (an upgrade that ignores
-     * its signal is not waited for past the close deadline).
+     * Resolves when no socket is left open and no upgrade is left running,
+     * within a close deadline over what the sockets' own teardown cannot
+     * bound: an upgrade that ignores its signal is not waited for past `ms`,
+     * and `signal`'s abort (before the call too) destroys every socket still
+     * open at once.
+     * (The sockets themselves are bounded by their owner: at a close each
+     * one's teardown destroys it, or ends it gracefully under its own
+     * `destroyAfter`.) Leaves no timer and no listener behind.
      */
-    async drained (giveUp: Promise<void>): Promise<void> {
-      if (open.size > 0) {
-        await new Promise<void>((resolve) => { waiting.push(resolve) })
+    async drained (ms: number, signal?: AbortSignal): Promise<void> {
+      let giveUp = (): void => {}
+      const deadline = new Promise<void>((resolve) => { giveUp = resolve })
+      const destroyAll = (): void => {
+        giveUp()
+        for (const socket of [...open.keys()]) destroy(socket)
       }
-      if (upgrades.size > 0) {
-        await Promise.race([Promise.all(upgrades), giveUp])
+      const timer = setTimeout(giveUp, ms)
+      if (signal?.aborted === true) destroyAll()
+      signal?.addEventListener('abort', destroyAll, { once: true })
+      try {
+        if (open.size > 0) await new Promise<void>((resolve) => { waiting.push(resolve) })
+        if (upgrades.size > 0) await Promise.race([Promise.all(upgrades), deadline])
+      } finally {
+        clearTimeout(timer)
+        signal?.removeEventListener('abort', destroyAll)
       }
     },
     /** a snapshot of the sockets still open */
     values: (): Socket[] => [...open.keys()]
-  }
-}
-
-/**
- * A close deadline over what the sockets' own teardown cannot bound: the
- * upgrades that ignore their signal (`drained` stops waiting for them once
- * `reached` resolves, after `ms`), and a caller's `signal`, whose abort
- * destroys every socket still open at once. The sockets themselves are
- * bounded by the stream: at a close each one's teardown destroys it, or ends
- * it gracefully under its own `destroyAfter`. `clear()` drops the timer and
- * the signal's listener.
- */
-export function closeDeadline (sockets: OwnedSockets, ms: number, signal?: AbortSignal): { reached: Promise<void>, clear(): void } {
-  let reach = (): void => {}
-  const reached = new Promise<void>((resolve) => { reach = resolve })
-  const destroyNow = (): void => {
-    reach()
-    sockets.destroyAll()
-  }
-  const timer = setTimeout(reach, ms)
-  signal?.addEventListener('abort', destroyNow, { once: true })
-  return {
-    reached,
-    clear: () => {
-      clearTimeout(timer)
-      signal?.removeEventListener('abort', destroyNow)
-    }
   }
 }

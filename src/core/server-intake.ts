@@ -1,8 +1,7 @@
 import { closeListeningHandle } from './close-handle.ts'
-import { checkOptions, fn, ms, object } from './checker.ts'
 import type { ListenOptions, Server } from 'node:net'
 
-/** The options of `serverIntake`. */
+/** The options of `serverIntake`: internal (its callers check what a user gives them) */
 export interface ServerIntakeOptions {
   /** how to re-open the handle on resume (default: the host and port, or unix path, it was bound to when paused) */
   listen?: ListenOptions
@@ -38,7 +37,6 @@ export type ServerIntake = ReturnType<typeof serverIntake>
  * @returns the intake control of `server`
  */
 export function serverIntake (server: Server, options: ServerIntakeOptions = {}) {
-  checkOptions('serverIntake', options, { listen: object(), onError: fn(), retryAfter: ms(), onPaused: fn() })
   const reasons = new Map<string, number>()
   let bound: ListenOptions | undefined
   let reopening = false
@@ -55,24 +53,20 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
       released = closeListeningHandle(server)
       if (!ended) options.onPaused?.([...reasons.keys()])
     } else if (wanted && !server.listening && bound !== undefined) {
-      reopen(bound)
+      reopening = true
+      listenOn(server, bound).then(() => {
+        reopening = false
+        bound = undefined
+        reconcile()
+      }, (err: Error) => {
+        reopening = false
+        options.onError?.(err)
+        if (options.retryAfter !== undefined && !ended) {
+          clearTimeout(retry)
+          retry = setTimeout(reconcile, options.retryAfter)
+        }
+      })
     }
-  }
-
-  const reopen = (target: ListenOptions): void => {
-    reopening = true
-    listenOn(server, target).then(() => {
-      reopening = false
-      bound = undefined
-      reconcile()
-    }, (err: Error) => {
-      reopening = false
-      options.onError?.(err)
-      if (options.retryAfter !== undefined && !ended) {
-        clearTimeout(retry)
-        retry = setTimeout(reconcile, options.retryAfter)
-      }
-    })
   }
 
   const pause = (reason: string): void => {
