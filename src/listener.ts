@@ -21,7 +21,7 @@ import type { InboundSocket } from './core/types.ts'
 import type { AbortOptions, Listener, ListenerEvents, Logger, MultiaddrConnection } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { AddressInfo, Socket } from 'node:net'
-import type { Subscriber, TeardownLogic } from 'rxjs'
+import type { Subscriber, TeardownLogic, Unsubscribable } from 'rxjs'
 
 /** how long intake rests after an accept error (EMFILE and the like), or before a failed re-listen is retried */
 export const INTAKE_REST = 100
@@ -228,8 +228,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     })
 
     this.log('new inbound connection %a', remoteAddr)
-    // dropped once the upgrade has settled: an idle connection keeps no controller
-    let upgrade: AbortController | undefined = new AbortController()
+    const upgrade = new AbortController()
+    const life = new Life(this, socket, maConn, upgrade)
     const upgraded = this.init.upgrader.upgradeInbound(maConn, { signal: upgrade.signal })
       .then(() => {
         this.log('inbound connection upgraded %a', remoteAddr)
@@ -242,7 +242,7 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
         return false
       })
       .finally(() => {
-        upgrade = undefined
+        life.upgrade = undefined
         this.guard.settled(socket)
       })
     // the upgrade sees the peer go only once it has settled, and close()
@@ -253,28 +253,29 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
     // the registry that owns the socket completes the lifetime at its close
     // (the teardown then aborts an upgrade still running): no listener or closure of our own
     this.sockets.onClose(socket, subscriber)
+    return life
+  }
 
-    return () => {
-      this.sockets.onClose(socket, undefined)
-      const shutdown = this.shutdown.signal
-      const upgrading = upgrade != null
-      // one abort reason serves every socket at a close
-      upgrade?.abort(shutdown.aborted ? shutdown.reason : undefined)
-      if (socket.closed) {
-        return
-      }
-      if (upgrading) {
-        // the upgrade sees the stream open until it has settled
-        // (holdCloseUntil), so its socket can go at once: no muxer is ever
-        // built or torn down over a closed stream
-        socket.destroy()
-        return
-      }
-      // an open connection ends gracefully, within a deadline of its own:
-      // at a listener close too, which is bounded by these
-      this.sockets.destroyAfter(socket, this.closeTimeout)
-      maConn.close().catch(() => { socket.destroy() })
+  /** a lifetime's end (`Life.unsubscribe`): aborts an upgrade still running and destroys its socket, or ends an open connection gracefully */
+  endLife ({ socket, maConn, upgrade }: Life): void {
+    this.sockets.onClose(socket, undefined)
+    const shutdown = this.shutdown.signal
+    // one abort reason serves every socket at a close
+    upgrade?.abort(shutdown.aborted ? shutdown.reason : undefined)
+    if (socket.closed) {
+      return
     }
+    if (upgrade != null) {
+      // the upgrade sees the stream open until it has settled
+      // (holdCloseUntil), so its socket can go at once: no muxer is ever
+      // built or torn down over a closed stream
+      socket.destroy()
+      return
+    }
+    // an open connection ends gracefully, within a deadline of its own:
+    // at a listener close too, which is bounded by these
+    this.sockets.destroyAfter(socket, this.closeTimeout)
+    maConn.close().catch(() => { socket.destroy() })
   }
 
   /** the `inbound` stage failed for the `n`th time in a row: what it held is rejected, and it restarts at once */
@@ -450,5 +451,19 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       this.metrics.setStatus(ListenerStatus.INACTIVE)
     }
     this.safeDispatchEvent('close')
+  }
+}
+
+/**
+ * One socket's lifetime once subscribed, and its teardown: an object of
+ * four fields rather than a closure over the subscription's scope, as every
+ * idle connection keeps it. `upgrade` is dropped once the upgrade has
+ * settled, so an idle connection keeps no controller.
+ */
+class Life implements Unsubscribable {
+  constructor (private readonly listener: TCPListener, readonly socket: Socket, readonly maConn: SocketConnection, public upgrade?: AbortController) {}
+
+  unsubscribe (): void {
+    this.listener.endLife(this)
   }
 }
