@@ -46,7 +46,16 @@ export async function closeListeningHandle (server: Server, probe = listeningHan
   if (released != null) {
     await released
   } else if (listening) {
-    // two turns of the event loop: the close phase of the turn in which the handle was closed has run
-    for (let turn = 0; turn < 2; turn++) await new Promise<void>((resolve) => { setImmediate(resolve) })
+    await closePhasePassed()
   }
+}
+
+/**
+ * Resolves once the close phase of this turn of the event loop has run, where
+ * the runtime releases the handles closed in this turn: two turns, as this
+ * turn's check phase (the first `setImmediate`) comes before its close phase.
+ * For a handle that cannot be reached to wait on (one a failed bind closed).
+ */
+export async function closePhasePassed (): Promise<void> {
+  for (let turn = 0; turn < 2; turn++) await new Promise<void>((resolve) => { setImmediate(resolve) })
 }
