@@ -31,7 +31,11 @@ export interface CloseServerOnMaxConnectionsOpts {
   listenBelow: number
   /** Intake pauses (the listening handle is closed, sockets stay) once the live socket count reaches this. */
   closeAbove: number
-  /** Called when listening again after a pause fails (for example the port was taken meanwhile). */
+  /**
+   * Called when listening again after a pause fails (for example the port was taken meanwhile); it is retried
+   * 100 ms later. A re-listen under way when `close()` begins is not retried, and its failure is still reported
+   * here, before `close()` resolves.
+   */
   onListenError?(err: Error): void
 }
 

@@ -415,7 +415,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
    * `closeTimeout` (or at once when `options.signal` aborts). Resolves, and
    * dispatches `'close'`, once: when the pipeline has completed, every socket
    * has closed, every upgrade has settled (or the deadline passed) and the
-   * server handle has been released by libuv (not only `'close'`d).
+   * server handle has been released by libuv (not only `'close'`d), as has
+   * any handle a re-listen under way at the close left (docs/close-contract.md).
    */
   async close (options?: AbortOptions): Promise<void> {
     this.closed ??= this.shutdownAll(options)
@@ -425,9 +426,10 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
   private async shutdownAll (options?: AbortOptions): Promise<void> {
     this.log('closing %s with %d sockets open', this.label, this.sockets.size)
     const started = Date.now()
-    // nothing resumes intake after this point
-    this.intake?.end()
+    // nothing resumes intake after this point; a re-listen under way settles first (and is closed again, or has failed)
+    const ended = this.intake?.end()
     await this.binding
+    await ended
 
     // 'close' once the server counts no connection, and the handle released by libuv
     const serverClosed = this.server.listening

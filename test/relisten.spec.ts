@@ -3,14 +3,17 @@
  * closeServerOnMaxConnections (closeAbove 1, listenBelow 1, one client) or
  * by the rest after an accept error — and resumes by listening again on the
  * same address. close() comes while that re-listen's bind is in flight,
- * bound but not yet announced, just announced, or while the rest still
- * runs. Real sockets on 127.0.0.1 and a unix path; each race point is
- * reached by an event (the last socket's 'close', the listener's events,
- * the server's own `listen` call), never by a sleep, and each race runs
- * REPS times in a row.
+ * bound but not yet announced, just announced, failed (another server took
+ * the port or path meanwhile) with its retry about to be armed or pending,
+ * or while the rest still runs. Real sockets on 127.0.0.1 and a unix path;
+ * each race point is reached by an event (the last socket's 'close', the
+ * listener's events, onListenError, the server's own `listen` call), never
+ * by a sleep, and each race runs REPS times in a row. Last, an `inbound`
+ * operator that resumes intake in a microtask, with close() in the same one.
  *
  * At the moment close() resolves: no listening handle of the listener is
- * alive, none of the intake's timers is left, no 'listening' and no ACTIVE
+ * alive (nor the bare handle a failed bind leaves until the loop releases
+ * it), none of the intake's timers is left, no 'listening' and no ACTIVE
  * status came from close() on, `getAddrs()` is empty, and the port or path
  * can be bound by another server.
  */
@@ -21,12 +24,13 @@ import fs from 'node:fs'
 import { defaultLogger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { tap } from 'rxjs'
 import { tcp } from '../src/index.ts'
 import { closeListeningHandle, closePhasePassed } from '../src/core/close-handle.ts'
 import { recordingMetrics } from './fixtures/metrics.ts'
 import { passThroughUpgrader } from './fixtures/upgraders.ts'
 import { waitForEvent, within } from './fixtures/wait.ts'
-import type { TCPOptions } from '../src/index.ts'
+import type { Intake, TCPOptions } from '../src/index.ts'
 import type { TCPListener } from '../src/listener.ts'
 
 const REPS = 10
@@ -273,6 +277,51 @@ describe('close() racing the re-listen that ends a max-connections pause', () =>
   }
 })
 
+describe('close() racing a re-listen that fails (another server took the address while intake was paused)', () => {
+  // where close() comes, the intake's timers pending then (the retry, INTAKE_REST), and the listening handles alive
+  // besides the other server's (on 127.0.0.1, on a unix path): the handle of the failed bind until the loop releases it
+  const failing = [
+    ['in the last socket\'s \'close\', while the failing bind is in flight', 'in-flight', 0, [0, 1]],
+    ['in the listener\'s \'error\' for the failed bind', 'error', 0, [1, 1]],
+    ['right after onListenError, with the retry armed and the failed bind\'s handle not yet released', 'after-onListenError', 1, [1, 1]],
+    ['two turns of the loop after onListenError (the failed bind\'s handle released), while the retry waits', 'retry-pending', 1, [0, 0]]
+  ] as const
+
+  for (const [family, addrOf, f] of families) {
+    for (const [when, race, timers, listening] of failing) {
+      it(`closes ${when}, on ${family}, ${REPS} times`, async () => {
+        for (let rep = 0; rep < REPS; rep++) {
+          const settled = await settledBaseline()
+          const s = await subject(addrOf(`fail-${race}-${rep}`))
+          const { client, accepted } = await pauseWithOneClient(s)
+          const thief = await bindPlain(s.where)
+          // the other server's handle stays: it is part of the baseline
+          const baseline = { ...settled, listening: settled.listening + 1 }
+          const closed = new Promise<void>((resolve, reject) => {
+            const close = (): void => { closeAndCheck(s, baseline, { timers, listening: listening[f] }, rep).then(resolve, reject) }
+            if (race === 'in-flight') accepted.once('close', close)
+            if (race === 'error') s.listener.addEventListener('error', close, { once: true })
+            if (race === 'after-onListenError') s.onListenError = () => { queueMicrotask(close) }
+            if (race === 'retry-pending') s.onListenError = () => { setImmediate(() => { setImmediate(close) }) }
+          })
+          client.destroy()
+          await closed
+          // the failure is reported (once: no retry), before 'close', whenever close() came
+          const failed = ['error listen EADDRINUSE', 'onListenError EADDRINUSE']
+          expect(s.log).toEqual({
+            'in-flight': ['server.listen', 'close() began', ...failed, 'close'],
+            error: ['server.listen', failed[0], 'close() began', failed[1], 'close'],
+            'after-onListenError': ['server.listen', ...failed, 'close() began', 'close'],
+            'retry-pending': ['server.listen', ...failed, 'close() began', 'close']
+          }[race])
+          await closePlain(thief)
+          await expectFree(s.where)
+        }
+      })
+    }
+  }
+})
+
 describe('close() racing the rest after an accept error', () => {
   // where close() comes, the intake's timers pending then (the rest), and the listening handles alive (on 127.0.0.1, on a unix path)
   const resting = [
@@ -307,4 +356,27 @@ describe('close() racing the rest after an accept error', () => {
       })
     }
   }
+})
+
+describe('close() racing a re-listen an inbound operator began', () => {
+  // an operator that resumes the intake after an await (in a microtask) and a close() in the same microtask: the
+  // bind is still to come (127.0.0.1 binds on the next tick) when close() would otherwise find nothing listening
+  it(`closes in the microtask in which an operator resumed intake, before the bind, on 127.0.0.1, ${REPS} times`, async () => {
+    for (let rep = 0; rep < REPS; rep++) {
+      const baseline = await settledBaseline()
+      let intake: Intake | undefined
+      const s = await subject(families[0][1](''), { inbound: tap((inbound) => { intake ??= inbound.intake }) })
+      const { client, accepted } = await pauseWithOneClient(s)
+      intake?.pause('held')
+      client.destroy()
+      await waitForEvent(accepted, 'close', 5000, 'the last socket to close')
+      // max-connections resumed at that close; 'held' still holds intake
+      expect(s.log).toEqual([])
+      intake?.resume('held')
+      expect(s.log).toEqual(['server.listen'])
+      await closeAndCheck(s, baseline, { timers: 0, listening: 0 }, rep)
+      expect(s.log).toEqual(['server.listen', 'close() began', 'close'])
+      await expectFree(s.where)
+    }
+  })
 })

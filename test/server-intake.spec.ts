@@ -20,7 +20,7 @@ async function listening (): Promise<{ server: net.Server, paused: string[][], i
   const paused: string[][] = []
   const intake = serverIntake(server, { onPaused: (reasons) => { paused.push(reasons) } })
   cleanup.push(async () => {
-    intake.end()
+    await intake.end()
     await new Promise<void>(resolve => server.close(() => { resolve() }))
   })
   return { server, paused, intake }
@@ -51,7 +51,7 @@ describe('serverIntake', () => {
   it('rests no more once ended', async () => {
     const { server, intake } = await listening()
     intake.rest('accept-error', 20)
-    intake.end()
+    await intake.end()
     intake.rest('accept-error', 20)
     expect(server.listening).toBe(false)
     expect(intake.holding).toBe(true)

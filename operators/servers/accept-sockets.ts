@@ -88,7 +88,7 @@ export function acceptSockets (server: Server, options: AcceptSocketsOptions = {
     server.on('error', fail)
     return () => {
       subscribed.delete(server)
-      intake.end()
+      void intake.end()
       server.off('connection', accepted)
       server.off('listening', listening)
       server.off('close', closed)

@@ -1,4 +1,4 @@
-import { closeListeningHandle } from './close-handle.ts'
+import { closeListeningHandle, closePhasePassed } from './close-handle.ts'
 import type { ListenOptions, Server } from 'node:net'
 
 /** The options of `serverIntake`: internal (its callers check what a user gives them) */
@@ -39,27 +39,29 @@ export type ServerIntake = ReturnType<typeof serverIntake>
 export function serverIntake (server: Server, options: ServerIntakeOptions = {}) {
   const reasons = new Map<string, number>()
   let bound: ListenOptions | undefined
-  let reopening = false
+  /** the re-open under way: settles once its outcome has been acted on */
+  let reopening: Promise<void> | undefined
   let ended = false
   let retry: ReturnType<typeof setTimeout> | undefined
   let resting: ReturnType<typeof setTimeout> | undefined
   let released = Promise.resolve()
 
   const reconcile = (): void => {
-    if (reopening) return
+    if (reopening !== undefined) return
     const wanted = reasons.size === 0 && !ended
     if (!wanted && server.listening) {
       bound = options.listen ?? listenOptionsOf(server)
       released = closeListeningHandle(server)
       if (!ended) options.onPaused?.([...reasons.keys()])
     } else if (wanted && !server.listening && bound !== undefined) {
-      reopening = true
-      listenOn(server, bound).then(() => {
-        reopening = false
+      reopening = listenOn(server, bound).then(() => {
+        reopening = undefined
         bound = undefined
         reconcile()
       }, (err: Error) => {
-        reopening = false
+        reopening = undefined
+        // the failed bind's handle is closed by the runtime, out of reach: it is released in this turn's close phase
+        released = closePhasePassed()
         options.onError?.(err)
         if (options.retryAfter !== undefined && !ended) {
           clearTimeout(retry)
@@ -90,11 +92,11 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
     pause,
     resume,
     /** true while some reason holds intake paused or the handle is being re-opened */
-    get holding (): boolean { return reasons.size > 0 || reopening },
+    get holding (): boolean { return reasons.size > 0 || reopening !== undefined },
     /**
      * Resolves once libuv has released the last listening handle a pause
-     * closed (at once if none was closed): a close that follows a pause waits
-     * on it so that nothing of the server is left active.
+     * closed, or a re-open that failed left (at once if none): a close that
+     * follows a pause waits on it so that nothing of the server is left active.
      */
     get released (): Promise<void> { return released },
     /**
@@ -113,13 +115,19 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
     /**
      * Freezes the intake and detaches it from the server: later pause/resume
      * calls do nothing, and a handle being re-opened is closed again once
-     * open. A server paused at that moment stays closed.
+     * open (a failed re-open is reported, and not retried). A server paused
+     * at that moment stays closed. Resolves once a re-open under way has
+     * settled: from then on the server's handle is what it will stay (none,
+     * unless it was listening unpaused) and `released` covers the handle a
+     * re-open closed or left.
      */
-    end (): void {
+    async end (): Promise<void> {
       ended = true
       clearTimeout(retry)
       clearTimeout(resting)
       server.off('listening', reconcile)
+      // a throw from onError is the caller's own, not the end's
+      await reopening?.catch(() => {})
     }
   }
 }
