@@ -232,6 +232,17 @@ const families = [
   ['a unix path', (name: string) => `/unix/${encodeURIComponent(path.join(tmp, `${name}.sock`))}`, 1]
 ] as const
 
+/** one test per family and race (`[when, …]`), each playing the race REPS times in a row */
+function eachRace<Race extends readonly [string, ...unknown[]]> (races: readonly Race[], play: (race: Race, addrOf: (name: string) => string, f: 0 | 1, rep: number) => Promise<void>): void {
+  for (const [family, addrOf, f] of families) {
+    for (const race of races) {
+      it(`closes ${race[0]}, on ${family}, ${REPS} times`, async () => {
+        for (let rep = 0; rep < REPS; rep++) await play(race, addrOf, f, rep)
+      })
+    }
+  }
+}
+
 describe('close() racing the re-listen that ends a max-connections pause', () => {
   // where close() comes, from the last socket's 'close' (which resumed intake: the server's listen() has been called),
   // and the listening handles alive then (on 127.0.0.1, on a unix path)
@@ -241,40 +252,34 @@ describe('close() racing the re-listen that ends a max-connections pause', () =>
     ['in the re-listen\'s \'listening\'', 'listening', [1, 1]]
   ] as const
 
-  for (const [family, addrOf, f] of families) {
-    for (const [when, race, listening] of succeeding) {
-      it(`closes ${when}, on ${family}, ${REPS} times`, async () => {
-        for (let rep = 0; rep < REPS; rep++) {
-          const baseline = await settledBaseline()
-          const s = await subject(addrOf(`${race}-${rep}`))
-          const { client, accepted } = await pauseWithOneClient(s)
-          const closed = new Promise<void>((resolve, reject) => {
-            const close = (): void => {
-              s.log.push(s.server.listening ? 'bound' : 'not bound')
-              closeAndCheck(s, baseline, { timers: 0, listening: listening[f] }, rep).then(resolve, reject)
-            }
-            // after the registry's own 'close' handler, which resumed intake
-            accepted.once('close', () => {
-              expect(s.log).toEqual(['server.listen'])
-              if (race === 'in-flight') close()
-              if (race === 'next-tick') process.nextTick(close)
-            })
-            if (race === 'listening') s.listener.addEventListener('listening', close, { once: true })
-          })
-          client.destroy()
-          await closed
-          // a unix path announces on the tick after listen(); 127.0.0.1 on the one after that
-          const before = {
-            'in-flight': ['server.listen', f === 1 ? 'bound' : 'not bound'],
-            'next-tick': f === 1 ? ['server.listen', 'listening', 'bound'] : ['server.listen', 'bound'],
-            listening: ['server.listen', 'listening', 'bound']
-          }[race]
-          expect(s.log).toEqual([...before, 'close() began', 'close'])
-          await expectFree(s.where)
-        }
+  eachRace(succeeding, async ([, race, listening], addrOf, f, rep) => {
+    const baseline = await settledBaseline()
+    const s = await subject(addrOf(`${race}-${rep}`))
+    const { client, accepted } = await pauseWithOneClient(s)
+    const closed = new Promise<void>((resolve, reject) => {
+      const close = (): void => {
+        s.log.push(s.server.listening ? 'bound' : 'not bound')
+        closeAndCheck(s, baseline, { timers: 0, listening: listening[f] }, rep).then(resolve, reject)
+      }
+      // after the registry's own 'close' handler, which resumed intake
+      accepted.once('close', () => {
+        expect(s.log).toEqual(['server.listen'])
+        if (race === 'in-flight') close()
+        if (race === 'next-tick') process.nextTick(close)
       })
-    }
-  }
+      if (race === 'listening') s.listener.addEventListener('listening', close, { once: true })
+    })
+    client.destroy()
+    await closed
+    // a unix path announces on the tick after listen(); 127.0.0.1 on the one after that
+    const before = {
+      'in-flight': ['server.listen', f === 1 ? 'bound' : 'not bound'],
+      'next-tick': f === 1 ? ['server.listen', 'listening', 'bound'] : ['server.listen', 'bound'],
+      listening: ['server.listen', 'listening', 'bound']
+    }[race]
+    expect(s.log).toEqual([...before, 'close() began', 'close'])
+    await expectFree(s.where)
+  })
 })
 
 describe('close() racing a re-listen that fails (another server took the address while intake was paused)', () => {
@@ -287,39 +292,33 @@ describe('close() racing a re-listen that fails (another server took the address
     ['two turns of the loop after onListenError (the failed bind\'s handle released), while the retry waits', 'retry-pending', 1, [0, 0]]
   ] as const
 
-  for (const [family, addrOf, f] of families) {
-    for (const [when, race, timers, listening] of failing) {
-      it(`closes ${when}, on ${family}, ${REPS} times`, async () => {
-        for (let rep = 0; rep < REPS; rep++) {
-          const settled = await settledBaseline()
-          const s = await subject(addrOf(`fail-${race}-${rep}`))
-          const { client, accepted } = await pauseWithOneClient(s)
-          const thief = await bindPlain(s.where)
-          // the other server's handle stays: it is part of the baseline
-          const baseline = { ...settled, listening: settled.listening + 1 }
-          const closed = new Promise<void>((resolve, reject) => {
-            const close = (): void => { closeAndCheck(s, baseline, { timers, listening: listening[f] }, rep).then(resolve, reject) }
-            if (race === 'in-flight') accepted.once('close', close)
-            if (race === 'error') s.listener.addEventListener('error', close, { once: true })
-            if (race === 'after-onListenError') s.onListenError = () => { queueMicrotask(close) }
-            if (race === 'retry-pending') s.onListenError = () => { setImmediate(() => { setImmediate(close) }) }
-          })
-          client.destroy()
-          await closed
-          // the failure is reported (once: no retry), before 'close', whenever close() came
-          const failed = ['error listen EADDRINUSE', 'onListenError EADDRINUSE']
-          expect(s.log).toEqual({
-            'in-flight': ['server.listen', 'close() began', ...failed, 'close'],
-            error: ['server.listen', failed[0], 'close() began', failed[1], 'close'],
-            'after-onListenError': ['server.listen', ...failed, 'close() began', 'close'],
-            'retry-pending': ['server.listen', ...failed, 'close() began', 'close']
-          }[race])
-          await closePlain(thief)
-          await expectFree(s.where)
-        }
-      })
-    }
-  }
+  eachRace(failing, async ([, race, timers, listening], addrOf, f, rep) => {
+    const settled = await settledBaseline()
+    const s = await subject(addrOf(`fail-${race}-${rep}`))
+    const { client, accepted } = await pauseWithOneClient(s)
+    const thief = await bindPlain(s.where)
+    // the other server's handle stays: it is part of the baseline
+    const baseline = { ...settled, listening: settled.listening + 1 }
+    const closed = new Promise<void>((resolve, reject) => {
+      const close = (): void => { closeAndCheck(s, baseline, { timers, listening: listening[f] }, rep).then(resolve, reject) }
+      if (race === 'in-flight') accepted.once('close', close)
+      if (race === 'error') s.listener.addEventListener('error', close, { once: true })
+      if (race === 'after-onListenError') s.onListenError = () => { queueMicrotask(close) }
+      if (race === 'retry-pending') s.onListenError = () => { setImmediate(() => { setImmediate(close) }) }
+    })
+    client.destroy()
+    await closed
+    // the failure is reported (once: no retry), before 'close', whenever close() came
+    const failed = ['error listen EADDRINUSE', 'onListenError EADDRINUSE']
+    expect(s.log).toEqual({
+      'in-flight': ['server.listen', 'close() began', ...failed, 'close'],
+      error: ['server.listen', failed[0], 'close() began', failed[1], 'close'],
+      'after-onListenError': ['server.listen', ...failed, 'close() began', 'close'],
+      'retry-pending': ['server.listen', ...failed, 'close() began', 'close']
+    }[race])
+    await closePlain(thief)
+    await expectFree(s.where)
+  })
 })
 
 describe('close() racing the rest after an accept error', () => {
@@ -329,33 +328,27 @@ describe('close() racing the rest after an accept error', () => {
     ['as the rest ends, while its re-listen\'s bind is in flight', 'rest-ends', 0, [0, 1]]
   ] as const
 
-  for (const [family, addrOf, f] of families) {
-    for (const [when, race, timers, listening] of resting) {
-      it(`closes ${when}, on ${family}, ${REPS} times`, async () => {
-        for (let rep = 0; rep < REPS; rep++) {
-          const baseline = await settledBaseline()
-          const s = await subject(addrOf(`rest-${race}-${rep}`))
-          const closed = new Promise<void>((resolve, reject) => {
-            const close = (): void => {
-              if (race === 'rest-ends') s.log.push(s.server.listening ? 'bound' : 'not bound')
-              closeAndCheck(s, baseline, { timers, listening: listening[f] }, rep).then(resolve, reject)
-            }
-            // the listener has begun its rest when it dispatches the accept error
-            if (race === 'resting') s.listener.addEventListener('error', close, { once: true })
-            if (race === 'rest-ends') s.onListen = close
-          })
-          // what Node's net.Server does when accept(2) fails and libuv passes it on (as in test/accept-errors.spec.ts)
-          s.server.emit('error', Object.assign(new Error('accept ENFILE'), { code: 'ENFILE', errno: -23, syscall: 'accept' }))
-          expect(s.server.listening).toBe(false)
-          await closed
-          expect(s.log).toEqual(race === 'resting'
-            ? ['error accept ENFILE', 'close() began', 'close']
-            : ['error accept ENFILE', 'server.listen', f === 1 ? 'bound' : 'not bound', 'close() began', 'close'])
-          await expectFree(s.where)
-        }
-      })
-    }
-  }
+  eachRace(resting, async ([, race, timers, listening], addrOf, f, rep) => {
+    const baseline = await settledBaseline()
+    const s = await subject(addrOf(`rest-${race}-${rep}`))
+    const closed = new Promise<void>((resolve, reject) => {
+      const close = (): void => {
+        if (race === 'rest-ends') s.log.push(s.server.listening ? 'bound' : 'not bound')
+        closeAndCheck(s, baseline, { timers, listening: listening[f] }, rep).then(resolve, reject)
+      }
+      // the listener has begun its rest when it dispatches the accept error
+      if (race === 'resting') s.listener.addEventListener('error', close, { once: true })
+      if (race === 'rest-ends') s.onListen = close
+    })
+    // what Node's net.Server does when accept(2) fails and libuv passes it on (as in test/accept-errors.spec.ts)
+    s.server.emit('error', Object.assign(new Error('accept ENFILE'), { code: 'ENFILE', errno: -23, syscall: 'accept' }))
+    expect(s.server.listening).toBe(false)
+    await closed
+    expect(s.log).toEqual(race === 'resting'
+      ? ['error accept ENFILE', 'close() began', 'close']
+      : ['error accept ENFILE', 'server.listen', f === 1 ? 'bound' : 'not bound', 'close() began', 'close'])
+    await expectFree(s.where)
+  })
 })
 
 describe('close() racing a re-listen an inbound operator began', () => {
