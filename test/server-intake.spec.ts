@@ -5,6 +5,7 @@
  */
 import net from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
+import { closePhasePassed } from '../src/core/close-handle.ts'
 import { serverIntake } from '../src/core/server-intake.ts'
 import { waitForEvent, waitUntil } from './fixtures/wait.ts'
 import type { ServerIntake } from '../src/core/server-intake.ts'
@@ -24,6 +25,11 @@ async function listening (): Promise<{ server: net.Server, paused: string[][], i
     await new Promise<void>(resolve => server.close(() => { resolve() }))
   })
   return { server, paused, intake }
+}
+
+/** the listening TCP handles of this process, a failed bind's (closed, not yet released) included */
+function tcpServerWraps (): number {
+  return process.getActiveResourcesInfo().filter((kind) => kind === 'TCPServerWrap').length
 }
 
 describe('serverIntake', () => {
@@ -46,6 +52,50 @@ describe('serverIntake', () => {
     await waitUntil(() => !intake.holding, 2000, 'the intake to hold no more once listening again')
     expect((server.address() as net.AddressInfo).port).toBe(port)
     expect(paused).toEqual([['accept-error']])
+  })
+
+  it('ends after a re-open under way has settled, closed again, and released', async () => {
+    const { server, intake } = await listening()
+    const port = (server.address() as net.AddressInfo).port
+    // what tests before closed is released: this server's handle is one of these
+    await closePhasePassed()
+    const before = tcpServerWraps()
+    intake.pause('a')
+    intake.resume('a')
+    // the bind is under way (127.0.0.1 binds on the next tick)
+    expect(intake.holding).toBe(true)
+    await intake.end()
+    expect(intake.holding).toBe(false)
+    expect(server.listening).toBe(false)
+    await intake.released
+    expect(tcpServerWraps(), 'no listening handle of its own once released').toBe(before - 1)
+    // the port is free
+    const other = net.createServer()
+    await new Promise<void>((resolve, reject) => { other.once('error', reject).listen(port, '127.0.0.1', resolve) })
+    await new Promise(resolve => other.close(resolve))
+  })
+
+  it('ends after a re-open that fails, reported and not retried, with the failed bind\'s handle released', async () => {
+    const server = net.createServer()
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as net.AddressInfo).port
+    await closePhasePassed()
+    const before = tcpServerWraps()
+    const errors: string[] = []
+    const intake = serverIntake(server, { retryAfter: 10, onError: (err) => errors.push((err as NodeJS.ErrnoException).code ?? '') })
+    server.on('error', () => {})
+    intake.pause('a')
+    // another server takes the port while intake is paused
+    const other = net.createServer()
+    await new Promise<void>(resolve => other.listen(port, '127.0.0.1', resolve))
+    cleanup.push(async () => { await new Promise(resolve => other.close(resolve)) })
+    intake.resume('a')
+    await intake.end()
+    expect(errors).toEqual(['EADDRINUSE'])
+    expect(intake.holding).toBe(false)
+    await intake.released
+    // the other server's handle instead of its own: the failed bind's is released, and no retry is armed to bind again
+    expect(tcpServerWraps()).toBe(before)
   })
 
   it('rests no more once ended', async () => {

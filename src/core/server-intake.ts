@@ -45,13 +45,15 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
   let retry: ReturnType<typeof setTimeout> | undefined
   let resting: ReturnType<typeof setTimeout> | undefined
   let released = Promise.resolve()
+  // every handle closed counts, not the last only: libuv releases the handles closed in one turn last-closed first
+  const releasing = (handle: Promise<void>): void => { released = Promise.all([released, handle]).then(() => {}) }
 
   const reconcile = (): void => {
     if (reopening !== undefined) return
     const wanted = reasons.size === 0 && !ended
     if (!wanted && server.listening) {
       bound = options.listen ?? listenOptionsOf(server)
-      released = closeListeningHandle(server)
+      releasing(closeListeningHandle(server))
       if (!ended) options.onPaused?.([...reasons.keys()])
     } else if (wanted && !server.listening && bound !== undefined) {
       reopening = listenOn(server, bound).then(() => {
@@ -61,7 +63,7 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
       }, (err: Error) => {
         reopening = undefined
         // the failed bind's handle is closed by the runtime, out of reach: it is released in this turn's close phase
-        released = closePhasePassed()
+        releasing(closePhasePassed())
         options.onError?.(err)
         if (options.retryAfter !== undefined && !ended) {
           clearTimeout(retry)
@@ -94,9 +96,9 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
     /** true while some reason holds intake paused or the handle is being re-opened */
     get holding (): boolean { return reasons.size > 0 || reopening !== undefined },
     /**
-     * Resolves once libuv has released the last listening handle a pause
-     * closed, or a re-open that failed left (at once if none): a close that
-     * follows a pause waits on it so that nothing of the server is left active.
+     * Resolves once libuv has released every listening handle a pause closed,
+     * or a re-open that failed left (at once if none): a close that follows a
+     * pause waits on it so that nothing of the server is left active.
      */
     get released (): Promise<void> { return released },
     /**
@@ -118,8 +120,8 @@ export function serverIntake (server: Server, options: ServerIntakeOptions = {})
      * open (a failed re-open is reported, and not retried). A server paused
      * at that moment stays closed. Resolves once a re-open under way has
      * settled: from then on the server's handle is what it will stay (none,
-     * unless it was listening unpaused) and `released` covers the handle a
-     * re-open closed or left.
+     * unless it was listening unpaused) and `released` covers every handle
+     * a pause or a re-open closed.
      */
     async end (): Promise<void> {
       ended = true
