@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { parseCli } from '../fixtures/cli.ts'
 import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
+import { randomSeed } from '../fixtures/seed.ts'
 import { fuzzChart } from './chart.ts'
 import { LoopbackReader } from './loopback.ts'
 import { chunkingInvariance, invariants, PROPERTIES, realSockets, validHeaders } from './properties.ts'
@@ -38,7 +39,7 @@ if (values.minutes !== undefined && values.seconds !== undefined) {
 const seconds = values.seconds ?? (values.minutes ?? 1) * 60
 const batch = values.batch
 const maxRounds = values.rounds ?? Number.POSITIVE_INFINITY
-const seed = values.seed ?? Math.floor(Math.random() * 2 ** 31)
+const seed = values.seed ?? randomSeed()
 const names: PropertyName[] = [...(values.properties ?? PROPERTIES)] as PropertyName[]
 
 interface Failure { property: PropertyName, seed: number, batch: number, path?: string, counterexample: string, error: string, replay: string }

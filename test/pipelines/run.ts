@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { parseCli } from '../fixtures/cli.ts'
 import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
+import { randomSeed } from '../fixtures/seed.ts'
 import { describePipeline, pipelines } from './arbitraries.ts'
 import { pipelinesChart } from './chart.ts'
 import { runPipeline } from './properties.ts'
@@ -36,7 +37,7 @@ if (values.minutes !== undefined && values.seconds !== undefined) {
 }
 const seconds = values.seconds ?? (values.minutes ?? 1) * 60
 const maxRuns = values.runs ?? Number.POSITIVE_INFINITY
-const seed = values.seed ?? Math.floor(Math.random() * 2 ** 31)
+const seed = values.seed ?? randomSeed()
 
 interface Failure { index: number, seed: number, pipeline: string, failures: string[], replay: string }
 const failures: Failure[] = []

@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
-import { randomSeed } from '../chaos/random.ts'
+import { randomSeed } from '../fixtures/seed.ts'
 import { parseCli } from '../fixtures/cli.ts'
 import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
 import { renderSimChart } from './chart.ts'

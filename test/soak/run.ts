@@ -1,7 +1,7 @@
 // npm run soak -- --help for the options
 // One libp2p node under churn in a process of its own; default: rx-tcp and @libp2p/tcp side by side.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { randomSeed } from '../chaos/random.ts'
+import { randomSeed } from '../fixtures/seed.ts'
 import { parseCli } from '../fixtures/cli.ts'
 import { recordHelp, resultFile, shown } from '../fixtures/results.ts'
 import { renderSoakChart } from './chart.ts'
