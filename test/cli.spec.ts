@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
-import { CliUsageError, helpText, parseCliArgs, usageLine } from './fixtures/cli.ts'
+import { CliUsageError, helpText, parseCliArgs, replayCommand, usageLine } from './fixtures/cli.ts'
 import { REPO_ROOT, recordFile, resultFile } from './fixtures/results.ts'
 
 const spec = {
@@ -74,6 +74,13 @@ describe('parseCli', () => {
     for (const name of Object.keys(spec.options)) expect(help).toContain(`--${name}`)
     expect(help).toContain('rounds (default 10)')
     expect(help).toContain('-h, --help')
+  })
+
+  it('writes the command that replays a run, which parses back to the same values', () => {
+    const command = replayCommand('demo', { rounds: 3, seed: 7, kinds: ['a', 'c'], out: undefined, quiet: true, variant: 'ref' })
+    expect(command).toBe('npm run demo -- --rounds 3 --seed 7 --kinds a,c --quiet --variant ref')
+    expect(parseCliArgs(spec, command.split(' ').slice(4))).toMatchObject({ rounds: 3, seed: 7, kinds: ['a', 'c'], out: undefined, quiet: true, variant: 'ref' })
+    expect(replayCommand('demo', { quiet: false, seed: 0 })).toBe('npm run demo -- --seed 0')
   })
 })
 

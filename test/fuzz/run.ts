@@ -1,7 +1,7 @@
 // npm run fuzz -- --help for the options
 import { readFileSync, writeFileSync } from 'node:fs'
 import fc from 'fast-check'
-import { parseCli } from '../fixtures/cli.ts'
+import { parseCli, replayCommand } from '../fixtures/cli.ts'
 import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
 import { randomSeed } from '../fixtures/seed.ts'
 import { fuzzChart } from './chart.ts'
@@ -58,7 +58,7 @@ const property = (name: PropertyName): fc.IAsyncPropertyWithHooks<any> => {
 }
 
 console.log(`fuzz: seed=${seed} seconds=${seconds} batch=${batch} properties=${names.join(',')} node=${process.version}`)
-console.log(`fuzz: replay with: npm run fuzz -- --seed ${seed} --seconds ${seconds} --batch ${batch} --properties ${names.join(',')}`)
+console.log(`fuzz: replay with: ${replayCommand('fuzz', { seed, seconds, batch, properties: names })}`)
 
 const started = Date.now()
 const deadline = started + seconds * 1_000
@@ -82,7 +82,7 @@ while (Date.now() < deadline && round < maxRounds && failures.length === 0) {
         path: result.counterexamplePath ?? undefined,
         counterexample: fc.stringify(result.counterexample),
         error: String((result.errorInstance as Error | undefined)?.message ?? result.errorInstance),
-        replay: `npm run fuzz -- --seed ${roundSeed} --properties ${name} --rounds 1 --batch ${batch}`
+        replay: replayCommand('fuzz', { seed: roundSeed, properties: name, rounds: 1, batch })
       })
       break
     }

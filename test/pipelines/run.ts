@@ -1,7 +1,7 @@
 // npm run pipelines -- --help for the options
 import { readFileSync, writeFileSync } from 'node:fs'
 import fc from 'fast-check'
-import { parseCli } from '../fixtures/cli.ts'
+import { parseCli, replayCommand } from '../fixtures/cli.ts'
 import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
 import { randomSeed } from '../fixtures/seed.ts'
 import { describePipeline, pipelines } from './arbitraries.ts'
@@ -48,7 +48,7 @@ let closed = 0
 let clients = 0
 
 console.log(`pipelines: seed=${seed} seconds=${seconds}${values.runs !== undefined ? ` runs=${values.runs}` : ''} node=${process.version}`)
-console.log(`pipelines: replay with: npm run pipelines -- --seed ${seed} --seconds ${seconds}${values.runs !== undefined ? ` --runs ${values.runs}` : ''}`)
+console.log(`pipelines: replay with: ${replayCommand('pipelines', { seed, seconds, runs: values.runs })}`)
 
 const started = Date.now()
 const deadline = started + seconds * 1_000
@@ -74,7 +74,7 @@ while (Date.now() < deadline && runs < maxRuns && failures.length < values['max-
     else s.closed++
   }
   if (!ok) {
-    const failure = { index: runs - 1, seed: runSeed, pipeline: describePipeline(p), failures: result.failures, replay: `npm run pipelines -- --seed ${runSeed} --runs 1` }
+    const failure = { index: runs - 1, seed: runSeed, pipeline: describePipeline(p), failures: result.failures, replay: replayCommand('pipelines', { seed: runSeed, runs: 1 }) }
     failures.push(failure)
     console.log(`pipelines: FAILED #${failure.index} ${failure.pipeline}`)
     for (const line of result.failures) console.log(`pipelines:   ${line.slice(0, 600)}`)

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseCli } from '../fixtures/cli.ts'
+import { parseCli, replayCommand } from '../fixtures/cli.ts'
 import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
 import { randomSeed } from '../fixtures/seed.ts'
 import { matrixSvg } from './chart.ts'
@@ -186,7 +186,7 @@ async function main (): Promise<void> {
     return
   }
   console.log(`runtimes-matrix: runtimes=${runtimes.join(',')} checks=${checks.map(c => c.name).join(',')} chaos-rounds=${opts.chaosRounds} seed=${opts.seed} timeout=${timeoutMs / 1000}s`)
-  console.log(`runtimes-matrix: replay with: npm run runtimes:matrix -- --runtimes ${runtimes.join(',')} --checks ${checks.map(c => c.name).join(',')} --chaos-rounds ${opts.chaosRounds} --seed ${opts.seed} --timeout ${timeoutMs / 1000}`)
+  console.log(`runtimes-matrix: replay with: ${replayCommand('runtimes:matrix', { runtimes, checks: checks.map(c => c.name), 'chaos-rounds': opts.chaosRounds, seed: opts.seed, timeout: timeoutMs / 1000 })}`)
   let binaries: RuntimeBinary[]
   try {
     binaries = whichRuntimes(runtimes)

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { randomSeed } from '../fixtures/seed.ts'
-import { parseCli } from '../fixtures/cli.ts'
+import { parseCli, replayCommand } from '../fixtures/cli.ts'
 import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
 import { renderSimChart } from './chart.ts'
 import { buildNetwork } from './network.ts'
@@ -85,7 +85,7 @@ net = buildNetwork({ hosts, addressesPerHost: Math.min(250, perHost * 2 + 8), im
 console.log(`sim: seed=${seed} nodes=${nodes} hosts=${hosts} modes=${modes.join(',')} seconds=${base.seconds} publish-every=${base.publishEveryMs}ms churn-every=${base.churnEveryMs}ms dht-every=${base.dhtEveryMs}ms ping-every=${base.pingEveryMs}ms abort-every=${base.abortEveryMs}ms node=${process.version}`)
 console.log(`sim: network: ${net.kind}; shaping: ${net.shaping}`)
 console.log(`sim: machine: ${cpus().length} CPUs, load average ${loadavg().map(l => l.toFixed(1)).join(' ')} before the run`)
-console.log(`sim: replay with: npm run sim -- --seed ${seed} --nodes ${nodes} --namespaces ${hosts} --loss ${impairment.lossPercent} --rate ${impairment.rate} --seconds ${base.seconds} --mode ${modes.join(',')}${values.loopback ? ' --loopback' : ''}`)
+console.log(`sim: replay with: ${replayCommand('sim', { seed, nodes, namespaces: hosts, loss: impairment.lossPercent, rate: impairment.rate, seconds: base.seconds, mode: modes, loopback: values.loopback })}`)
 
 const summaries: ModeSummary[] = []
 try {
