@@ -166,3 +166,12 @@ describe.each(TOOLS)('npm run $tool', ({ tool, file, option, bad }) => {
     }
   }, 90_000)
 })
+
+describe.each(TOOLS.filter(({ tool }) => tool === 'fuzz' || tool === 'pipelines'))('npm run $tool, which runs until its time is up', ({ tool, file }) => {
+  it.concurrent('refuses --minutes with --seconds in one line, exit code 2', async ({ expect }) => {
+    const { code, stdout, stderr } = await runTool(file, ['--minutes', '1', '--seconds', '1'])
+    expect(code).toBe(2)
+    expect(stdout).toBe('')
+    expect(stderr).toBe(`${tool}: give --minutes or --seconds, not both; usage: npm run ${tool} -- [--minutes N | --seconds N] (--help for details)\n`)
+  }, 90_000)
+})

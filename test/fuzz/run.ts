@@ -1,7 +1,7 @@
 // npm run fuzz -- --help for the options
 import { readFileSync, writeFileSync } from 'node:fs'
 import fc from 'fast-check'
-import { parseCli, replayCommand } from '../fixtures/cli.ts'
+import { parseCli, replayCommand, RUN_TIME_OPTIONS, runSeconds } from '../fixtures/cli.ts'
 import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
 import { randomSeed } from '../fixtures/seed.ts'
 import { fuzzChart } from './chart.ts'
@@ -13,8 +13,7 @@ const values = parseCli({
   tool: 'fuzz',
   summary: 'Fuzzes the PROXY header reader (proxyProtocol) with fast-check, property by property in rounds, until the time\nis up; the seed is printed for replay, the summary goes to .results/fuzz/ unless --record or --out.',
   options: {
-    minutes: { type: 'number', above: 0, description: 'run for this many minutes (default 1)' },
-    seconds: { type: 'number', above: 0, description: 'run for this many seconds (instead of --minutes)' },
+    ...RUN_TIME_OPTIONS,
     seed: { type: 'integer', min: 0, description: 'the first seed (default: random, printed)' },
     properties: { type: 'list', choices: PROPERTIES, description: 'the properties to run (default: all)' },
     batch: { type: 'integer', min: 1, default: 200, description: 'runs of each property per round' },
@@ -32,11 +31,7 @@ if (values.chart !== undefined) {
   console.log(`fuzz: chart of ${shown(values.chart)} drawn to ${shown(svg)}`)
   process.exit(0)
 }
-if (values.minutes !== undefined && values.seconds !== undefined) {
-  console.error('fuzz: give --minutes or --seconds, not both; usage: npm run fuzz -- [--minutes N | --seconds N] (--help for details)')
-  process.exit(2)
-}
-const seconds = values.seconds ?? (values.minutes ?? 1) * 60
+const seconds = runSeconds('fuzz', values)
 const batch = values.batch
 const maxRounds = values.rounds ?? Number.POSITIVE_INFINITY
 const seed = values.seed ?? randomSeed()

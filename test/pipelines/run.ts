@@ -1,7 +1,7 @@
 // npm run pipelines -- --help for the options
 import { readFileSync, writeFileSync } from 'node:fs'
 import fc from 'fast-check'
-import { parseCli, replayCommand } from '../fixtures/cli.ts'
+import { parseCli, replayCommand, RUN_TIME_OPTIONS, runSeconds } from '../fixtures/cli.ts'
 import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
 import { randomSeed } from '../fixtures/seed.ts'
 import { describePipeline, pipelines } from './arbitraries.ts'
@@ -13,8 +13,7 @@ const values = parseCli({
   tool: 'pipelines',
   summary: 'Generated user pipelines of ordinary RxJS in inbound and lifetime, each on a real listener with raw clients and a\nreal libp2p peer, until the time is up; every accepted socket must be upgraded or closed within its deadline, the\nlistener must serve or close visibly, and stop bounded with no handle and nothing uncaught. The seed is printed for\nreplay; the summary goes to .results/pipelines/ unless --record or --out.',
   options: {
-    minutes: { type: 'number', above: 0, description: 'run for this many minutes (default 1)' },
-    seconds: { type: 'number', above: 0, description: 'run for this many seconds (instead of --minutes)' },
+    ...RUN_TIME_OPTIONS,
     seed: { type: 'integer', min: 0, description: 'the seed of the run (default: random, printed); pipeline i has seed + i' },
     runs: { type: 'integer', min: 1, description: 'stop after this many pipelines, whatever the time' },
     'max-failures': { type: 'integer', min: 1, default: 1, description: 'stop after this many pipelines broke the contract' },
@@ -31,11 +30,7 @@ if (values.chart !== undefined) {
   console.log(`pipelines: chart of ${shown(values.chart)} drawn to ${shown(svg)}`)
   process.exit(0)
 }
-if (values.minutes !== undefined && values.seconds !== undefined) {
-  console.error('pipelines: give --minutes or --seconds, not both; usage: npm run pipelines -- [--minutes N | --seconds N] (--help for details)')
-  process.exit(2)
-}
-const seconds = values.seconds ?? (values.minutes ?? 1) * 60
+const seconds = runSeconds('pipelines', values)
 const maxRuns = values.runs ?? Number.POSITIVE_INFINITY
 const seed = values.seed ?? randomSeed()
 
