@@ -13,12 +13,12 @@
 //   process, after a full GC. The listener is the child; the clients are
 //   this process.
 import { fork } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_MAX_WAITING } from '../operators/upgrade-cap.ts'
 import { parseCli, usageLine } from '../test/fixtures/cli.ts'
-import { recordHelp, resultFile, shown, sibling } from '../test/fixtures/results.ts'
+import { drawChartOnly, recordHelp, resultFile, shown, sibling } from '../test/fixtures/results.ts'
 import { burst } from '../test/fixtures/upgrade-burst.ts'
 import { until } from './stats.ts'
 import type { CapChildMode, CapChildReport } from './upgrade-cap-child.ts'
@@ -52,12 +52,7 @@ interface Result {
   memory: Array<{ send: number, mode: CapChildMode, bytesPerSocket: number, bufferedPerSocket: number }>
 }
 
-if (values.chart !== undefined) {
-  const svg = sibling(values.chart, '.svg')
-  writeFileSync(svg, chart(JSON.parse(readFileSync(values.chart, 'utf8')) as Result))
-  console.log(`bench:upgrade-cap: chart of ${shown(values.chart)} drawn to ${shown(svg)}`)
-  process.exit(0)
-}
+drawChartOnly('bench:upgrade-cap', values.chart, chart)
 const sends = values.send.map(Number)
 if (sends.some((n) => !Number.isInteger(n) || n < 0)) {
   console.error(`bench:upgrade-cap: --send must be byte counts, got ${values.send.join(',')}; usage: ${usageLine(SPEC)} (--help for details)`)

@@ -1,8 +1,7 @@
 // npm run fuzz -- --help for the options
-import { readFileSync, writeFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { parseCli, replayCommand, RUN_TIME_OPTIONS, runSeconds } from '../fixtures/cli.ts'
-import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
+import { drawChartOnly, recordHelp, resultFile, writeSummary } from '../fixtures/results.ts'
 import { randomSeed } from '../fixtures/seed.ts'
 import { fuzzChart } from './chart.ts'
 import { LoopbackReader } from './loopback.ts'
@@ -25,12 +24,7 @@ const values = parseCli({
   examples: ['npm run fuzz -- --minutes 10', 'npm run fuzz -- --chart test/fuzz/results/10min.json', 'npm run fuzz -- --seed 42 --properties chunking --rounds 1 --batch 200']
 })
 
-if (values.chart !== undefined) {
-  const svg = sibling(values.chart, '.svg')
-  writeFileSync(svg, fuzzChart(JSON.parse(readFileSync(values.chart, 'utf8'))))
-  console.log(`fuzz: chart of ${shown(values.chart)} drawn to ${shown(svg)}`)
-  process.exit(0)
-}
+drawChartOnly('fuzz', values.chart, fuzzChart)
 const seconds = runSeconds('fuzz', values)
 const batch = values.batch
 const maxRounds = values.rounds ?? Number.POSITIVE_INFINITY
@@ -114,9 +108,7 @@ for (const failure of failures) {
   console.log(`fuzz:   replay: ${failure.replay}`)
 }
 const out = resultFile({ tool: 'fuzz', committed: 'test/fuzz/results', name: 'latest', record: values.record, out: values.out })
-writeFileSync(out, JSON.stringify(summary, null, 2) + '\n')
-writeFileSync(sibling(out, '.svg'), fuzzChart(summary))
-console.log(`fuzz: summary written to ${shown(out)} (chart ${shown(sibling(out, '.svg'))})`)
+writeSummary('fuzz', out, summary, fuzzChart)
 const rate = (totalRuns / (durationMs / 1_000)).toFixed(0)
 console.log(failures.length === 0
   ? `fuzz: PASS ${totalRuns} runs of ${names.length} properties in ${(durationMs / 1_000).toFixed(1)} s (${rate}/s), seed ${seed}, nothing found`

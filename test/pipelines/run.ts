@@ -1,8 +1,7 @@
 // npm run pipelines -- --help for the options
-import { readFileSync, writeFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { parseCli, replayCommand, RUN_TIME_OPTIONS, runSeconds } from '../fixtures/cli.ts'
-import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
+import { drawChartOnly, recordHelp, resultFile, writeSummary } from '../fixtures/results.ts'
 import { randomSeed } from '../fixtures/seed.ts'
 import { describePipeline, pipelines } from './arbitraries.ts'
 import { pipelinesChart } from './chart.ts'
@@ -24,12 +23,7 @@ const values = parseCli({
   examples: ['npm run pipelines -- --minutes 10', 'npm run pipelines -- --seed 42 --runs 1', 'npm run pipelines -- --chart test/pipelines/results/10min.json']
 })
 
-if (values.chart !== undefined) {
-  const svg = sibling(values.chart, '.svg')
-  writeFileSync(svg, pipelinesChart(JSON.parse(readFileSync(values.chart, 'utf8'))))
-  console.log(`pipelines: chart of ${shown(values.chart)} drawn to ${shown(svg)}`)
-  process.exit(0)
-}
+drawChartOnly('pipelines', values.chart, pipelinesChart)
 const seconds = runSeconds('pipelines', values)
 const maxRuns = values.runs ?? Number.POSITIVE_INFINITY
 const seed = values.seed ?? randomSeed()
@@ -99,9 +93,7 @@ const summary: PipelinesSummary & Record<string, unknown> = {
   timeline
 }
 const out = resultFile({ tool: 'pipelines', committed: 'test/pipelines/results', name: 'latest', record: values.record, out: values.out })
-writeFileSync(out, JSON.stringify(summary, null, 2) + '\n')
-writeFileSync(sibling(out, '.svg'), pipelinesChart(summary))
-console.log(`pipelines: summary written to ${shown(out)} (chart ${shown(sibling(out, '.svg'))})`)
+writeSummary('pipelines', out, summary, pipelinesChart)
 console.log(failures.length === 0
   ? `pipelines: PASS ${runs} pipelines in ${(durationMs / 1_000).toFixed(1)} s (${served} served the peer, ${closed} closed visibly, ${clients} raw clients closed), seed ${seed}`
   : `pipelines: FAIL ${failures.length} of ${runs} pipelines broke the contract, first: ${failures[0].pipeline} (replay: ${failures[0].replay})`)

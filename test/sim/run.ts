@@ -1,11 +1,11 @@
 // npm run sim -- --help for the options
 // npm run sim -- --chart test/sim/results/busy-machine.json   draws the chart again from a run's JSON, next to it
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
 import { randomSeed } from '../fixtures/seed.ts'
 import { parseCli, replayCommand } from '../fixtures/cli.ts'
-import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
+import { drawChartOnly, recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
 import { renderSimChart } from './chart.ts'
 import { buildNetwork } from './network.ts'
 import { runScenario, warmUp } from './scenario.ts'
@@ -39,12 +39,7 @@ const values = parseCli({
   examples: ['npm run sim -- --nodes 8 --seconds 10 --mode rx', 'npm run sim -- --seed 20261130 --record busy-machine', 'npm run sim -- --chart test/sim/results/busy-machine.json']
 })
 
-if (values.chart != null) {
-  const svg = sibling(values.chart, '.svg')
-  writeFileSync(svg, renderSimChart(JSON.parse(readFileSync(values.chart, 'utf8'))))
-  console.log(`sim: chart ${svg} drawn from ${values.chart}`)
-  process.exit(0)
-}
+drawChartOnly('sim', values.chart, renderSimChart)
 
 const seed = values.seed ?? randomSeed()
 const nodes = values.nodes
