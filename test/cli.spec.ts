@@ -7,9 +7,10 @@ import { execFileSync, spawn } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
 import { CliUsageError, helpText, parseCliArgs, replayCommand, usageLine } from './fixtures/cli.ts'
 import { REPO_ROOT, recordFile, resultFile } from './fixtures/results.ts'
+import { TimedRun } from './fixtures/timed-run.ts'
 
 const spec = {
   tool: 'demo',
@@ -98,6 +99,24 @@ describe('where the tools write', () => {
     expect(recordFile('test/chaos/results', 'broken')).toBe(join(REPO_ROOT, 'test/chaos/results/broken.json'))
     expect(recordFile('test/chaos/results', '/tmp/run-1.json')).toBe('/tmp/run-1.json')
     expect(resultFile({ tool: 'cli-spec', committed: 'x', name: 'latest', record: 'r', out: join(REPO_ROOT, '.results', 'cli-spec', 'o.json') })).toBe(join(REPO_ROOT, '.results', 'cli-spec', 'o.json'))
+  })
+})
+
+describe('a run bounded in time', () => {
+  afterEach(() => { vi.useRealTimers() })
+
+  it('keeps the timeline, and has a progress line due every 10 s and once the time is up', () => {
+    vi.useFakeTimers({ now: 0, toFake: ['Date'] })
+    const run = new TimedRun(25)
+    const at = (ms: number, runs: number): boolean => {
+      vi.setSystemTime(ms)
+      return run.mark(runs)
+    }
+    expect([at(4_000, 1), at(10_000, 2), at(19_999, 3), at(20_000, 4), at(24_999, 5), run.timeUp, at(25_000, 6), run.timeUp])
+      .toEqual([false, true, false, true, false, false, true, true])
+    expect(run.timeline.map(({ seconds }) => seconds)).toEqual([4, 10, 19.999, 20, 24.999, 25])
+    expect(run.timeline.map(({ runs }) => runs)).toEqual([1, 2, 3, 4, 5, 6])
+    expect(run.durationMs).toBe(25_000)
   })
 })
 

@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import { parseCli, replayCommand, RUN_TIME_OPTIONS, runSeconds } from '../fixtures/cli.ts'
 import { drawChartOnly, recordHelp, resultFile, writeSummary } from '../fixtures/results.ts'
 import { randomSeed } from '../fixtures/seed.ts'
+import { TimedRun } from '../fixtures/timed-run.ts'
 import { fuzzChart } from './chart.ts'
 import { LoopbackReader } from './loopback.ts'
 import { chunkingInvariance, invariants, PROPERTIES, realSockets, validHeaders } from './properties.ts'
@@ -34,7 +35,6 @@ const names: PropertyName[] = [...(values.properties ?? PROPERTIES)] as Property
 interface Failure { property: PropertyName, seed: number, batch: number, path?: string, counterexample: string, error: string, replay: string }
 const stats = Object.fromEntries(names.map((name) => [name, { runs: 0, ms: 0, failures: 0 }])) as Record<PropertyName, { runs: number, ms: number, failures: number }>
 const failures: Failure[] = []
-const timeline: Array<{ seconds: number, runs: number }> = []
 
 const loopback = names.includes('loopback') ? await new LoopbackReader().start() : undefined
 const property = (name: PropertyName): fc.IAsyncPropertyWithHooks<any> => {
@@ -49,13 +49,11 @@ const property = (name: PropertyName): fc.IAsyncPropertyWithHooks<any> => {
 console.log(`fuzz: seed=${seed} seconds=${seconds} batch=${batch} properties=${names.join(',')} node=${process.version}`)
 console.log(`fuzz: replay with: ${replayCommand('fuzz', { seed, seconds, batch, properties: names })}`)
 
-const started = Date.now()
-const deadline = started + seconds * 1_000
+const run = new TimedRun(seconds)
 let round = 0
-let lastProgress = started
-while (Date.now() < deadline && round < maxRounds && failures.length === 0) {
+while (!run.timeUp && round < maxRounds && failures.length === 0) {
   for (const [i, name] of names.entries()) {
-    if (Date.now() >= deadline && round > 0) break
+    if (run.timeUp && round > 0) break
     // one seed per property and round: --seed S --properties p --rounds 1 --batch n replays a round of p exactly
     const roundSeed = (seed + round * 7919 + i) | 0
     const t = Date.now()
@@ -78,15 +76,13 @@ while (Date.now() < deadline && round < maxRounds && failures.length === 0) {
   }
   round++
   const total = names.reduce((sum, name) => sum + stats[name].runs, 0)
-  timeline.push({ seconds: (Date.now() - started) / 1_000, runs: total })
-  if (Date.now() - lastProgress >= 10_000 || failures.length > 0 || Date.now() >= deadline) {
-    lastProgress = Date.now()
-    console.log(`fuzz: ${((Date.now() - started) / 1_000).toFixed(1)} s, round ${round}, ${total} runs (${names.map((name) => `${name} ${stats[name].runs}`).join(', ')}), ${failures.length} failed`)
+  if (run.mark(total) || failures.length > 0) {
+    console.log(`fuzz: ${run.elapsed.toFixed(1)} s, round ${round}, ${total} runs (${names.map((name) => `${name} ${stats[name].runs}`).join(', ')}), ${failures.length} failed`)
   }
 }
 await loopback?.stop()
 
-const durationMs = Date.now() - started
+const durationMs = run.durationMs
 const totalRuns = names.reduce((sum, name) => sum + stats[name].runs, 0)
 const summary = {
   tool: 'fuzz',
@@ -100,7 +96,7 @@ const summary = {
   totalRuns,
   properties: stats,
   failures,
-  timeline
+  timeline: run.timeline
 }
 for (const failure of failures) {
   console.log(`fuzz: FAILED ${failure.property} (seed ${failure.seed}${failure.path === undefined ? '' : `, path ${failure.path}`}): ${failure.error}`)

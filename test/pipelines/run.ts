@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import { parseCli, replayCommand, RUN_TIME_OPTIONS, runSeconds } from '../fixtures/cli.ts'
 import { drawChartOnly, recordHelp, resultFile, writeSummary } from '../fixtures/results.ts'
 import { randomSeed } from '../fixtures/seed.ts'
+import { TimedRun } from '../fixtures/timed-run.ts'
 import { describePipeline, pipelines } from './arbitraries.ts'
 import { pipelinesChart } from './chart.ts'
 import { runPipeline } from './properties.ts'
@@ -31,7 +32,6 @@ const seed = values.seed ?? randomSeed()
 interface Failure { index: number, seed: number, pipeline: string, failures: string[], replay: string }
 const failures: Failure[] = []
 const byOperator: Record<string, StageStats> = {}
-const timeline: Array<{ seconds: number, runs: number }> = []
 let served = 0
 let closed = 0
 let clients = 0
@@ -39,11 +39,9 @@ let clients = 0
 console.log(`pipelines: seed=${seed} seconds=${seconds}${values.runs !== undefined ? ` runs=${values.runs}` : ''} node=${process.version}`)
 console.log(`pipelines: replay with: ${replayCommand('pipelines', { seed, seconds, runs: values.runs })}`)
 
-const started = Date.now()
-const deadline = started + seconds * 1_000
-let lastProgress = started
+const run = new TimedRun(seconds)
 let runs = 0
-while (Date.now() < deadline && runs < maxRuns && failures.length < values['max-failures']) {
+while (!run.timeUp && runs < maxRuns && failures.length < values['max-failures']) {
   const runSeed = (seed + runs) | 0
   const [p] = fc.sample(pipelines, { seed: runSeed, numRuns: 1 })
   const result = await runPipeline(p)
@@ -69,14 +67,12 @@ while (Date.now() < deadline && runs < maxRuns && failures.length < values['max-
     for (const line of result.failures) console.log(`pipelines:   ${line.slice(0, 600)}`)
     console.log(`pipelines:   replay: ${failure.replay}`)
   }
-  timeline.push({ seconds: (Date.now() - started) / 1_000, runs })
-  if (Date.now() - lastProgress >= 10_000 || Date.now() >= deadline) {
-    lastProgress = Date.now()
-    console.log(`pipelines: ${((Date.now() - started) / 1_000).toFixed(0)} s, ${runs} pipelines (${served} served the peer, ${closed} closed visibly, ${failures.length} broke the contract), ${clients} raw clients closed`)
+  if (run.mark(runs)) {
+    console.log(`pipelines: ${run.elapsed.toFixed(0)} s, ${runs} pipelines (${served} served the peer, ${closed} closed visibly, ${failures.length} broke the contract), ${clients} raw clients closed`)
   }
 }
 
-const durationMs = Date.now() - started
+const durationMs = run.durationMs
 const summary: PipelinesSummary & Record<string, unknown> = {
   tool: 'pipelines',
   date: new Date().toISOString(),
@@ -90,7 +86,7 @@ const summary: PipelinesSummary & Record<string, unknown> = {
   rawClientsClosed: clients,
   failures,
   byOperator,
-  timeline
+  timeline: run.timeline
 }
 const out = resultFile({ tool: 'pipelines', committed: 'test/pipelines/results', name: 'latest', record: values.record, out: values.out })
 writeSummary('pipelines', out, summary, pipelinesChart)
