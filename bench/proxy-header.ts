@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url'
 import { scanProxyHeader } from '../operators/proxy-protocol/header.ts'
 import { parseCli } from '../test/fixtures/cli.ts'
 import { sslValue, tlv, v1Header, v2Header, withCrc32c } from '../test/fixtures/proxy-headers.ts'
-import { drawChartOnly, recordHelp, resultFile, writeSummary } from '../test/fixtures/results.ts'
+import { drawChartOnly, resultFile, resultOptions, writeSummary } from '../test/fixtures/results.ts'
 import { median, until } from './stats.ts'
 import type { ProxyChildMode, ProxyChildReport } from './proxy-header-child.ts'
 import type { ChildProcess } from 'node:child_process'
@@ -31,9 +31,7 @@ const values = parseCli({
     seconds: { type: 'integer', min: 1, default: 3, description: 'length of one throughput run' },
     reps: { type: 'integer', min: 1, default: 3, description: 'repetitions of each figure, alternating the sides' },
     concurrency: { type: 'integer', min: 1, default: 32, description: 'connections in flight in the throughput runs' },
-    record: { type: 'string', placeholder: 'NAME', description: recordHelp('bench-proxy', 'bench/results') },
-    out: { type: 'string', placeholder: 'FILE', description: 'write the summary to FILE' },
-    chart: { type: 'string', placeholder: 'FILE', description: 'only draw the chart of a run\'s JSON, next to it' }
+    ...resultOptions('bench-proxy', 'bench/results')
   },
   examples: ['npm run bench:proxy -- --reps 1 --seconds 1', 'npm run bench:proxy -- --chart bench/results/proxy-header-2026-12-01.json', 'npm run bench:proxy -- --record proxy-header-2026-12-01']
 })

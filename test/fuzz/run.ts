@@ -1,7 +1,7 @@
 // npm run fuzz -- --help for the options
 import fc from 'fast-check'
 import { parseCli, replayCommand, RUN_TIME_OPTIONS, runSeconds } from '../fixtures/cli.ts'
-import { drawChartOnly, recordHelp, resultFile, writeSummary } from '../fixtures/results.ts'
+import { drawChartOnly, resultFile, resultOptions, writeSummary } from '../fixtures/results.ts'
 import { randomSeed } from '../fixtures/seed.ts'
 import { TimedRun } from '../fixtures/timed-run.ts'
 import { fuzzChart } from './chart.ts'
@@ -18,9 +18,7 @@ const values = parseCli({
     properties: { type: 'list', choices: PROPERTIES, description: 'the properties to run (default: all)' },
     batch: { type: 'integer', min: 1, default: 200, description: 'runs of each property per round' },
     rounds: { type: 'integer', min: 1, description: 'stop after this many rounds, whatever the time' },
-    record: { type: 'string', placeholder: 'NAME', description: recordHelp('fuzz', 'test/fuzz/results') },
-    out: { type: 'string', placeholder: 'FILE', description: 'write the summary to FILE' },
-    chart: { type: 'string', placeholder: 'FILE', description: 'only draw the chart of a run\'s JSON, next to it' }
+    ...resultOptions('fuzz', 'test/fuzz/results')
   },
   examples: ['npm run fuzz -- --minutes 10', 'npm run fuzz -- --chart test/fuzz/results/10min.json', 'npm run fuzz -- --seed 42 --properties chunking --rounds 1 --batch 200']
 })

@@ -1,7 +1,7 @@
 // npm run pipelines -- --help for the options
 import fc from 'fast-check'
 import { parseCli, replayCommand, RUN_TIME_OPTIONS, runSeconds } from '../fixtures/cli.ts'
-import { drawChartOnly, recordHelp, resultFile, writeSummary } from '../fixtures/results.ts'
+import { drawChartOnly, resultFile, resultOptions, writeSummary } from '../fixtures/results.ts'
 import { randomSeed } from '../fixtures/seed.ts'
 import { TimedRun } from '../fixtures/timed-run.ts'
 import { describePipeline, pipelines } from './arbitraries.ts'
@@ -17,9 +17,7 @@ const values = parseCli({
     seed: { type: 'integer', min: 0, description: 'the seed of the run (default: random, printed); pipeline i has seed + i' },
     runs: { type: 'integer', min: 1, description: 'stop after this many pipelines, whatever the time' },
     'max-failures': { type: 'integer', min: 1, default: 1, description: 'stop after this many pipelines broke the contract' },
-    record: { type: 'string', placeholder: 'NAME', description: recordHelp('pipelines', 'test/pipelines/results') },
-    out: { type: 'string', placeholder: 'FILE', description: 'write the summary to FILE' },
-    chart: { type: 'string', placeholder: 'FILE', description: 'only draw the chart of a run\'s JSON, next to it' }
+    ...resultOptions('pipelines', 'test/pipelines/results')
   },
   examples: ['npm run pipelines -- --minutes 10', 'npm run pipelines -- --seed 42 --runs 1', 'npm run pipelines -- --chart test/pipelines/results/10min.json']
 })
