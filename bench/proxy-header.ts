@@ -12,13 +12,12 @@
 //   bytes, each mode in a fresh child process, after a full GC.
 // The listener is a child process; the clients are this one.
 import { fork } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { scanProxyHeader } from '../operators/proxy-protocol/header.ts'
 import { parseCli } from '../test/fixtures/cli.ts'
 import { sslValue, tlv, v1Header, v2Header, withCrc32c } from '../test/fixtures/proxy-headers.ts'
-import { recordHelp, resultFile, shown, sibling } from '../test/fixtures/results.ts'
+import { drawChartOnly, resultFile, resultOptions, writeSummary } from '../test/fixtures/results.ts'
 import { median, until } from './stats.ts'
 import type { ProxyChildMode, ProxyChildReport } from './proxy-header-child.ts'
 import type { ChildProcess } from 'node:child_process'
@@ -32,18 +31,11 @@ const values = parseCli({
     seconds: { type: 'integer', min: 1, default: 3, description: 'length of one throughput run' },
     reps: { type: 'integer', min: 1, default: 3, description: 'repetitions of each figure, alternating the sides' },
     concurrency: { type: 'integer', min: 1, default: 32, description: 'connections in flight in the throughput runs' },
-    record: { type: 'string', placeholder: 'NAME', description: recordHelp('bench-proxy', 'bench/results') },
-    out: { type: 'string', placeholder: 'FILE', description: 'write the summary to FILE' },
-    chart: { type: 'string', placeholder: 'FILE', description: 'only draw the chart of a run\'s JSON, next to it' }
+    ...resultOptions('bench-proxy', 'bench/results')
   },
   examples: ['npm run bench:proxy -- --reps 1 --seconds 1', 'npm run bench:proxy -- --chart bench/results/proxy-header-2026-12-01.json', 'npm run bench:proxy -- --record proxy-header-2026-12-01']
 })
-if (values.chart !== undefined) {
-  const svg = sibling(values.chart, '.svg')
-  writeFileSync(svg, chart(JSON.parse(readFileSync(values.chart, 'utf8'))))
-  console.log(`bench:proxy: chart of ${shown(values.chart)} drawn to ${shown(svg)}`)
-  process.exit(0)
-}
+drawChartOnly('bench:proxy', values.chart, chart)
 const SOCKETS = values.sockets
 const SECONDS = values.seconds
 const REPS = values.reps
@@ -186,9 +178,7 @@ const figures = {
 }
 const summary = { tool: 'bench:proxy', date: new Date().toISOString(), node: process.version, sockets: SOCKETS, seconds: SECONDS, reps: REPS, concurrency: CONCURRENCY, headerBytes: { v1: v1.length - 1, v2: v2.length - 1 }, figures }
 const out = resultFile({ tool: 'bench-proxy', committed: 'bench/results', name: 'latest', record: values.record, out: values.out })
-writeFileSync(out, JSON.stringify(summary, null, 2) + '\n')
-writeFileSync(sibling(out, '.svg'), chart(summary))
-console.log(`bench:proxy: summary written to ${shown(out)} (chart ${shown(sibling(out, '.svg'))})`)
+writeSummary('bench:proxy', out, summary, chart)
 const f = figures
 console.log(`bench:proxy: header reads/s, median (spread) over ${REPS}: v1 ${Math.round(f.v1ReadsPerSecond.median)} (${spread(runs.v1)}), v2 ${Math.round(f.v2ReadsPerSecond.median)} (${spread(runs.v2)}); the same loop without a header ${Math.round(f.acceptsPerSecond.median)} (${spread(runs.accepts)}): v1 ${(f.v1ReadsPerSecond.median / f.acceptsPerSecond.median).toFixed(2)}x, v2 ${(f.v2ReadsPerSecond.median / f.acceptsPerSecond.median).toFixed(2)}x`)
 console.log(`bench:proxy: headers parsed in process (scanProxyHeader alone): v1 ${Math.round(f.parseV1PerSecond.median)}/s (${spread(runs.parseV1)}), v2 ${Math.round(f.parseV2PerSecond.median)}/s (${spread(runs.parseV2)})`)

@@ -1,9 +1,9 @@
 // npm run bench -- --help for the options
 // rx-tcp against @libp2p/tcp in one process, alternating, medians and ratios.
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { parseCli } from '../test/fixtures/cli.ts'
-import { recordHelp, resultFile, shown, sibling } from '../test/fixtures/results.ts'
+import { drawChartOnly, recordHelp, resultFile, shown, sibling } from '../test/fixtures/results.ts'
 import { renderChart } from './chart.ts'
 import type { ChartFigure } from './chart.ts'
 import { FIGURES, groups } from './figures/index.ts'
@@ -42,12 +42,7 @@ const args = parseCli({
   examples: ['npm run bench -- --reps 3 --only rpc --messages 500', 'npm run bench -- --record 2026-12-01', 'npm run bench -- --chart bench/results/2026-11-30.json']
 })
 
-if (args.chart != null) {
-  const svg = sibling(args.chart, '.svg')
-  writeFileSync(svg, renderChart(JSON.parse(readFileSync(args.chart, 'utf8'))))
-  console.log(`bench: chart ${svg} drawn from ${args.chart}`)
-  process.exit(0)
-}
+drawChartOnly('bench', args.chart, renderChart)
 
 const started = Date.now()
 function log (line: string): void {

@@ -13,12 +13,12 @@
 //   process, after a full GC. The listener is the child; the clients are
 //   this process.
 import { fork } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_MAX_WAITING } from '../operators/upgrade-cap.ts'
 import { parseCli, usageLine } from '../test/fixtures/cli.ts'
-import { recordHelp, resultFile, shown, sibling } from '../test/fixtures/results.ts'
+import { drawChartOnly, resultFile, resultOptions, shown, sibling } from '../test/fixtures/results.ts'
 import { burst } from '../test/fixtures/upgrade-burst.ts'
 import { until } from './stats.ts'
 import type { CapChildMode, CapChildReport } from './upgrade-cap-child.ts'
@@ -33,9 +33,7 @@ const SPEC = {
     max: { type: 'integer', min: 1, default: 2, description: 'the cap: upgrades at once' },
     sockets: { type: 'integer', min: 1, max: 5_000, default: 500, description: 'waiting sockets held for the memory figure' },
     send: { type: 'list', default: ['0', '64', '1048576'], description: 'bytes each waiting client sends, one memory figure each (64: about a multistream-select header)' },
-    record: { type: 'string', placeholder: 'NAME', description: recordHelp('bench-upgrade-cap', 'bench/results') },
-    out: { type: 'string', placeholder: 'FILE', description: 'write the summary to FILE' },
-    chart: { type: 'string', placeholder: 'FILE', description: 'only draw the chart of a run\'s JSON, next to it' }
+    ...resultOptions('bench-upgrade-cap', 'bench/results')
   },
   examples: ['npm run bench:upgrade-cap -- --clients 60 --max 2', 'npm run bench:upgrade-cap -- --sockets 200 --send 0', 'npm run bench:upgrade-cap -- --record upgrade-cap-2026-12-07']
 } as const
@@ -52,12 +50,7 @@ interface Result {
   memory: Array<{ send: number, mode: CapChildMode, bytesPerSocket: number, bufferedPerSocket: number }>
 }
 
-if (values.chart !== undefined) {
-  const svg = sibling(values.chart, '.svg')
-  writeFileSync(svg, chart(JSON.parse(readFileSync(values.chart, 'utf8')) as Result))
-  console.log(`bench:upgrade-cap: chart of ${shown(values.chart)} drawn to ${shown(svg)}`)
-  process.exit(0)
-}
+drawChartOnly('bench:upgrade-cap', values.chart, chart)
 const sends = values.send.map(Number)
 if (sends.some((n) => !Number.isInteger(n) || n < 0)) {
   console.error(`bench:upgrade-cap: --send must be byte counts, got ${values.send.join(',')}; usage: ${usageLine(SPEC)} (--help for details)`)

@@ -7,9 +7,10 @@ import { execFileSync, spawn } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { afterAll, describe, expect, it } from 'vitest'
-import { CliUsageError, helpText, parseCliArgs, usageLine } from './fixtures/cli.ts'
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
+import { CliUsageError, helpText, parseCliArgs, replayCommand, usageLine } from './fixtures/cli.ts'
 import { REPO_ROOT, recordFile, resultFile } from './fixtures/results.ts'
+import { TimedRun } from './fixtures/timed-run.ts'
 
 const spec = {
   tool: 'demo',
@@ -75,6 +76,13 @@ describe('parseCli', () => {
     expect(help).toContain('rounds (default 10)')
     expect(help).toContain('-h, --help')
   })
+
+  it('writes the command that replays a run, which parses back to the same values', () => {
+    const command = replayCommand('demo', { rounds: 3, seed: 7, kinds: ['a', 'c'], out: undefined, quiet: true, variant: 'ref' })
+    expect(command).toBe('npm run demo -- --rounds 3 --seed 7 --kinds a,c --quiet --variant ref')
+    expect(parseCliArgs(spec, command.split(' ').slice(4))).toMatchObject({ rounds: 3, seed: 7, kinds: ['a', 'c'], out: undefined, quiet: true, variant: 'ref' })
+    expect(replayCommand('demo', { quiet: false, seed: 0 })).toBe('npm run demo -- --seed 0')
+  })
 })
 
 describe('where the tools write', () => {
@@ -91,6 +99,24 @@ describe('where the tools write', () => {
     expect(recordFile('test/chaos/results', 'broken')).toBe(join(REPO_ROOT, 'test/chaos/results/broken.json'))
     expect(recordFile('test/chaos/results', '/tmp/run-1.json')).toBe('/tmp/run-1.json')
     expect(resultFile({ tool: 'cli-spec', committed: 'x', name: 'latest', record: 'r', out: join(REPO_ROOT, '.results', 'cli-spec', 'o.json') })).toBe(join(REPO_ROOT, '.results', 'cli-spec', 'o.json'))
+  })
+})
+
+describe('a run bounded in time', () => {
+  afterEach(() => { vi.useRealTimers() })
+
+  it('keeps the timeline, and has a progress line due every 10 s and once the time is up', () => {
+    vi.useFakeTimers({ now: 0, toFake: ['Date'] })
+    const run = new TimedRun(25)
+    const at = (ms: number, runs: number): boolean => {
+      vi.setSystemTime(ms)
+      return run.mark(runs)
+    }
+    expect([at(4_000, 1), at(10_000, 2), at(19_999, 3), at(20_000, 4), at(24_999, 5), run.timeUp, at(25_000, 6), run.timeUp])
+      .toEqual([false, true, false, true, false, false, true, true])
+    expect(run.timeline.map(({ seconds }) => seconds)).toEqual([4, 10, 19.999, 20, 24.999, 25])
+    expect(run.timeline.map(({ runs }) => runs)).toEqual([1, 2, 3, 4, 5, 6])
+    expect(run.durationMs).toBe(25_000)
   })
 })
 
@@ -157,5 +183,14 @@ describe.each(TOOLS)('npm run $tool', ({ tool, file, option, bad }) => {
       expect(lines[0]).toMatch(new RegExp(`^${tool}: .*${args[0]}.*; usage: npm run ${tool} -- \\[`))
       expect(stderr).not.toMatch(/\n\s+at /)
     }
+  }, 90_000)
+})
+
+describe.each(TOOLS.filter(({ tool }) => tool === 'fuzz' || tool === 'pipelines'))('npm run $tool, which runs until its time is up', ({ tool, file }) => {
+  it.concurrent('refuses --minutes with --seconds in one line, exit code 2', async ({ expect }) => {
+    const { code, stdout, stderr } = await runTool(file, ['--minutes', '1', '--seconds', '1'])
+    expect(code).toBe(2)
+    expect(stdout).toBe('')
+    expect(stderr).toBe(`${tool}: give --minutes or --seconds, not both; usage: npm run ${tool} -- [--minutes N | --seconds N] (--help for details)\n`)
   }, 90_000)
 })

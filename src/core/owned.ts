@@ -110,8 +110,9 @@ export function ownedSockets (onError: (err: Error) => void, closed?: () => void
       return () => {
         // gone once the socket has closed; while it is open, it holds this subscriber
         const watching = watchers.get(socket)
-        if (watching === undefined) return
-        watching.splice(watching.indexOf(subscriber), 1)
+        const at = watching?.indexOf(subscriber) ?? -1
+        if (watching === undefined || at < 0) return
+        watching.splice(at, 1)
         if (watching.length === 0) watchers.delete(socket)
       }
     }),

@@ -40,7 +40,3 @@ export function createRandom (seed: number): Random {
   }
   return random
 }
-
-export function randomSeed (): number {
-  return Math.floor(Math.random() * 4294967296) >>> 0
-}

@@ -1,9 +1,9 @@
 // npm run chaos -- --help for the options
 import { writeFileSync } from 'node:fs'
-import { parseCli } from '../fixtures/cli.ts'
+import { parseCli, replayCommand } from '../fixtures/cli.ts'
 import { recordHelp, resultFile, shown } from '../fixtures/results.ts'
 import { runChaos, runOneRound } from './harness.ts'
-import { randomSeed } from './random.ts'
+import { randomSeed } from '../fixtures/seed.ts'
 import { ROUND_KINDS } from './rounds.ts'
 import { loadSubject } from './subjects.ts'
 import type { RoundKind, RoundResult } from './rounds.ts'
@@ -55,7 +55,7 @@ if (values['round-seed'] != null) {
   const seed = values.seed ?? randomSeed()
   const rounds = values.rounds
   console.log(`chaos: variant=${variant} (${subject.description}) seed=${seed} rounds=${rounds} node=${process.version}${dialerSubject != null ? ` dialers=${dialerSubject.name}` : ''}`)
-  console.log(`chaos: replay with: npm run chaos -- --variant ${variant} --seed ${seed} --rounds ${rounds}`)
+  console.log(`chaos: replay with: ${replayCommand('chaos', { variant, seed, rounds })}`)
   const summary = await runChaos({
     subject,
     dialerSubject,
@@ -80,7 +80,7 @@ if (values['round-seed'] != null) {
   console.log(`chaos: dialer stop with dials in flight p50=${d.p50}ms p99=${d.p99}ms max=${d.max}ms over ${d.count} stops`)
   console.log(`chaos: ${summary.sockets.client} client sockets, ${summary.sockets.accepted} accepted, dials ok ${summary.dials.ok} failed ${summary.dials.failed}`)
   for (const [kind, k] of Object.entries(summary.byKind)) console.log(`chaos:   ${kind.padEnd(17)} ${k.rounds} rounds, ${k.failed} failed`)
-  if (summary.failures.length > 0) console.log(`chaos: replay a failed round with: npm run chaos -- --variant ${variant} --round-seed ${summary.failures[0].seed}`)
+  if (summary.failures.length > 0) console.log(`chaos: replay a failed round with: ${replayCommand('chaos', { variant, 'round-seed': summary.failures[0].seed })}`)
   console.log(`chaos: summary written to ${shown(out)}`)
   const pass = summary.roundsFailed === 0 && summary.roundsRun === rounds
   console.log(`chaos: ${pass ? 'PASS' : 'FAIL'} ${summary.roundsRun - summary.roundsFailed} passed, ${summary.roundsFailed} failed of ${rounds} rounds`)

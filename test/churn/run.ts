@@ -6,8 +6,8 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { randomSeed } from '../chaos/random.ts'
-import { parseCli } from '../fixtures/cli.ts'
+import { randomSeed } from '../fixtures/seed.ts'
+import { parseCli, replayCommand } from '../fixtures/cli.ts'
 import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
 import { RUNTIMES, whichRuntimes } from '../runtimes/which.ts'
 import { renderChurnChart } from './chart.ts'
@@ -129,7 +129,7 @@ const loadBefore = loadavg()
 const bins = whichRuntimes(runtimes)
 console.log(`runtimes: seed=${seed} nodes=${nodes} seconds=${seconds} transports=${transports.join(',')} parallel=${parallel} on ${bins.map(b => `${b.runtime} ${b.version}`).join(', ')}`)
 console.log(`runtimes: machine: ${cpus().length} CPUs, load average ${loadBefore.map(l => l.toFixed(1)).join(' ')} before the run`)
-console.log(`runtimes: replay with: npm run runtimes -- --seed ${seed} --nodes ${nodes} --seconds ${seconds} --runtime ${runtimes.join(',')} --transport ${transports.join(',')}`)
+console.log(`runtimes: replay with: ${replayCommand('runtimes', { seed, nodes, seconds, runtime: runtimes, transport: transports })}`)
 
 // runtime by runtime, both transports of one runtime next to each other in the queue,
 // so that with --parallel 2 they run at the same time and see the same load

@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseCli, usageLine } from '../fixtures/cli.ts'
 import { resultFile, shown, sibling } from '../fixtures/results.ts'
+import { randomSeed } from '../fixtures/seed.ts'
 import { drawFloodChart } from './chart.ts'
 import { ATTACK_MODES, SPREADS, highestSurvived, judgeStep, summarize, verdict } from './report.ts'
 import { VICTIM_NAMES, victimSpec } from './victims.ts'
@@ -78,7 +79,7 @@ if (args.expect != null) {
   expect = { victim, rate: Number(rate) }
 }
 if (args.far > args.peers) fail(`--far ${args.far} is more than --peers ${args.peers}`)
-const seed = args.seed ?? Math.floor(Math.random() * 2 ** 31)
+const seed = args.seed ?? randomSeed()
 console.log(`flood: seed ${seed}; victims ${args.victims.join(', ')}; attacks ${args.attacks.join(', ')}; rates ${rates.join(', ')}/s; window ${args.window} s`)
 
 // the attacker, built once and cached like the interop peers

@@ -1,4 +1,7 @@
 /** An SVG of a fuzz run, drawn from its JSON summary: runs per property, and the cumulative runs over time. */
+import { esc } from '../../bench/chart.ts'
+import { timelineSvg } from '../fixtures/timed-run.ts'
+import type { TimelinePoint } from '../fixtures/timed-run.ts'
 
 interface Summary {
   date: string
@@ -7,11 +10,7 @@ interface Summary {
   totalRuns: number
   properties: Record<string, { runs: number, ms: number, failures: number }>
   failures: unknown[]
-  timeline: Array<{ seconds: number, runs: number }>
-}
-
-function esc (text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+  timeline: TimelinePoint[]
 }
 
 /** the chart as SVG text */
@@ -30,19 +29,10 @@ export function fuzzChart (summary: Summary): string {
   }).join('\n')
   const top = 70 + names.length * 24
   const height = 160
-  const lastT = Math.max(1, summary.timeline.at(-1)?.seconds ?? 1)
-  const lastR = Math.max(1, summary.timeline.at(-1)?.runs ?? 1)
-  const points = [{ seconds: 0, runs: 0 }, ...summary.timeline].map(({ seconds, runs }) =>
-    `${(120 + (seconds / lastT) * 600).toFixed(1)},${(top + height - (runs / lastR) * height).toFixed(1)}`).join(' ')
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${top + height + 40}" font-family="sans-serif">
 <text x="10" y="22" font-size="14">fuzz ${esc(summary.date)}: seed ${summary.seed}, ${summary.totalRuns} runs in ${(summary.durationMs / 1_000).toFixed(1)} s, ${summary.failures.length === 0 ? 'nothing found' : `${summary.failures.length} failure(s)`}</text>
 ${rows}
-<polyline points="${points}" fill="none" stroke="#607d8b" stroke-width="2"/>
-<line x1="120" y1="${top + height}" x2="720" y2="${top + height}" stroke="#999"/>
-<text x="120" y="${top + height + 16}" font-size="11">0 s</text>
-<text x="690" y="${top + height + 16}" font-size="11">${lastT.toFixed(0)} s</text>
-<text x="10" y="${top + 10}" font-size="11">${lastR} runs</text>
-<text x="10" y="${top + height}" font-size="11">cumulative</text>
+${timelineSvg(summary.timeline, { left: 120, top, width: 600, height }, 'runs')}
 </svg>
 `
 }

@@ -1,8 +1,9 @@
 // npm run fuzz -- --help for the options
-import { readFileSync, writeFileSync } from 'node:fs'
 import fc from 'fast-check'
-import { parseCli } from '../fixtures/cli.ts'
-import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
+import { parseCli, replayCommand, RUN_TIME_OPTIONS, runSeconds } from '../fixtures/cli.ts'
+import { drawChartOnly, resultFile, resultOptions, writeSummary } from '../fixtures/results.ts'
+import { randomSeed } from '../fixtures/seed.ts'
+import { TimedRun } from '../fixtures/timed-run.ts'
 import { fuzzChart } from './chart.ts'
 import { LoopbackReader } from './loopback.ts'
 import { chunkingInvariance, invariants, PROPERTIES, realSockets, validHeaders } from './properties.ts'
@@ -12,39 +13,26 @@ const values = parseCli({
   tool: 'fuzz',
   summary: 'Fuzzes the PROXY header reader (proxyProtocol) with fast-check, property by property in rounds, until the time\nis up; the seed is printed for replay, the summary goes to .results/fuzz/ unless --record or --out.',
   options: {
-    minutes: { type: 'number', above: 0, description: 'run for this many minutes (default 1)' },
-    seconds: { type: 'number', above: 0, description: 'run for this many seconds (instead of --minutes)' },
+    ...RUN_TIME_OPTIONS,
     seed: { type: 'integer', min: 0, description: 'the first seed (default: random, printed)' },
     properties: { type: 'list', choices: PROPERTIES, description: 'the properties to run (default: all)' },
     batch: { type: 'integer', min: 1, default: 200, description: 'runs of each property per round' },
     rounds: { type: 'integer', min: 1, description: 'stop after this many rounds, whatever the time' },
-    record: { type: 'string', placeholder: 'NAME', description: recordHelp('fuzz', 'test/fuzz/results') },
-    out: { type: 'string', placeholder: 'FILE', description: 'write the summary to FILE' },
-    chart: { type: 'string', placeholder: 'FILE', description: 'only draw the chart of a run\'s JSON, next to it' }
+    ...resultOptions('fuzz', 'test/fuzz/results')
   },
   examples: ['npm run fuzz -- --minutes 10', 'npm run fuzz -- --chart test/fuzz/results/10min.json', 'npm run fuzz -- --seed 42 --properties chunking --rounds 1 --batch 200']
 })
 
-if (values.chart !== undefined) {
-  const svg = sibling(values.chart, '.svg')
-  writeFileSync(svg, fuzzChart(JSON.parse(readFileSync(values.chart, 'utf8'))))
-  console.log(`fuzz: chart of ${shown(values.chart)} drawn to ${shown(svg)}`)
-  process.exit(0)
-}
-if (values.minutes !== undefined && values.seconds !== undefined) {
-  console.error('fuzz: give --minutes or --seconds, not both; usage: npm run fuzz -- [--minutes N | --seconds N] (--help for details)')
-  process.exit(2)
-}
-const seconds = values.seconds ?? (values.minutes ?? 1) * 60
+drawChartOnly('fuzz', values.chart, fuzzChart)
+const seconds = runSeconds('fuzz', values)
 const batch = values.batch
 const maxRounds = values.rounds ?? Number.POSITIVE_INFINITY
-const seed = values.seed ?? Math.floor(Math.random() * 2 ** 31)
+const seed = values.seed ?? randomSeed()
 const names: PropertyName[] = [...(values.properties ?? PROPERTIES)] as PropertyName[]
 
 interface Failure { property: PropertyName, seed: number, batch: number, path?: string, counterexample: string, error: string, replay: string }
 const stats = Object.fromEntries(names.map((name) => [name, { runs: 0, ms: 0, failures: 0 }])) as Record<PropertyName, { runs: number, ms: number, failures: number }>
 const failures: Failure[] = []
-const timeline: Array<{ seconds: number, runs: number }> = []
 
 const loopback = names.includes('loopback') ? await new LoopbackReader().start() : undefined
 const property = (name: PropertyName): fc.IAsyncPropertyWithHooks<any> => {
@@ -57,15 +45,13 @@ const property = (name: PropertyName): fc.IAsyncPropertyWithHooks<any> => {
 }
 
 console.log(`fuzz: seed=${seed} seconds=${seconds} batch=${batch} properties=${names.join(',')} node=${process.version}`)
-console.log(`fuzz: replay with: npm run fuzz -- --seed ${seed} --seconds ${seconds} --batch ${batch} --properties ${names.join(',')}`)
+console.log(`fuzz: replay with: ${replayCommand('fuzz', { seed, seconds, batch, properties: names })}`)
 
-const started = Date.now()
-const deadline = started + seconds * 1_000
+const run = new TimedRun(seconds)
 let round = 0
-let lastProgress = started
-while (Date.now() < deadline && round < maxRounds && failures.length === 0) {
+while (!run.timeUp && round < maxRounds && failures.length === 0) {
   for (const [i, name] of names.entries()) {
-    if (Date.now() >= deadline && round > 0) break
+    if (run.timeUp && round > 0) break
     // one seed per property and round: --seed S --properties p --rounds 1 --batch n replays a round of p exactly
     const roundSeed = (seed + round * 7919 + i) | 0
     const t = Date.now()
@@ -81,22 +67,20 @@ while (Date.now() < deadline && round < maxRounds && failures.length === 0) {
         path: result.counterexamplePath ?? undefined,
         counterexample: fc.stringify(result.counterexample),
         error: String((result.errorInstance as Error | undefined)?.message ?? result.errorInstance),
-        replay: `npm run fuzz -- --seed ${roundSeed} --properties ${name} --rounds 1 --batch ${batch}`
+        replay: replayCommand('fuzz', { seed: roundSeed, properties: name, rounds: 1, batch })
       })
       break
     }
   }
   round++
   const total = names.reduce((sum, name) => sum + stats[name].runs, 0)
-  timeline.push({ seconds: (Date.now() - started) / 1_000, runs: total })
-  if (Date.now() - lastProgress >= 10_000 || failures.length > 0 || Date.now() >= deadline) {
-    lastProgress = Date.now()
-    console.log(`fuzz: ${((Date.now() - started) / 1_000).toFixed(1)} s, round ${round}, ${total} runs (${names.map((name) => `${name} ${stats[name].runs}`).join(', ')}), ${failures.length} failed`)
+  if (run.mark(total) || failures.length > 0) {
+    console.log(`fuzz: ${run.elapsed.toFixed(1)} s, round ${round}, ${total} runs (${names.map((name) => `${name} ${stats[name].runs}`).join(', ')}), ${failures.length} failed`)
   }
 }
 await loopback?.stop()
 
-const durationMs = Date.now() - started
+const durationMs = run.durationMs
 const totalRuns = names.reduce((sum, name) => sum + stats[name].runs, 0)
 const summary = {
   tool: 'fuzz',
@@ -110,7 +94,7 @@ const summary = {
   totalRuns,
   properties: stats,
   failures,
-  timeline
+  timeline: run.timeline
 }
 for (const failure of failures) {
   console.log(`fuzz: FAILED ${failure.property} (seed ${failure.seed}${failure.path === undefined ? '' : `, path ${failure.path}`}): ${failure.error}`)
@@ -118,9 +102,7 @@ for (const failure of failures) {
   console.log(`fuzz:   replay: ${failure.replay}`)
 }
 const out = resultFile({ tool: 'fuzz', committed: 'test/fuzz/results', name: 'latest', record: values.record, out: values.out })
-writeFileSync(out, JSON.stringify(summary, null, 2) + '\n')
-writeFileSync(sibling(out, '.svg'), fuzzChart(summary))
-console.log(`fuzz: summary written to ${shown(out)} (chart ${shown(sibling(out, '.svg'))})`)
+writeSummary('fuzz', out, summary, fuzzChart)
 const rate = (totalRuns / (durationMs / 1_000)).toFixed(0)
 console.log(failures.length === 0
   ? `fuzz: PASS ${totalRuns} runs of ${names.length} properties in ${(durationMs / 1_000).toFixed(1)} s (${rate}/s), seed ${seed}, nothing found`

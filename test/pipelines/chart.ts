@@ -1,4 +1,7 @@
 /** An SVG of a pipelines run, drawn from its JSON summary: runs per operator (served, closed visibly, failed), and the cumulative runs over time. */
+import { esc } from '../../bench/chart.ts'
+import { timelineSvg } from '../fixtures/timed-run.ts'
+import type { TimelinePoint } from '../fixtures/timed-run.ts'
 
 export interface StageStats { runs: number, served: number, closed: number, failed: number }
 
@@ -9,11 +12,7 @@ export interface PipelinesSummary {
   runs: number
   failures: unknown[]
   byOperator: Record<string, StageStats>
-  timeline: Array<{ seconds: number, runs: number }>
-}
-
-function esc (text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+  timeline: TimelinePoint[]
 }
 
 /** the chart as SVG text */
@@ -36,20 +35,11 @@ export function pipelinesChart (summary: PipelinesSummary): string {
   }).join('\n')
   const top = 70 + names.length * 20
   const height = 140
-  const lastT = Math.max(1, summary.timeline.at(-1)?.seconds ?? 1)
-  const lastR = Math.max(1, summary.timeline.at(-1)?.runs ?? 1)
-  const points = [{ seconds: 0, runs: 0 }, ...summary.timeline].map(({ seconds, runs }) =>
-    `${(190 + (seconds / lastT) * 560).toFixed(1)},${(top + height - (runs / lastR) * height).toFixed(1)}`).join(' ')
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${top + height + 40}" font-family="sans-serif">
 <text x="10" y="22" font-size="14">pipelines ${esc(summary.date)}: seed ${summary.seed}, ${summary.runs} pipelines in ${(summary.durationMs / 1_000).toFixed(1)} s, ${summary.failures.length === 0 ? 'contract held' : `${summary.failures.length} broke it`}</text>
 <text x="10" y="40" font-size="11">pipelines holding each operator: <tspan fill="#2e7d32">served the peer</tspan>, <tspan fill="#1565c0">closed visibly</tspan>, <tspan fill="#c62828">broke the contract</tspan></text>
 ${rows}
-<polyline points="${points}" fill="none" stroke="#607d8b" stroke-width="2"/>
-<line x1="190" y1="${top + height}" x2="750" y2="${top + height}" stroke="#999"/>
-<text x="190" y="${top + height + 16}" font-size="11">0 s</text>
-<text x="720" y="${top + height + 16}" font-size="11">${lastT.toFixed(0)} s</text>
-<text x="10" y="${top + 10}" font-size="11">${lastR} pipelines</text>
-<text x="10" y="${top + height}" font-size="11">cumulative</text>
+${timelineSvg(summary.timeline, { left: 190, top, width: 560, height }, 'pipelines')}
 </svg>
 `
 }

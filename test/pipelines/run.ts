@@ -1,8 +1,9 @@
 // npm run pipelines -- --help for the options
-import { readFileSync, writeFileSync } from 'node:fs'
 import fc from 'fast-check'
-import { parseCli } from '../fixtures/cli.ts'
-import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
+import { parseCli, replayCommand, RUN_TIME_OPTIONS, runSeconds } from '../fixtures/cli.ts'
+import { drawChartOnly, resultFile, resultOptions, writeSummary } from '../fixtures/results.ts'
+import { randomSeed } from '../fixtures/seed.ts'
+import { TimedRun } from '../fixtures/timed-run.ts'
 import { describePipeline, pipelines } from './arbitraries.ts'
 import { pipelinesChart } from './chart.ts'
 import { runPipeline } from './properties.ts'
@@ -12,48 +13,33 @@ const values = parseCli({
   tool: 'pipelines',
   summary: 'Generated user pipelines of ordinary RxJS in inbound and lifetime, each on a real listener with raw clients and a\nreal libp2p peer, until the time is up; every accepted socket must be upgraded or closed within its deadline, the\nlistener must serve or close visibly, and stop bounded with no handle and nothing uncaught. The seed is printed for\nreplay; the summary goes to .results/pipelines/ unless --record or --out.',
   options: {
-    minutes: { type: 'number', above: 0, description: 'run for this many minutes (default 1)' },
-    seconds: { type: 'number', above: 0, description: 'run for this many seconds (instead of --minutes)' },
+    ...RUN_TIME_OPTIONS,
     seed: { type: 'integer', min: 0, description: 'the seed of the run (default: random, printed); pipeline i has seed + i' },
     runs: { type: 'integer', min: 1, description: 'stop after this many pipelines, whatever the time' },
     'max-failures': { type: 'integer', min: 1, default: 1, description: 'stop after this many pipelines broke the contract' },
-    record: { type: 'string', placeholder: 'NAME', description: recordHelp('pipelines', 'test/pipelines/results') },
-    out: { type: 'string', placeholder: 'FILE', description: 'write the summary to FILE' },
-    chart: { type: 'string', placeholder: 'FILE', description: 'only draw the chart of a run\'s JSON, next to it' }
+    ...resultOptions('pipelines', 'test/pipelines/results')
   },
   examples: ['npm run pipelines -- --minutes 10', 'npm run pipelines -- --seed 42 --runs 1', 'npm run pipelines -- --chart test/pipelines/results/10min.json']
 })
 
-if (values.chart !== undefined) {
-  const svg = sibling(values.chart, '.svg')
-  writeFileSync(svg, pipelinesChart(JSON.parse(readFileSync(values.chart, 'utf8'))))
-  console.log(`pipelines: chart of ${shown(values.chart)} drawn to ${shown(svg)}`)
-  process.exit(0)
-}
-if (values.minutes !== undefined && values.seconds !== undefined) {
-  console.error('pipelines: give --minutes or --seconds, not both; usage: npm run pipelines -- [--minutes N | --seconds N] (--help for details)')
-  process.exit(2)
-}
-const seconds = values.seconds ?? (values.minutes ?? 1) * 60
+drawChartOnly('pipelines', values.chart, pipelinesChart)
+const seconds = runSeconds('pipelines', values)
 const maxRuns = values.runs ?? Number.POSITIVE_INFINITY
-const seed = values.seed ?? Math.floor(Math.random() * 2 ** 31)
+const seed = values.seed ?? randomSeed()
 
 interface Failure { index: number, seed: number, pipeline: string, failures: string[], replay: string }
 const failures: Failure[] = []
 const byOperator: Record<string, StageStats> = {}
-const timeline: Array<{ seconds: number, runs: number }> = []
 let served = 0
 let closed = 0
 let clients = 0
 
 console.log(`pipelines: seed=${seed} seconds=${seconds}${values.runs !== undefined ? ` runs=${values.runs}` : ''} node=${process.version}`)
-console.log(`pipelines: replay with: npm run pipelines -- --seed ${seed} --seconds ${seconds}${values.runs !== undefined ? ` --runs ${values.runs}` : ''}`)
+console.log(`pipelines: replay with: ${replayCommand('pipelines', { seed, seconds, runs: values.runs })}`)
 
-const started = Date.now()
-const deadline = started + seconds * 1_000
-let lastProgress = started
+const run = new TimedRun(seconds)
 let runs = 0
-while (Date.now() < deadline && runs < maxRuns && failures.length < values['max-failures']) {
+while (!run.timeUp && runs < maxRuns && failures.length < values['max-failures']) {
   const runSeed = (seed + runs) | 0
   const [p] = fc.sample(pipelines, { seed: runSeed, numRuns: 1 })
   const result = await runPipeline(p)
@@ -73,20 +59,18 @@ while (Date.now() < deadline && runs < maxRuns && failures.length < values['max-
     else s.closed++
   }
   if (!ok) {
-    const failure = { index: runs - 1, seed: runSeed, pipeline: describePipeline(p), failures: result.failures, replay: `npm run pipelines -- --seed ${runSeed} --runs 1` }
+    const failure = { index: runs - 1, seed: runSeed, pipeline: describePipeline(p), failures: result.failures, replay: replayCommand('pipelines', { seed: runSeed, runs: 1 }) }
     failures.push(failure)
     console.log(`pipelines: FAILED #${failure.index} ${failure.pipeline}`)
     for (const line of result.failures) console.log(`pipelines:   ${line.slice(0, 600)}`)
     console.log(`pipelines:   replay: ${failure.replay}`)
   }
-  timeline.push({ seconds: (Date.now() - started) / 1_000, runs })
-  if (Date.now() - lastProgress >= 10_000 || Date.now() >= deadline) {
-    lastProgress = Date.now()
-    console.log(`pipelines: ${((Date.now() - started) / 1_000).toFixed(0)} s, ${runs} pipelines (${served} served the peer, ${closed} closed visibly, ${failures.length} broke the contract), ${clients} raw clients closed`)
+  if (run.mark(runs)) {
+    console.log(`pipelines: ${run.elapsed.toFixed(0)} s, ${runs} pipelines (${served} served the peer, ${closed} closed visibly, ${failures.length} broke the contract), ${clients} raw clients closed`)
   }
 }
 
-const durationMs = Date.now() - started
+const durationMs = run.durationMs
 const summary: PipelinesSummary & Record<string, unknown> = {
   tool: 'pipelines',
   date: new Date().toISOString(),
@@ -100,12 +84,10 @@ const summary: PipelinesSummary & Record<string, unknown> = {
   rawClientsClosed: clients,
   failures,
   byOperator,
-  timeline
+  timeline: run.timeline
 }
 const out = resultFile({ tool: 'pipelines', committed: 'test/pipelines/results', name: 'latest', record: values.record, out: values.out })
-writeFileSync(out, JSON.stringify(summary, null, 2) + '\n')
-writeFileSync(sibling(out, '.svg'), pipelinesChart(summary))
-console.log(`pipelines: summary written to ${shown(out)} (chart ${shown(sibling(out, '.svg'))})`)
+writeSummary('pipelines', out, summary, pipelinesChart)
 console.log(failures.length === 0
   ? `pipelines: PASS ${runs} pipelines in ${(durationMs / 1_000).toFixed(1)} s (${served} served the peer, ${closed} closed visibly, ${clients} raw clients closed), seed ${seed}`
   : `pipelines: FAIL ${failures.length} of ${runs} pipelines broke the contract, first: ${failures[0].pipeline} (replay: ${failures[0].replay})`)

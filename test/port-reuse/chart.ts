@@ -3,6 +3,7 @@
  * share of raw dials from the listen port that connected at once (green) or
  * were refused with the 4-tuple taken (red), and what rx-tcp did meanwhile.
  */
+import { esc } from '../../bench/chart.ts'
 
 interface Wait { seconds?: number, codes: string[] }
 interface RxDial { ok: boolean, fromListenPort: boolean, reuseFallback: number }
@@ -12,10 +13,6 @@ export interface PortReuseRun {
   kernel: string
   trials: number
   cases: Array<{ name: string, wait?: Wait, rx?: RxDial, attempts?: unknown[] }>
-}
-
-function esc (text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 }
 
 /** raw dials of one case that connected at once, of how many, and a note */

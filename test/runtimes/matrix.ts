@@ -11,8 +11,9 @@ import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { parseCli } from '../fixtures/cli.ts'
+import { parseCli, replayCommand } from '../fixtures/cli.ts'
 import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
+import { randomSeed } from '../fixtures/seed.ts'
 import { matrixSvg } from './chart.ts'
 import { CHECKS, IDENTITY_SPEC, vitestCommand } from './checks.ts'
 import { RUNTIMES, whichRuntimes } from './which.ts'
@@ -72,7 +73,7 @@ function options (): { runtimes: Runtime[], checks: Check[], opts: CheckOptions,
     examples: ['npm run runtimes:matrix -- --runtimes bun,deno --checks close,chaos', 'npm run runtimes:matrix -- --record 2026-12-01']
   })
   const checks = values.checks.map(name => CHECKS.find(c => c.name === name) as Check)
-  const seed = values.seed ?? Math.floor(Math.random() * 2 ** 31)
+  const seed = values.seed ?? randomSeed()
   const json = values.chart != null ? resolve(values.chart) : resultFile({ tool: 'runtimes-matrix', committed: COMMITTED, name: 'latest', record: values.record, out: values.out })
   return { runtimes: values.runtimes, checks, opts: { chaosRounds: values['chaos-rounds'], seed }, timeoutMs: values.timeout * 1000, json, record: values.record != null, chart: values.chart }
 }
@@ -185,7 +186,7 @@ async function main (): Promise<void> {
     return
   }
   console.log(`runtimes-matrix: runtimes=${runtimes.join(',')} checks=${checks.map(c => c.name).join(',')} chaos-rounds=${opts.chaosRounds} seed=${opts.seed} timeout=${timeoutMs / 1000}s`)
-  console.log(`runtimes-matrix: replay with: npm run runtimes:matrix -- --runtimes ${runtimes.join(',')} --checks ${checks.map(c => c.name).join(',')} --chaos-rounds ${opts.chaosRounds} --seed ${opts.seed} --timeout ${timeoutMs / 1000}`)
+  console.log(`runtimes-matrix: replay with: ${replayCommand('runtimes:matrix', { runtimes, checks: checks.map(c => c.name), 'chaos-rounds': opts.chaosRounds, seed: opts.seed, timeout: timeoutMs / 1000 })}`)
   let binaries: RuntimeBinary[]
   try {
     binaries = whichRuntimes(runtimes)

@@ -1,11 +1,11 @@
 // npm run sim -- --help for the options
 // npm run sim -- --chart test/sim/results/busy-machine.json   draws the chart again from a run's JSON, next to it
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
-import { randomSeed } from '../chaos/random.ts'
-import { parseCli } from '../fixtures/cli.ts'
-import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
+import { randomSeed } from '../fixtures/seed.ts'
+import { parseCli, replayCommand } from '../fixtures/cli.ts'
+import { drawChartOnly, recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
 import { renderSimChart } from './chart.ts'
 import { buildNetwork } from './network.ts'
 import { runScenario, warmUp } from './scenario.ts'
@@ -39,12 +39,7 @@ const values = parseCli({
   examples: ['npm run sim -- --nodes 8 --seconds 10 --mode rx', 'npm run sim -- --seed 20261130 --record busy-machine', 'npm run sim -- --chart test/sim/results/busy-machine.json']
 })
 
-if (values.chart != null) {
-  const svg = sibling(values.chart, '.svg')
-  writeFileSync(svg, renderSimChart(JSON.parse(readFileSync(values.chart, 'utf8'))))
-  console.log(`sim: chart ${svg} drawn from ${values.chart}`)
-  process.exit(0)
-}
+drawChartOnly('sim', values.chart, renderSimChart)
 
 const seed = values.seed ?? randomSeed()
 const nodes = values.nodes
@@ -85,7 +80,7 @@ net = buildNetwork({ hosts, addressesPerHost: Math.min(250, perHost * 2 + 8), im
 console.log(`sim: seed=${seed} nodes=${nodes} hosts=${hosts} modes=${modes.join(',')} seconds=${base.seconds} publish-every=${base.publishEveryMs}ms churn-every=${base.churnEveryMs}ms dht-every=${base.dhtEveryMs}ms ping-every=${base.pingEveryMs}ms abort-every=${base.abortEveryMs}ms node=${process.version}`)
 console.log(`sim: network: ${net.kind}; shaping: ${net.shaping}`)
 console.log(`sim: machine: ${cpus().length} CPUs, load average ${loadavg().map(l => l.toFixed(1)).join(' ')} before the run`)
-console.log(`sim: replay with: npm run sim -- --seed ${seed} --nodes ${nodes} --namespaces ${hosts} --loss ${impairment.lossPercent} --rate ${impairment.rate} --seconds ${base.seconds} --mode ${modes.join(',')}${values.loopback ? ' --loopback' : ''}`)
+console.log(`sim: replay with: ${replayCommand('sim', { seed, nodes, namespaces: hosts, loss: impairment.lossPercent, rate: impairment.rate, seconds: base.seconds, mode: modes, loopback: values.loopback })}`)
 
 const summaries: ModeSummary[] = []
 try {

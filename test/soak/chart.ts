@@ -1,3 +1,4 @@
+import { esc } from '../../bench/chart.ts'
 import type { SoakResult } from './soak.ts'
 
 const COLORS = { rx: '#7b1fa2', ref: '#607d8b' }
@@ -7,10 +8,6 @@ const PLOT_X = 70
 const PLOT_W = WIDTH - PLOT_X - 30
 const PLOT_H = 220
 const MiB = 2 ** 20
-
-function esc (text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;')
-}
 
 /** a round step for about five ticks between 0 and `max` */
 function tickStep (max: number): number {

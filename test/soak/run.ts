@@ -1,8 +1,8 @@
 // npm run soak -- --help for the options
 // One libp2p node under churn in a process of its own; default: rx-tcp and @libp2p/tcp side by side.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { randomSeed } from '../chaos/random.ts'
-import { parseCli } from '../fixtures/cli.ts'
+import { randomSeed } from '../fixtures/seed.ts'
+import { parseCli, replayCommand } from '../fixtures/cli.ts'
 import { recordHelp, resultFile, shown } from '../fixtures/results.ts'
 import { renderSoakChart } from './chart.ts'
 import { runSoak } from './soak.ts'
@@ -54,7 +54,7 @@ const params = {
   workers: values.workers
 }
 console.log(`soak: ${transports.join(' and ')} for ${minutes} min, seed=${seed}, warm-up ${params.warmupMs / 1000} s, samples every ${params.sampleEveryMs / 1000} s, quiet points every ${params.quietEveryMs / 1000} s and at the end, ${params.workers} load loops, node ${process.version}`)
-console.log(`soak: replay with: npm run soak -- --minutes ${minutes} --transport ${values.transport} --seed ${seed}`)
+console.log(`soak: replay with: ${replayCommand('soak', { minutes, transport: values.transport, seed })}`)
 
 const log = (line: string): void => {
   const s = ((Date.now() - started) / 1000).toFixed(0).padStart(5)
