@@ -116,7 +116,7 @@ describe('acceptSockets', () => {
     const sockets = await accepted
     expect(sockets.every(({ socket }) => !socket.destroyed)).toBe(true)
     sockets.forEach(({ socket }) => socket.destroy())
-    intake.end()
+    await intake.end()
     expect(server.listenerCount('listening')).toBe(0)
   })
 
@@ -131,7 +131,7 @@ describe('acceptSockets', () => {
     intake.resume('early')
     await waitForEvent(server, 'listening', 2_000, 'the server to listen after resume')
     expect(server.listening).toBe(true)
-    intake.end()
+    await intake.end()
   })
 
   it('completes when the server closes, not when intake pauses it', async () => {
