@@ -1,7 +1,7 @@
 // npm run chaos -- --help for the options
-import { writeFileSync } from 'node:fs'
 import { parseCli, replayCommand } from '../fixtures/cli.ts'
-import { recordHelp, resultFile, shown } from '../fixtures/results.ts'
+import { drawChartOnly, resultFile, resultOptions, writeSummary } from '../fixtures/results.ts'
+import { chaosChart } from './chart.ts'
 import { runChaos, runOneRound } from './harness.ts'
 import { randomSeed } from '../fixtures/seed.ts'
 import { ROUND_KINDS } from './rounds.ts'
@@ -24,11 +24,11 @@ const values = parseCli({
     'max-minutes': { type: 'number', above: 0, default: 30, description: 'stop after this many minutes' },
     quiet: { type: 'boolean', description: 'print failed rounds only, and a line every 50 rounds' },
     'no-dialer-stop': { type: 'boolean', description: 'skip stopping the dialing node with dials in flight' },
-    record: { type: 'string', placeholder: 'NAME', description: recordHelp('chaos', 'test/chaos/results') },
-    out: { type: 'string', placeholder: 'FILE', description: 'write the summary to FILE' }
+    ...resultOptions('chaos', 'test/chaos/results')
   },
-  examples: ['npm run chaos -- --rounds 50', 'npm run chaos -- --variant libp2p-tcp --seed 42 --record libp2p-tcp']
+  examples: ['npm run chaos -- --rounds 50', 'npm run chaos -- --variant libp2p-tcp --seed 42 --record libp2p-tcp', 'npm run chaos -- --chart test/chaos/results/2026-12-07-rx.json']
 })
+drawChartOnly('chaos', values.chart, chaosChart)
 
 const variant = values.variant
 const subject = await loadSubject(variant)
@@ -71,7 +71,6 @@ if (values['round-seed'] != null) {
     }
   })
   const out = resultFile({ tool: 'chaos', committed: 'test/chaos/results', name: variant === 'rx' ? 'latest' : variant, record: values.record, out: values.out })
-  writeFileSync(out, JSON.stringify(summary, null, 2) + '\n')
   const l = summary.closeLatencyMs
   console.log('')
   console.log(`chaos: ${summary.roundsRun} rounds, ${summary.roundsFailed} failed (hangs ${summary.hangs}, leaks ${summary.leaks}, uncaught ${summary.uncaught}) in ${(summary.durationMs / 1000).toFixed(1)} s`)
@@ -81,7 +80,7 @@ if (values['round-seed'] != null) {
   console.log(`chaos: ${summary.sockets.client} client sockets, ${summary.sockets.accepted} accepted, dials ok ${summary.dials.ok} failed ${summary.dials.failed}`)
   for (const [kind, k] of Object.entries(summary.byKind)) console.log(`chaos:   ${kind.padEnd(17)} ${k.rounds} rounds, ${k.failed} failed`)
   if (summary.failures.length > 0) console.log(`chaos: replay a failed round with: ${replayCommand('chaos', { variant, 'round-seed': summary.failures[0].seed })}`)
-  console.log(`chaos: summary written to ${shown(out)}`)
+  writeSummary('chaos', out, summary, chaosChart)
   const pass = summary.roundsFailed === 0 && summary.roundsRun === rounds
   console.log(`chaos: ${pass ? 'PASS' : 'FAIL'} ${summary.roundsRun - summary.roundsFailed} passed, ${summary.roundsFailed} failed of ${rounds} rounds`)
   process.exitCode = pass ? 0 : 1

@@ -19,7 +19,7 @@ const values = parseCli({
     'max-failures': { type: 'integer', min: 1, default: 1, description: 'stop after this many pipelines broke the contract' },
     ...resultOptions('pipelines', 'test/pipelines/results')
   },
-  examples: ['npm run pipelines -- --minutes 10', 'npm run pipelines -- --seed 42 --runs 1', 'npm run pipelines -- --chart test/pipelines/results/10min.json']
+  examples: ['npm run pipelines -- --minutes 10', 'npm run pipelines -- --seed 42 --runs 1', 'npm run pipelines -- --chart test/pipelines/results/8min.json']
 })
 
 drawChartOnly('pipelines', values.chart, pipelinesChart)
