@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process'
+import { statSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import dc from 'node:diagnostics_channel'
 import { defaultLogger } from '@libp2p/logger'
@@ -250,7 +251,10 @@ describe('bad addresses', () => {
 
   describe('without permission', () => {
     const root = process.getuid?.() === 0
-    it.skipIf(!root)(skipping('refuses a privileged port and a unix path in an unwritable directory with a ListenError (run as uid nobody)', root ? undefined : 'needs root, to switch to uid nobody'), async () => {
+    // the child runs the project's Node and sources as uid nobody: every directory above them must let others through
+    const closed = [process.execPath, import.meta.dirname].flatMap(blockedForOthers)[0]
+    const reason = !root ? 'needs root, to switch to uid nobody' : closed !== undefined ? `uid nobody cannot reach this checkout: ${closed} is not searchable by others (a clone in a mode 0700 directory such as mktemp -d's)` : undefined
+    it.skipIf(reason !== undefined)(skipping('refuses a privileged port and a unix path in an unwritable directory with a ListenError (run as uid nobody)', reason), async () => {
       // as root neither is refused, so the listener runs in a child process as uid 65534
       const dir = await mkdtemp(join(tmpdir(), 'rx-tcp-noperm-'))
       cleanup.push(async () => rm(dir, { recursive: true, force: true }))
@@ -270,3 +274,10 @@ describe('bad addresses', () => {
     }, 30_000)
   })
 })
+
+/** the directories above `path` that others (uid nobody) cannot search, nearest to the root first */
+function blockedForOthers (path: string): string[] {
+  const above: string[] = []
+  for (let dir = dirname(path); dir !== dirname(dir); dir = dirname(dir)) above.unshift(dir)
+  return above.filter((dir) => (statSync(dir).mode & 0o001) === 0)
+}
