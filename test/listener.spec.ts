@@ -4,6 +4,7 @@ import path from 'node:path'
 import fs from 'node:fs'
 import { InvalidParametersError, NotStartedError } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
+import { shareReplay } from 'rxjs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createTransport, listening } from './fixtures/transport.ts'
 import { passThroughUpgrader, stallingUpgrader } from './fixtures/upgraders.ts'
@@ -125,6 +126,17 @@ describe('close', () => {
     await within(listener.close(), 5000, 'close() (its deadline is 60 s: it must not wait for it)')
     expect(upgrader.settled(), 'upgrades rejected by their abort signal').toBe(50)
     await within(Promise.all(clients.map(async c => c.closed ? undefined : waitForEvent(c, 'close', 1000, 'client close'))), 1000, 'clients closed')
+  })
+
+  it('destroys at the close deadline a connection whose lifetime operator never lets its teardown run (shareReplay)', async () => {
+    // shareReplay(1) keeps its source subscribed however its subscribers go: close$ cannot end this lifetime
+    const transport = createTransport({ closeTimeout: 200, inboundSocketInactivityTimeout: 0, inboundGuard: false, lifetime: () => (lifetime$) => lifetime$.pipe(shareReplay(1)) })
+    const upgrader = passThroughUpgrader()
+    const { listener, addr } = await listening(transport, upgrader, multiaddr('/ip4/127.0.0.1/tcp/0'))
+    const client = rawClient(Number(addr.getComponents()[1].value)).resume()
+    await waitUntil(() => upgrader.inbound.length === 1, 5000, 'the connection upgraded')
+    await within(listener.close(), 5000, 'close() (its deadline is 200 ms)')
+    if (!client.closed) await waitForEvent(client, 'close', 5000, 'the client to see close')
   })
 
   for (const [when, abortedBefore] of [['aborts during', false], ['was aborted before', true]] as const) {

@@ -152,13 +152,14 @@ export function ownedSockets (onError: (err: Error) => void, closed?: () => void
     },
     /**
      * Resolves when no socket is left open and no upgrade is left running,
-     * within a close deadline over what the sockets' own teardown cannot
-     * bound: an upgrade that ignores its signal is not waited for past `ms`,
-     * and `signal`'s abort (before the call too) destroys every socket still
-     * open at once.
-     * (The sockets themselves are bounded by their owner: at a close each
+     * within a close deadline: after `ms` every socket still open is
+     * destroyed and an upgrade that ignores its signal is no longer waited
+     * for, and `signal`'s abort (before the call too) does both at once.
+     * The sockets are normally ended sooner by their owner (at a close each
      * one's teardown destroys it, or ends it gracefully under its own
-     * `destroyAfter`.) Leaves no timer and no listener behind.
+     * `destroyAfter`); the deadline bounds a socket whose teardown never
+     * runs, such as one whose user `lifetime` keeps its source subscribed.
+     * Leaves no timer and no listener behind.
      */
     async drained (ms: number, signal?: AbortSignal): Promise<void> {
       let giveUp = (): void => {}
@@ -167,7 +168,8 @@ export function ownedSockets (onError: (err: Error) => void, closed?: () => void
         giveUp()
         for (const socket of [...open.keys()]) destroy(socket)
       }
-      const timer = setTimeout(giveUp, ms)
+      // the bound when a socket's own teardown never comes (a user's lifetime that keeps its source subscribed)
+      const timer = setTimeout(destroyAll, ms)
       if (signal?.aborted === true) destroyAll()
       signal?.addEventListener('abort', destroyAll, { once: true })
       try {
