@@ -195,7 +195,11 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
       }),
       // an operator that never subscribed: the socket goes now rather than at its deadline
       finalize(() => {
-        if (this.sockets.claim(inbound.socket)) inbound.reject('lifetime-unsubscribed')
+        if (this.sockets.claim(inbound.socket)) {
+          inbound.reject('lifetime-unsubscribed')
+          // no upgrade began, so none settles: the guard's slot is freed here
+          this.guard.settled(inbound.socket)
+        }
       })
     )
   }
@@ -211,6 +215,8 @@ export class TCPListener extends TypedEventEmitter<ListenerEvents> implements Li
 
     // one lifetime per socket, however often it is subscribed: the first claims it
     if (!this.sockets.claim(socket) || socket.destroyed) {
+      // a socket gone before its upgrade began (its deadline, its peer) holds no guard slot
+      if (socket.destroyed) this.guard.settled(socket)
       subscriber.complete()
       return
     }

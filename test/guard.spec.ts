@@ -1,10 +1,12 @@
 import net from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
+import { EMPTY } from 'rxjs'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MULTISTREAM_HEADER } from '../src/guard.ts'
 import { createTransport, listening } from './fixtures/transport.ts'
-import { waitUntil, within } from './fixtures/wait.ts'
+import { waitForEvent, waitUntil, within } from './fixtures/wait.ts'
 import type { Listener, MultiaddrConnection, Upgrader } from '@libp2p/interface'
+import type { MonoTypeOperatorFunction } from 'rxjs'
 
 /**
  * An upgrader that refuses past 10 pending upgrades, as libp2p's connection
@@ -120,5 +122,20 @@ describe('the inbound guard, on by default', () => {
     client(port, '127.0.11.5')
     await waitUntil(() => reached('127.0.11.5'), 5_000, 'a silent socket to take the slot the closed one freed')
     expect(upgrader.started).toHaveLength(5)
+  })
+
+  it('frees the slot of a socket whose lifetime never began its upgrade: silent sockets are upgraded again', async () => {
+    const upgrader = heldUpgrader()
+    let dropped = 0
+    // the first two lifetimes never subscribe: their sockets are rejected without an upgrade
+    const lifetime = (): MonoTypeOperatorFunction<MultiaddrConnection> => (lifetime$) => dropped++ < 2 ? EMPTY : lifetime$
+    const { listener, addr } = await listening(createTransport({ inboundGuard: { maxUpgrading: 2 }, lifetime }), upgrader, multiaddr('/ip4/127.0.0.1/tcp/0'))
+    listeners.push(listener)
+    const port = Number(addr.getComponents()[1].value)
+    const first = [client(port, '127.0.12.1').resume(), client(port, '127.0.12.2').resume()]
+    await Promise.all(first.map(async (socket) => socket.closed ? undefined : waitForEvent(socket, 'close', 5_000, 'a dropped socket to be closed')))
+    // with both slots still counted, this silent socket would wait for a header it never sends
+    client(port, '127.0.12.3')
+    await waitUntil(() => upgrader.started.some((a) => a.startsWith('/ip4/127.0.12.3/')), 5_000, 'a silent socket to reach the upgrader')
   })
 })
