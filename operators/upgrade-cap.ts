@@ -54,13 +54,13 @@ export interface UpgradeCap {
 export const DEFAULT_MAX_WAITING = 128
 
 /** How long a socket may wait for a slot when `maxWait` is not given: libp2p's inbound upgrade timeout. */
-export const DEFAULT_MAX_WAIT = 10_000
+const DEFAULT_MAX_WAIT = 10_000
 
 /** The reason a socket is shed with when `maxWaiting` sockets already wait. */
-export const QUEUE_FULL = 'upgrade-queue-full'
+const QUEUE_FULL = 'upgrade-queue-full'
 
 /** The reason a socket is rejected with when it waited `maxWait` for a slot. */
-export const WAIT_TIMEOUT = 'upgrade-wait-timeout'
+const WAIT_TIMEOUT = 'upgrade-wait-timeout'
 
 /**
  * Caps how many sockets are in upgrade at once. A socket is in upgrade from

@@ -7,6 +7,9 @@ import type { Socket } from 'node:net'
 /** How long a graceful close may take before the socket is destroyed, as in `@libp2p/tcp` */
 export const DEFAULT_CLOSE_TIMEOUT = 500
 
+/** How long a connection may go without traffic before it is aborted, as in `@libp2p/tcp` (2 minutes) */
+const DEFAULT_INACTIVITY_TIMEOUT = 120_000
+
 export interface SocketConnectionInit extends AbstractMultiaddrConnectionInit {
   /** a connected socket whose owner listens for its 'error' (the listener's and the dialer's registries do) */
   socket: Socket
@@ -53,7 +56,7 @@ export class SocketConnection extends AbstractMultiaddrConnection {
       this.log('inactivity timeout on %a', remoteAddr)
       this.abort(new TimeoutError(`connection to ${remoteAddr.toString()} was inactive for ${socket.timeout ?? 0}ms`))
     })
-    socket.setTimeout(init.inactivityTimeout ?? 120_000)
+    socket.setTimeout(init.inactivityTimeout ?? DEFAULT_INACTIVITY_TIMEOUT)
   }
 
   /**

@@ -20,7 +20,7 @@ import type { MonoTypeOperatorFunction, SchedulerLike } from 'rxjs'
 export const DEFAULT_PROXY_HEADER_TIMEOUT = 5_000
 
 /** The longest header, TLVs included, accepted when no `maxHeaderBytes` is given */
-export const DEFAULT_MAX_PROXY_HEADER_BYTES = 4_096
+const DEFAULT_MAX_PROXY_HEADER_BYTES = 4_096
 
 /** The options of `proxyProtocol`. */
 export interface ProxyProtocolOptions extends ProxyEventOptions {

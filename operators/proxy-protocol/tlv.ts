@@ -42,7 +42,7 @@ export const PP2_TYPE = {
 } as const
 
 /** `PP2_CLIENT_*`: the bits of the SSL TLV's `client` field */
-export const PP2_CLIENT = {
+const PP2_CLIENT = {
   /** the client connected over SSL/TLS */
   SSL: 0x01,
   /** the client sent a certificate on this connection */

@@ -26,4 +26,4 @@ export function forSocket (inbound: InboundSocket, work: () => void, reason = ST
 }
 
 /** The reason a socket is rejected with when a stage's work for it threw. */
-export const STAGE_ERROR = 'stage-error'
+const STAGE_ERROR = 'stage-error'

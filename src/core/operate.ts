@@ -18,13 +18,8 @@ import type { Observer, OperatorFunction, Subscriber, TeardownLogic } from 'rxjs
  * @returns the operator
  */
 export function operate<T, R> (init: (source: Observable<T>, subscriber: Subscriber<R>) => TeardownLogic): OperatorFunction<T, R> {
-  return (source) => new Observable<R>((subscriber) => {
-    try {
-      return init(source, subscriber)
-    } catch (err) {
-      subscriber.error(err)
-    }
-  })
+  // a throw in init errors the subscriber: RxJS's own subscribe catches it (Observable._trySubscribe)
+  return (source) => new Observable<R>((subscriber) => init(source, subscriber))
 }
 
 /**

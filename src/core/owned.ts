@@ -1,4 +1,4 @@
-import { Observable, of } from 'rxjs'
+import { Observable } from 'rxjs'
 import type { InboundSocket } from './types.ts'
 import type { Socket } from 'node:net'
 import type { Observer } from 'rxjs'
@@ -102,7 +102,9 @@ export function ownedSockets (onError: (err: Error) => void, closed?: () => void
      */
     closed$: (socket: Socket) => new Observable<void>((subscriber) => {
       if (!open.has(socket)) {
-        return of(undefined).subscribe(subscriber)
+        subscriber.next()
+        subscriber.complete()
+        return
       }
       const watching = watchers.get(socket)
       if (watching === undefined) watchers.set(socket, [subscriber])

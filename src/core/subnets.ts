@@ -6,9 +6,9 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** Default subnet sizes, as go-libp2p's resource manager groups peers. */
 /** The default prefix length grouping IPv4 peers: one address. */
-export const DEFAULT_IPV4_PREFIX = 32
+const DEFAULT_IPV4_PREFIX = 32
 /** The default prefix length grouping IPv6 peers: a /56, a typical customer allocation. */
-export const DEFAULT_IPV6_PREFIX = 56
+const DEFAULT_IPV6_PREFIX = 56
 
 /** How peers are grouped into subnets by the per-subnet operators. */
 export interface SubnetOptions {

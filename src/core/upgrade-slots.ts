@@ -82,6 +82,7 @@ export function upgradeSlots (options: ShedStalledOptions): UpgradeSlots {
       }
     }
 
+    // the instance's releases (settled) wake this subscription's admission: one subscription per stage subscription, ended with it
     const released = released$.subscribe(operatorObserver(subscriber, admit))
     const arrivals = source.subscribe(operatorObserver(subscriber, (arrived) => {
       waiting.push(arrived)
