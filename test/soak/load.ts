@@ -21,8 +21,12 @@ const counts: LoadCounts = {
   pings: { ok: 0, failed: 0 },
   aborted: { total: 0, completed: 0 },
   raw: { silent: 0, halfHandshake: 0, garbage: 0, reset: 0, refused: 0 },
-  bytesEchoed: 0
+  bytesEchoed: 0,
+  failures: []
 }
+/** how many failed exchanges the counts keep the error of */
+const FAILURES_KEPT = 5
+const began = performance.now()
 
 const MSS_HEADER = new TextEncoder().encode('\x13/multistream/1.0.0\n')
 const node = await createSoakNode(reference.tcp())
@@ -67,7 +71,11 @@ async function exchange (target: Multiaddr, r: Random, stop: AbortSignal): Promi
     counts.exchanges.ok++
   } catch (err) {
     if (process.env.SOAK_DEBUG != null) console.error('exchange failed', err)
-    if (!stop.aborted) counts.exchanges.failed++
+    if (!stop.aborted) {
+      counts.exchanges.failed++
+      const { name, message } = err instanceof Error ? err : new Error(String(err))
+      if (counts.failures.length < FAILURES_KEPT) counts.failures.push(`t=${((performance.now() - began) / 1000).toFixed(1)}s ${name}: ${message}`)
+    }
   } finally {
     clear()
   }

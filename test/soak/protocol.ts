@@ -48,6 +48,8 @@ export interface LoadCounts {
   aborted: { total: number, completed: number }
   raw: { silent: number, halfHandshake: number, garbage: number, reset: number, refused: number }
   bytesEchoed: number
+  /** the first failed exchanges, each as `t=<s since the load began> <error name>: <message>`, kept without SOAK_DEBUG so that a run says why */
+  failures: string[]
 }
 
 /** parent → node */

@@ -78,6 +78,8 @@ for (const r of results) {
   console.log(`soak[${r.transport}]   load: ${r.load.exchanges.ok} exchanges (${r.load.exchanges.failed} failed), ${r.load.pings.ok} pings, ${r.load.aborted.total} aborted dials, raw ${r.load.raw.silent} silent / ${r.load.raw.halfHandshake} half-handshake / ${r.load.raw.garbage} garbage / ${r.load.raw.reset} reset, ${mib(r.load.bytesEchoed)} echoed; ${r.dialBacks.ok} dials back (${r.dialBacks.failed} failed)`)
   console.log(`soak[${r.transport}]   uncaught: node ${r.uncaught.node}, load ${r.uncaught.load}; loop delay p99 max ${r.loopDelayP99Max} ms; stop() ${r.stopMs ?? '—'} ms; ${r.pass ? 'PASS' : `FAIL: ${r.failures.join('; ')}`}`)
   for (const e of r.errors.slice(0, 3)) console.log(`soak[${r.transport}]   ${e.split('\n').slice(0, 4).join(' | ')}`)
+  // the load's clock starts with its process, a second or two before the soak's
+  for (const f of r.load.failures) console.log(`soak[${r.transport}]   failed exchange, ${f}`)
 }
 console.log(`soak: results in ${transports.map((t) => shown(fileOf(t))).join(', ')}; chart ${shown(svg)}`)
 const pass = results.every((r) => r.pass)

@@ -267,7 +267,7 @@ export async function runSoak (opts: SoakOptions): Promise<SoakResult> {
     },
     rss: { start: post[0]?.rss ?? 0, end: post.at(-1)?.rss ?? 0, max: Math.max(0, ...rssAll) },
     loopDelayP99Max: Math.max(0, ...samples.map((s) => s.loopDelay.p99)),
-    load: counts ?? { exchanges: { ok: 0, failed: 0 }, pings: { ok: 0, failed: 0 }, aborted: { total: 0, completed: 0 }, raw: { silent: 0, halfHandshake: 0, garbage: 0, reset: 0, refused: 0 }, bytesEchoed: 0 },
+    load: counts ?? { exchanges: { ok: 0, failed: 0 }, pings: { ok: 0, failed: 0 }, aborted: { total: 0, completed: 0 }, raw: { silent: 0, halfHandshake: 0, garbage: 0, reset: 0, refused: 0 }, bytesEchoed: 0, failures: [] },
     dialBacks: quietPoints.at(-1)?.sample.dialBacks ?? samples.at(-1)?.dialBacks ?? { ok: 0, failed: 0 },
     uncaught,
     errors,
