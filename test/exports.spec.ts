@@ -4,18 +4,13 @@
  * Issue 20 bounds `rx-tcp/operators` at 35 names and keeps implementation
  * pieces out of every entry; a new export has to fit or move.
  */
-import { readFile } from 'node:fs/promises'
+import { existsSync, readFileSync } from 'node:fs'
 import ts from 'typescript'
 import { describe, expect, it } from 'vitest'
 
-/** the entries a user imports, by subpath, with the source each one's `types` is built from */
-const ENTRIES: Record<string, string> = {
-  '.': 'src/index.ts',
-  './observed-addresses': 'src/services/observed-addresses.ts',
-  './operators': 'operators/index.ts',
-  './proxy-protocol': 'operators/proxy-protocol/index.ts',
-  './servers': 'operators/servers/index.ts'
-}
+/** the entries a user imports, by subpath, with the source each one's `types` is built from (`./dist/X.d.ts` from `X.ts`) */
+const manifest = JSON.parse(readFileSync('package.json', 'utf8')) as { exports: Record<string, { types: string }> }
+const ENTRIES = Object.fromEntries(Object.entries(manifest.exports).map(([subpath, { types }]) => [subpath, types.replace(/^\.\/dist\//, '').replace(/\.d\.ts$/, '.ts')]))
 
 /** implementation pieces that 0.2.0 exported and no entry may export again (CHANGELOG, 0.3.0) */
 const INTERNAL = ['toInboundSocket', 'serverIntake', 'boundMultiaddr', 'remoteMultiaddr', 'tcpMultiaddr', 'proxyEventKeys', 'LISTENER_EVENTS_METRIC', 'ownedSockets', 'checkOptions', 'operate', 'operatorObserver', 'FirstBytesReader']
@@ -41,12 +36,9 @@ function exportedNames (files: string[]): Map<string, string[]> {
 describe('the entries of package.json', () => {
   const names = exportedNames(Object.values(ENTRIES))
 
-  it('are the five subpaths, each built from the source read here', async () => {
-    const manifest = JSON.parse(await readFile('package.json', 'utf8')) as { exports: Record<string, { types: string }> }
-    expect(Object.keys(manifest.exports).sort()).toEqual(Object.keys(ENTRIES).sort())
-    for (const [subpath, source] of Object.entries(ENTRIES)) {
-      expect(manifest.exports[subpath].types, subpath).toBe(`./dist/${source.replace(/\.ts$/, '.d.ts')}`)
-    }
+  it('are the five subpaths, each with its source', () => {
+    expect(Object.keys(ENTRIES).sort()).toEqual(['.', './observed-addresses', './operators', './proxy-protocol', './servers'])
+    for (const [subpath, source] of Object.entries(ENTRIES)) expect(existsSync(source), `${subpath}: ${source}`).toBe(true)
   })
 
   it('rx-tcp/operators exports at most 35 names, types included', () => {

@@ -2,13 +2,13 @@
 //   [--minutes 5 | --seconds N] [--seed N] [--parallel 2] [--record NAME]   (--help for all)
 // npm run runtimes -- --chart .results/runtimes/latest.json   draws the chart again from a run's JSON
 import { spawn } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomSeed } from '../fixtures/seed.ts'
 import { parseCli, replayCommand } from '../fixtures/cli.ts'
-import { recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
+import { drawChartOnly, recordHelp, resultFile, shown, sibling } from '../fixtures/results.ts'
 import { RUNTIMES, whichRuntimes } from '../runtimes/which.ts'
 import { renderChurnChart } from './chart.ts'
 import { formatTable, verdict } from './report.ts'
@@ -39,12 +39,7 @@ const values = parseCli({
   examples: ['npm run runtimes -- --seconds 20', 'npm run runtimes -- --runtime bun --minutes 3', 'npm run runtimes -- --seed 20261201 --record runtimes-2026-12-01', 'CHURN_TRACE=1 npm run runtimes -- --runtime bun']
 })
 
-if (values.chart != null) {
-  const svg = sibling(values.chart, '.svg')
-  writeFileSync(svg, renderChurnChart(JSON.parse(readFileSync(values.chart, 'utf8'))))
-  console.log(`runtimes: chart ${shown(svg)} drawn from ${values.chart}`)
-  process.exit(0)
-}
+drawChartOnly('runtimes', values.chart, renderChurnChart)
 
 const runtimes = values.runtime
 const transports = values.transport

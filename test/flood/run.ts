@@ -6,10 +6,10 @@
 // how long attack sockets lived. See docs/under-attack.md.
 import { execFileSync, fork, spawn } from 'node:child_process'
 import { loadavg } from 'node:os'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseCli, usageLine } from '../fixtures/cli.ts'
-import { resultFile, shown, sibling } from '../fixtures/results.ts'
+import { drawChartOnly, resultFile, shown, sibling } from '../fixtures/results.ts'
 import { randomSeed } from '../fixtures/seed.ts'
 import { drawFloodChart } from './chart.ts'
 import { ATTACK_MODES, SPREADS, highestSurvived, judgeStep, summarize, verdict } from './report.ts'
@@ -53,12 +53,7 @@ const spec = {
 } as const
 const args = parseCli(spec)
 
-if (args.chart != null) {
-  const run = JSON.parse(readFileSync(args.chart, 'utf8')) as FloodResult
-  writeFileSync(sibling(args.chart, '.svg'), drawFloodChart(run))
-  console.log(`flood: chart drawn to ${shown(sibling(args.chart, '.svg'))}`)
-  process.exit(0)
-}
+drawChartOnly('flood', args.chart, drawFloodChart)
 
 const fail = (message: string): never => {
   console.error(`flood: ${message}; usage: ${usageLine(spec)} (--help for details)`)
